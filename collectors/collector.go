@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package collectors holds the host collectors. Each one reads a few files
+// under the host's /proc, /sys or root (passed in as a Host, never a global)
+// and emits Diamond-compatible metric paths into a Sample. Collectors never
+// touch the network and never set timestamps: the agent stamps one time per
+// cycle and the carbon package formats the lines.
+package collectors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+)
+
+// Host names the roots under which the host's files are read. Inside a
+// container they are bind mounts such as /host/proc; on the host itself they
+// are /proc, /sys and /.
+type Host struct {
+	Proc string // procfs root, e.g. /proc or /host/proc
+	Sys  string // sysfs root, e.g. /sys or /host/sys
+	Root string // the host's root filesystem, for statfs of mount points
+}
+
+// DefaultHost reads the machine the agent runs on.
+func DefaultHost() Host { return Host{Proc: "/proc", Sys: "/sys", Root: "/"} }
+
+// ProcPath joins elements below the procfs root.
+func (h Host) ProcPath(elem ...string) string {
+	return filepath.Join(append([]string{h.Proc}, elem...)...)
+}
+
+// SysPath joins elements below the sysfs root.
+func (h Host) SysPath(elem ...string) string {
+	return filepath.Join(append([]string{h.Sys}, elem...)...)
+}
+
+// RootPath joins elements below the host root filesystem.
+func (h Host) RootPath(elem ...string) string {
+	return filepath.Join(append([]string{h.Root}, elem...)...)
+}
+
+// NetPath is a file of the HOST's network namespace. <procfs>/net is a link
+// through "self", so it follows the namespace of the reading process; the
+// host's PID 1 is always in the host namespace, so <procfs>/1/net is
+// preferred when it exists (a fixture tree may only have <procfs>/net).
+func (h Host) NetPath(name string) string {
+	p := h.ProcPath("1", "net", name)
+	if fileExists(p) {
+		return p
+	}
+	return h.ProcPath("net", name)
+}
+
+// Collector reads one source per cycle and emits into s. It may emit a
+// partial result and still return an error: the agent publishes what was
+// emitted and marks the collector failed for that cycle.
+type Collector interface {
+	Collect(ctx context.Context, s *Sample) error
+}
+
+// ErrNoData means the collector's source does not exist on this host (no
+// /proc/net/snmp in a fixture, no cgroup v1 tree): nothing is emitted and the
+// cycle does not count as a failure.
+var ErrNoData = errors.New("no data")
+
+// Factory is one row of the registry: how to build a collector and what it
+// publishes (for --list and the README).
+type Factory struct {
+	Name    string
+	Paths   []string // metric path patterns relative to <prefix>.<host>
+	Default bool     // enabled unless the user picks collectors
+	New     func(h Host, log *slog.Logger) (Collector, error)
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package collectors
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+)
+
+// loadavg publishes the run-queue load averages of /proc/loadavg, as
+// Diamond's LoadAverageCollector does (spec/metrics.md §3):
+//
+//	0.21 0.37 0.39 1/719 19737
+//
+// -> loadavg.01 .05 .15 (gauges), loadavg.01_normalized .05_ .15_ (divided
+// by the ONLINE CPU count, as glibc's get_nprocs does), and
+// loadavg.processes_running / processes_total from the fourth field.
+type loadavg struct {
+	file string
+	cpus onlineCPUs
+	buf  fileBuf
+}
+
+func newLoadavg(h Host, _ *slog.Logger) (Collector, error) {
+	return &loadavg{file: h.ProcPath("loadavg"), cpus: newOnlineCPUs(h)}, nil
+}
+
+type loadavgValues struct {
+	load           [3]float64
+	running, total uint64
+}
+
+// parseLoadavg reads the five fields of /proc/loadavg.
+func parseLoadavg(b []byte) (loadavgValues, error) {
+	var v loadavgValues
+	rest := b
+	for i := range v.load {
+		var f []byte
+		f, rest = nextField(rest)
+		x, err := strconv.ParseFloat(string(f), 64)
+		if err != nil || x < 0 {
+			return v, fmt.Errorf("load average %d: bad value %q", i+1, f)
+		}
+		v.load[i] = x
+	}
+	f, _ := nextField(rest)
+	r, t, ok := bytes.Cut(f, []byte("/"))
+	if !ok {
+		return v, fmt.Errorf("tasks field: want R/T, got %q", f)
+	}
+	var okR, okT bool
+	v.running, okR = parseUint(r)
+	v.total, okT = parseUint(bytes.TrimSpace(t))
+	if !okR || !okT {
+		return v, fmt.Errorf("tasks field: bad numbers in %q", f)
+	}
+	return v, nil
+}
+
+func (c *loadavg) Collect(_ context.Context, s *Sample) error {
+	b, err := c.buf.read(c.file)
+	if err != nil {
+		return err
+	}
+	v, err := parseLoadavg(b)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", c.file, err)
+	}
+	s.Gauge("loadavg.01", v.load[0])
+	s.Gauge("loadavg.05", v.load[1])
+	s.Gauge("loadavg.15", v.load[2])
+	if n, err := c.cpus.count(); err == nil && n > 0 {
+		s.Gauge("loadavg.01_normalized", v.load[0]/float64(n))
+		s.Gauge("loadavg.05_normalized", v.load[1]/float64(n))
+		s.Gauge("loadavg.15_normalized", v.load[2]/float64(n))
+	}
+	s.GaugeInt("loadavg.processes_running", v.running)
+	s.GaugeInt("loadavg.processes_total", v.total)
+	return nil
+}

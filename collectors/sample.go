@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package collectors
+
+import (
+	"math"
+	"time"
+)
+
+// Metric is one value ready to publish. Path is relative to
+// <prefix>.<host>; its dynamic segments were sanitised by the collector
+// (see Segment). Raw counters keep every digit in Int (IsInt set), because a
+// float64 cannot hold a uint64 exactly.
+type Metric struct {
+	Path  string
+	Value float64
+	Int   uint64
+	IsInt bool
+}
+
+// State is what a collector remembers between cycles: the raw counters it
+// read and when. It is all the agent persists in --state-file.
+type State struct {
+	Time     time.Time         `json:"time"`
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// Sample is one collector's view of one cycle. Collectors emit gauges and
+// raw counters into it; in rate mode a counter becomes a per-second rate
+// over the time elapsed since the previous sample (Diamond divides by the
+// configured interval instead: spec/metrics.md §18), no rate is published
+// before a previous sample exists, and a counter that went down is a reset
+// that publishes nothing for that cycle.
+type Sample struct {
+	// Time is the sample time used for rate arithmetic.
+	Time time.Time
+	// Raw is --counters: counters are published as read (spec §19).
+	Raw bool
+
+	prev    State
+	next    State
+	elapsed float64 // seconds since prev, 0 when there is no previous sample
+	out     []Metric
+}
+
+// NewSample starts a cycle at t over the previous state of the same
+// collector (zero State when there is none). The previous state is not
+// modified: the new one is built beside it and returned by Next.
+func NewSample(t time.Time, raw bool, prev State) *Sample {
+	s := &Sample{Time: t, Raw: raw, prev: prev}
+	s.next = State{Time: t, Counters: make(map[string]uint64, len(prev.Counters))}
+	if prev.Counters != nil && !prev.Time.IsZero() {
+		if dt := t.Sub(prev.Time).Seconds(); dt > 0 {
+			s.elapsed = dt
+		}
+	}
+	return s
+}
+
+// Reset reuses the sample for a new cycle whose previous state is the one
+// this sample just built, recycling the older map to avoid reallocating it
+// every cycle.
+func (s *Sample) Reset(t time.Time) {
+	old := s.prev.Counters
+	s.prev = s.next
+	if old == nil {
+		old = make(map[string]uint64, len(s.prev.Counters))
+	}
+	clear(old)
+	s.next = State{Time: t, Counters: old}
+	s.Time = t
+	s.elapsed = 0
+	if dt := t.Sub(s.prev.Time).Seconds(); dt > 0 && !s.prev.Time.IsZero() {
+		s.elapsed = dt
+	}
+	s.out = s.out[:0]
+}
+
+// Metrics returns what was emitted in this cycle.
+func (s *Sample) Metrics() []Metric { return s.out }
+
+// Next returns the state to keep for the next cycle.
+func (s *Sample) Next() State { return s.next }
+
+// Elapsed is the number of seconds since the previous sample, or false when
+// there is none (first cycle, or a clock that went backwards).
+func (s *Sample) Elapsed() (float64, bool) { return s.elapsed, s.elapsed > 0 }
+
+// Gauge publishes v as is. NaN and infinities are dropped: a Graphite line
+// must carry a finite number.
+func (s *Sample) Gauge(path string, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	s.out = append(s.out, Metric{Path: path, Value: v})
+}
+
+// GaugeInt publishes an integer gauge with every digit.
+func (s *Sample) GaugeInt(path string, v uint64) {
+	s.out = append(s.out, Metric{Path: path, Value: float64(v), Int: v, IsInt: true})
+}
+
+// Counter publishes a monotonic counter: the raw value in --counters mode,
+// else its per-second rate (when a previous sample exists and the counter
+// did not go down).
+func (s *Sample) Counter(path string, v uint64) {
+	if s.Raw {
+		s.GaugeInt(path, v)
+		return
+	}
+	if d, ok := s.Delta(path, v); ok {
+		s.Gauge(path, float64(d)/s.elapsed)
+	}
+}
+
+// Delta records the counter v under key and returns its increase since the
+// previous sample. ok is false on the first sample and after a reset (v
+// lower than before), and in both cases nothing should be published.
+func (s *Sample) Delta(key string, v uint64) (d uint64, ok bool) {
+	s.next.Counters[key] = v
+	if s.elapsed <= 0 {
+		return 0, false
+	}
+	old, seen := s.prev.Counters[key]
+	if !seen || v < old {
+		return 0, false
+	}
+	return v - old, true
+}
+
+// Remember records a counter without publishing it, for collectors that
+// publish something derived from several deltas (iostat).
+func (s *Sample) Remember(key string, v uint64) { s.next.Counters[key] = v }

@@ -1,0 +1,3 @@
+module github.com/nodemetrics/nodemetrics
+
+go 1.26
