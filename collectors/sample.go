@@ -76,6 +76,14 @@ func (s *Sample) Reset(t time.Time) {
 	s.out = s.out[:0]
 }
 
+// Restore makes st (read from a state file) the state the next Reset
+// starts from.
+func (s *Sample) Restore(st State) {
+	if st.Counters != nil {
+		s.next = st
+	}
+}
+
 // Metrics returns what was emitted in this cycle.
 func (s *Sample) Metrics() []Metric { return s.out }
 

@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# make run    a local carbon-cache + graphite-web on 127.0.0.1, the agent sending to it
+# make test   vet + every test (installs what the tests need: Go modules, graphite, ...)
+# make bench  collector and whole-cycle benchmarks
+# make fuzz   every fuzz target for FUZZTIME each (make test runs them briefly)
+
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+FUZZTIME  ?= 3s
+RUNDIR    ?= $(CURDIR)/.state/run
+INTERVAL  ?= 5s
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build deps test vet unit fuzz bench run clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/collector ./cmd/collector
+
+# deps installs everything the tests and `make run` use on a fresh Debian
+# machine: Go modules, a real Carbon + graphite-web, iproute2.
+deps:
+	scripts/deps.sh
+	$(GO) mod download
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
+
+unit:
+	$(GO) test -count=1 -timeout 10m ./...
+
+test: deps vet unit
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./collectors ./agent ./carbon
+
+run: deps build
+	scripts/run.sh $(RUNDIR) $(INTERVAL)
+
+clean:
+	rm -rf bin .state

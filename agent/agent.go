@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package agent runs the collectors on a wall-clock-aligned schedule, each in
+// its own goroutine with a deadline and panic recovery, formats one batch of
+// Graphite lines per cycle and hands it to an Output (the Carbon sender or
+// stdout). Collection never waits on the network: Output.Enqueue must not
+// block.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/carbon"
+	"github.com/nodemetrics/nodemetrics/collectors"
+)
+
+// Output receives one cycle's lines. It must copy b and never block.
+type Output interface {
+	Enqueue(b []byte, lines int)
+}
+
+// Options configure an Agent.
+type Options struct {
+	Host      collectors.Host
+	Factories []collectors.Factory // the collectors to run, in publishing order
+	Prefix    string               // e.g. "servers"
+	Hostname  string               // the host node
+	Interval  time.Duration
+	Raw       bool   // --counters
+	StateFile string // "" = keep state in memory only
+	Logger    *slog.Logger
+	// SenderStats, when set, adds the sender's counters to the self-metrics.
+	SenderStats func() carbon.Stats
+}
+
+// Agent owns the collectors and their state.
+type Agent struct {
+	opts    Options
+	prefix  string // "<prefix>.<host>." with every node sanitised
+	runners []*runner
+	buf     []byte
+	log     *slog.Logger
+	cycles  uint64
+}
+
+// runner is one collector with its state across cycles.
+type runner struct {
+	name    string
+	c       collectors.Collector
+	sample  *collectors.Sample
+	busy    atomic.Bool // a previous run has not returned yet
+	done    chan result
+	errs    errorLog
+	skipped uint64 // ticks skipped because the previous run was still going
+
+	// Self-metric paths, built once.
+	pDuration, pSuccess, pSkipped string
+}
+
+type result struct {
+	err error
+	dur time.Duration
+}
+
+// New builds every collector. A collector that cannot be built is an error:
+// the user asked for it.
+func New(o Options) (*Agent, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	a := &Agent{opts: o, log: o.Logger, prefix: PathPrefix(o.Prefix, o.Hostname)}
+	var prev map[string]collectors.State
+	if o.StateFile != "" {
+		var err error
+		if prev, err = loadState(o.StateFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			a.log.Warn("ignoring state file; rates start from the next sample", "err", err)
+		}
+	}
+	for _, f := range o.Factories {
+		c, err := f.New(o.Host, o.Logger.With("collector", f.Name))
+		if err != nil {
+			return nil, fmt.Errorf("collector %s: %w", f.Name, err)
+		}
+		r := &runner{
+			name:      f.Name,
+			c:         c,
+			sample:    collectors.NewSample(time.Time{}, o.Raw, collectors.State{}),
+			done:      make(chan result, 1),
+			errs:      errorLog{log: o.Logger.With("collector", f.Name), period: 10 * time.Minute},
+			pDuration: "agent.collectors." + f.Name + ".duration_seconds",
+			pSuccess:  "agent.collectors." + f.Name + ".success",
+			pSkipped:  "agent.collectors." + f.Name + ".skipped",
+		}
+		r.sample.Restore(prev[f.Name])
+		a.runners = append(a.runners, r)
+	}
+	return a, nil
+}
+
+// PathPrefix is "<prefix>.<host>." with each node sanitised, so a dot in a
+// host name cannot add a level. The prefix may itself have several nodes.
+func PathPrefix(prefix, host string) string {
+	var b strings.Builder
+	for _, p := range strings.Split(prefix, ".") {
+		if p != "" {
+			b.WriteString(collectors.Segment(p))
+			b.WriteByte('.')
+		}
+	}
+	if host != "" {
+		b.WriteString(collectors.Segment(host))
+		b.WriteByte('.')
+	}
+	return b.String()
+}
+
+// Cycle runs every collector once for the sample time t and sends the lines,
+// stamped ts, to out. Collectors run concurrently; each gets a deadline of
+// budget. One that overruns is reported failed for this cycle and is not
+// started again until its previous run returns (ticks are skipped, never
+// stacked). It returns the number of lines sent.
+func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Duration, out Output) int {
+	cctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	started := make([]bool, len(a.runners))
+	for i, r := range a.runners {
+		if !r.busy.CompareAndSwap(false, true) {
+			r.skipped++
+			continue
+		}
+		// Nobody sends on done while busy is clear: drop the result of a
+		// run that finished after its cycle stopped waiting.
+		select {
+		case <-r.done:
+		default:
+		}
+		started[i] = true
+		go r.run(cctx, t)
+	}
+
+	a.buf = a.buf[:0]
+	lines := 0
+	emit := func(path string, v float64, iv uint64, isInt bool) {
+		a.buf = carbon.AppendLine(a.buf, a.prefix, path, v, iv, isInt, ts)
+		lines++
+	}
+	for i, r := range a.runners {
+		success := 0.0
+		var dur time.Duration
+		if started[i] {
+			select {
+			case res := <-r.done:
+				dur = res.dur
+				switch {
+				case res.err == nil:
+					success = 1
+					r.errs.ok("collector recovered")
+				case errors.Is(res.err, collectors.ErrNoData) || errors.Is(res.err, fs.ErrNotExist):
+					// Nothing to read on this host: not a failure.
+					success = 1
+					a.log.Debug("no data", "collector", r.name, "err", res.err)
+				default:
+					r.errs.fail(time.Now(), "collector failed", res.err)
+				}
+				for _, m := range r.sample.Metrics() {
+					emit(m.Path, m.Value, m.Int, m.IsInt)
+				}
+			case <-cctx.Done():
+				dur = budget
+				r.errs.fail(time.Now(), "collector missed its deadline", cctx.Err())
+			}
+		}
+		emit(r.pSuccess, success, 0, false)
+		emit(r.pDuration, dur.Seconds(), 0, false)
+		emit(r.pSkipped, 0, r.skipped, true)
+	}
+	if a.opts.SenderStats != nil {
+		st := a.opts.SenderStats()
+		emit("agent.carbon.sent", 0, st.Sent, true)
+		emit("agent.carbon.queued", 0, st.Queued, true)
+		emit("agent.carbon.dropped", 0, st.Dropped, true)
+		emit("agent.carbon.reconnects", 0, st.Reconnects, true)
+		emit("agent.carbon.errors", 0, st.Errors, true)
+	}
+	out.Enqueue(a.buf, lines)
+	a.cycles++
+	if a.opts.StateFile != "" {
+		a.saveState()
+	}
+	return lines
+}
+
+// run collects into the runner's own Sample. The Sample is touched only
+// here and, after done has delivered, by Cycle: a late run keeps it until it
+// returns (busy stays set), so the two never overlap.
+func (r *runner) run(ctx context.Context, t time.Time) {
+	start := time.Now()
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+		r.done <- result{err: err, dur: time.Since(start)}
+		r.busy.Store(false)
+	}()
+	r.sample.Reset(t)
+	err = r.c.Collect(ctx, r.sample)
+}
+
+func (a *Agent) saveState() {
+	states := make(map[string]collectors.State, len(a.runners))
+	for _, r := range a.runners {
+		if !r.busy.Load() {
+			states[r.name] = r.sample.Next()
+		}
+	}
+	if err := saveState(a.opts.StateFile, states); err != nil {
+		a.log.Warn("cannot save state", "err", err)
+	}
+}
+
+// NextTick is the next wall-clock multiple of interval after now: a 60 s
+// agent samples at :00 on every node, so the points of all hosts line up.
+func NextTick(now time.Time, interval time.Duration) time.Time {
+	return now.Truncate(interval).Add(interval)
+}
+
+// Run collects at every tick until ctx ends. Each cycle's collectors get a
+// deadline of 80% of the interval so a hung one never delays the next tick.
+// heartbeat, when set, is called after every cycle (for the watchdog).
+func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
+	budget := a.opts.Interval * 8 / 10
+	for {
+		next := NextTick(time.Now(), a.opts.Interval)
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		// The sample time keeps the monotonic clock reading for rate
+		// arithmetic; the Graphite timestamp is the aligned tick.
+		a.Cycle(ctx, time.Now(), next.Unix(), budget, out)
+		if heartbeat != nil {
+			heartbeat()
+		}
+	}
+}

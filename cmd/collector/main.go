@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Command collector is the node metrics agent: it reads the host's /proc,
+// /sys and mounts every interval and sends Diamond-compatible Graphite
+// plaintext to Carbon. This file only wires the packages together.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/agent"
+	"github.com/nodemetrics/nodemetrics/carbon"
+	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/config"
+)
+
+// version is stamped by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+// flushTimeout bounds how long a stopping agent waits for Carbon.
+const flushTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	registry := collectors.Registry()
+	names := make([]string, len(registry))
+	for i, f := range registry {
+		names[i] = f.Name
+	}
+	cfg, err := config.Load(args, names, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
+	if cfg.Help {
+		return 0
+	}
+	if cfg.List {
+		for _, f := range registry {
+			for _, p := range f.Paths {
+				fmt.Fprintf(stdout, "%-11s %s\n", f.Name, p)
+			}
+		}
+		return 0
+	}
+	level, _ := config.ParseLevel(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	hostname := cfg.Hostname
+	if hostname == "" {
+		if hostname, err = agent.SmartHostname(); err != nil {
+			fmt.Fprintf(stderr, "collector: cannot learn the hostname, pass --hostname: %v\n", err)
+			return 2
+		}
+	}
+	var factories []collectors.Factory
+	for _, f := range registry {
+		if (len(cfg.Collectors) == 0 && f.Default) || contains(cfg.Collectors, f.Name) {
+			factories = append(factories, f)
+		}
+	}
+	opts := agent.Options{
+		Host:      collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs},
+		Factories: factories,
+		Prefix:    cfg.Prefix,
+		Hostname:  hostname,
+		Interval:  time.Duration(cfg.Interval),
+		Raw:       cfg.Counters,
+		StateFile: cfg.StateFile,
+		Logger:    log,
+	}
+
+	var out agent.Output
+	var sender *carbon.Sender
+	if cfg.Output == "-" {
+		out = &agent.WriterOutput{W: stdout}
+	} else {
+		sender = carbon.NewSender(carbon.Config{
+			Addr: cfg.Graphite, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log,
+		})
+		opts.SenderStats = sender.Stats
+		out = sender
+	}
+	a, err := agent.New(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
+
+	senderCtx, stopSender := context.WithCancel(context.Background())
+	defer stopSender()
+	if sender != nil {
+		go sender.Run(senderCtx)
+	}
+	log.Info("starting", "version", version, "host", hostname, "interval", opts.Interval,
+		"collectors", len(factories), "once", cfg.Once)
+	if cfg.Once {
+		t := time.Now()
+		if cfg.Timestamp > 0 {
+			t = time.Unix(cfg.Timestamp, 0)
+		}
+		a.Cycle(ctx, t, t.Unix(), opts.Interval, out)
+	} else {
+		a.Run(ctx, out, nil)
+	}
+	if sender != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		if err := sender.Flush(fctx); err != nil {
+			log.Error("stopping with unsent metrics", "err", err)
+			if cfg.Once {
+				return 1
+			}
+		}
+	}
+	if w, ok := out.(*agent.WriterOutput); ok && w.Err != nil {
+		fmt.Fprintf(stderr, "collector: write output: %v\n", w.Err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}

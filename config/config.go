@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package config turns the command line (spec/cli.md) and the optional TOML
+// file into one Config. Every flag has a key of the same name in the file
+// (dashes become underscores); flags win over the file. Every mistake is a
+// *UsageError whose message is one line naming the flag or key, so main can
+// print it and exit 2.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is everything the agent needs to start.
+type Config struct {
+	Graphite   string   `toml:"graphite"`
+	Protocol   string   `toml:"protocol"`
+	Interval   Duration `toml:"interval"`
+	Procfs     string   `toml:"procfs"`
+	Sysfs      string   `toml:"sysfs"`
+	Rootfs     string   `toml:"rootfs"`
+	Hostname   string   `toml:"hostname"`
+	Prefix     string   `toml:"prefix"`
+	Collectors []string `toml:"collectors"`
+	Once       bool     `toml:"once"`
+	Output     string   `toml:"output"`
+	StateFile  string   `toml:"state_file"`
+	Timestamp  int64    `toml:"timestamp"`
+	Counters   bool     `toml:"counters"`
+	QueueLines int      `toml:"queue_lines"`
+	LogLevel   string   `toml:"log_level"`
+
+	// Set only on the command line.
+	List bool   `toml:"-"`
+	File string `toml:"-"`
+	Help bool   `toml:"-"`
+}
+
+// Defaults are the values used when neither a flag nor the file sets one.
+func Defaults() Config {
+	return Config{
+		Graphite:   "127.0.0.1:2003",
+		Protocol:   "tcp",
+		Interval:   Duration(60 * time.Second),
+		Procfs:     "/proc",
+		Sysfs:      "/sys",
+		Rootfs:     "/",
+		Prefix:     "servers",
+		QueueLines: 100000,
+		LogLevel:   "info",
+	}
+}
+
+// UsageError is a bad flag, config key or value: exit status 2.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &UsageError{msg: oneLine(fmt.Sprintf(format, a...))}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Load parses args (without the program name). known lists the collector
+// names that --collectors may use. Flags are parsed twice: once to find
+// --config, and again over the file's values so that flags win.
+func Load(args []string, known []string, usage io.Writer) (Config, error) {
+	cfg := Defaults()
+	fs := newFlagSet(&cfg)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(usage, "Usage: collector [flags]  (spec: README.md, Flags)")
+			fs.SetOutput(usage)
+			fs.PrintDefaults()
+			return Config{Help: true}, nil
+		}
+		return cfg, usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.File != "" {
+		file := cfg.File
+		cfg = Defaults()
+		md, err := toml.DecodeFile(file, &cfg)
+		if err != nil {
+			return cfg, usagef("config %s: %v", file, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return cfg, usagef("config %s: unknown key %q", file, und[0].String())
+		}
+		fs = newFlagSet(&cfg)
+		if err := fs.Parse(args); err != nil {
+			return cfg, usagef("%v", err)
+		}
+	}
+	return cfg, cfg.validate(known)
+}
+
+func (c *Config) validate(known []string) error {
+	if c.Interval <= 0 {
+		return usagef("--interval must be positive, got %s", time.Duration(c.Interval))
+	}
+	if c.Protocol != "tcp" && c.Protocol != "udp" {
+		return usagef("--protocol must be tcp or udp, got %q", c.Protocol)
+	}
+	if c.Output != "" && c.Output != "-" {
+		return usagef("--output takes only \"-\" (stdout), got %q", c.Output)
+	}
+	if c.QueueLines <= 0 {
+		return usagef("--queue-lines must be positive, got %d", c.QueueLines)
+	}
+	if c.Timestamp < 0 {
+		return usagef("--timestamp must be epoch seconds, got %d", c.Timestamp)
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	for _, n := range c.Collectors {
+		if !contains(known, n) {
+			return usagef("unknown collector %q (known: %s)", n, strings.Join(known, ","))
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newFlagSet binds every flag to a field of c. Its own output is discarded:
+// errors are returned as one line, and --help prints the defaults itself.
+func newFlagSet(c *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Graphite, "graphite", c.Graphite, "Carbon `host:port` (plaintext protocol)")
+	fs.StringVar(&c.Protocol, "protocol", c.Protocol, "tcp or udp")
+	fs.Var(&c.Interval, "interval", "collection interval: seconds or a duration such as 60s")
+	fs.StringVar(&c.Procfs, "procfs", c.Procfs, "read /proc files from `DIR`")
+	fs.StringVar(&c.Sysfs, "sysfs", c.Sysfs, "read /sys files from `DIR`")
+	fs.StringVar(&c.Rootfs, "rootfs", c.Rootfs, "host root `DIR` for statfs of mount points")
+	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "host node of every path (default: the host's short hostname)")
+	fs.StringVar(&c.Prefix, "prefix", c.Prefix, "first node(s) of every path")
+	fs.Var((*listValue)(&c.Collectors), "collectors", "comma-separated collectors to run (default: all)")
+	fs.BoolVar(&c.Once, "once", c.Once, "take one sample, print or send it, exit")
+	fs.StringVar(&c.Output, "output", c.Output, "\"-\" writes Graphite plaintext to stdout instead of Carbon")
+	fs.StringVar(&c.StateFile, "state-file", c.StateFile, "keep the previous sample in `FILE` so the next run can publish rates")
+	fs.Int64Var(&c.Timestamp, "timestamp", c.Timestamp, "sample time in epoch seconds (one-shot runs)")
+	fs.BoolVar(&c.Counters, "counters", c.Counters, "publish raw counters instead of rates")
+	fs.IntVar(&c.QueueLines, "queue-lines", c.QueueLines, "bound of the in-memory send queue, in lines")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.List, "list", false, "print the collectors and their metric paths, then exit")
+	fs.StringVar(&c.File, "config", c.File, "TOML config `FILE` (flags win over it)")
+	return fs
+}
+
+// Duration is a time.Duration written as a Go duration ("60s") or a number
+// of seconds ("60", or 60 in TOML).
+type Duration time.Duration
+
+func (d *Duration) String() string { return time.Duration(*d).String() }
+
+// Set parses a flag value.
+func (d *Duration) Set(s string) error {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want seconds or a duration such as 60s, got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalTOML accepts interval = 60 and interval = "60s".
+func (d *Duration) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		*d = Duration(time.Duration(x) * time.Second)
+		return nil
+	case float64:
+		*d = Duration(x * float64(time.Second))
+		return nil
+	case string:
+		return d.Set(x)
+	}
+	return fmt.Errorf("want seconds or a duration string, got %v", v)
+}
+
+// listValue is a comma-separated flag.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+
+func (l *listValue) Set(s string) error {
+	*l = (*l)[:0]
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*l = append(*l, x)
+		}
+	}
+	return nil
+}
+
+// ParseLevel maps --log-level to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, usagef("--log-level must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package containers publishes per-container metrics, runtime-neutral: it
+// finds containers by walking the host's cgroup tree (cgroup v2, or the v1
+// controller hierarchies of legacy and hybrid hosts) and reads each one's
+// cgroup files, plus /proc/<pid>/net/dev of one of its processes for the
+// network. Names, images and labels come from an optional Namer (the Docker
+// API client); without one a container is named by its short id.
+// See spec/containers.md.
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/nodemetrics/nodemetrics/collectors"
+)
+
+// Info is what a runtime API knows about a container.
+type Info struct {
+	Name, Image, Runtime, Pod, Namespace string
+	Labels                               map[string]string
+	Pid                                  int // a host pid of the container, 0 if unknown
+}
+
+// Namer names containers by id (the 64-hex id, or the machine name for
+// nspawn machines). Lookup must never block: it is called for every
+// container in every cycle and must be served from a cache.
+type Namer interface {
+	Lookup(id string) (Info, bool)
+}
+
+// Options configure the collector.
+type Options struct {
+	// MaxContainers bounds how many containers a cycle publishes (the
+	// first by name); the rest are counted in containers.skipped_count.
+	// 0 means DefaultMaxContainers.
+	MaxContainers int
+	// Namer may be nil.
+	Namer Namer
+}
+
+// DefaultMaxContainers is Options.MaxContainers when unset.
+const DefaultMaxContainers = 1000
+
+// Factory is the registry row of the containers collector.
+func Factory(opts Options) collectors.Factory {
+	return collectors.Factory{
+		Name:    "containers",
+		Default: true,
+		Paths: []string{
+			"containers.running_count", "containers.skipped_count",
+			"containers.<name>.cpu.<total|user|system>",
+			"containers.<name>.cpu.<throttled_periods|throttled_seconds>",
+			"containers.<name>.memory.<usage_byte|working_set_byte|rss_byte|cache_byte|limit_byte|oom_kills>",
+			"containers.<name>.io.<read_byte_per_second|write_byte_per_second|reads_per_second|writes_per_second>",
+			"containers.<name>.network.<if>.<rx_byte|tx_byte|rx_packets|tx_packets|rx_errors|tx_errors|rx_drop|tx_drop>",
+			"containers.<name>.pids.current",
+		},
+		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
+			return NewCollector(h, opts, log)
+		},
+	}
+}
+
+// Metric indexes of a container's cached path strings.
+const (
+	mCPUTotal = iota
+	mCPUUser
+	mCPUSystem
+	mThrottledPeriods
+	mThrottledSeconds
+	mMemUsage
+	mMemWorkingSet
+	mMemRSS
+	mMemCache
+	mMemLimit
+	mMemOOMKills
+	mIOReadBytes
+	mIOWriteBytes
+	mIOReads
+	mIOWrites
+	mPids
+	nMetrics
+)
+
+var metricNames = [nMetrics]string{
+	"cpu.total", "cpu.user", "cpu.system", "cpu.throttled_periods", "cpu.throttled_seconds",
+	"memory.usage_byte", "memory.working_set_byte", "memory.rss_byte", "memory.cache_byte",
+	"memory.limit_byte", "memory.oom_kills",
+	"io.read_byte_per_second", "io.write_byte_per_second", "io.reads_per_second", "io.writes_per_second",
+	"pids.current",
+}
+
+// files are the absolute paths of a container's files; "" when the
+// controller is not mounted. v2 uses cpuStat, memCurrent (usage), memStat,
+// memMax (limit), memEvents (oom), ioStat; v1 the others as named.
+type files struct {
+	cpuStat, cpuacctUsage, cpuacctStat               string
+	memUsage, memStat, memLimit, memOOM              string
+	ioStat, blkioBytes, blkioIOs, pidsCurrent, procs string
+	procsDir                                         string // cgroup dir whose children are searched for a pid
+}
+
+// container is what is cached per cgroup path between cycles.
+type container struct {
+	rel      string // cgroup path relative to the root: the cache key
+	id       string // 64-hex id, or machine name
+	runtime  string
+	pod      string // pod uid (Kubernetes)
+	fallback string // name when the Namer does not know the id
+	seen     uint64 // discovery generation
+
+	want    string // this cycle's name before sanitising
+	rawName string // name the paths below were built from
+	node    string // sanitised path node
+	paths   [nMetrics]string
+	f       files
+
+	pid             int
+	nsPath, devPath string
+	ifaces          map[string]*[8]string
+}
+
+type collector struct {
+	h     collectors.Host
+	opts  Options
+	log   *slog.Logger
+	lay   layout
+	buf   fileBuf
+	w     walker
+	gen   uint64
+	byRel map[string]*container
+	live  []*container
+	key   []byte
+	netns map[uint64]struct{}
+	host1 string // <procfs>/1/ns/net
+	errs  []error
+	nerr  int
+	vals  [8]uint64
+}
+
+// NewCollector builds the containers collector for host h.
+func NewCollector(h collectors.Host, opts Options, log *slog.Logger) (collectors.Collector, error) {
+	if opts.MaxContainers <= 0 {
+		opts.MaxContainers = DefaultMaxContainers
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &collector{
+		h: h, opts: opts, log: log,
+		byRel: map[string]*container{},
+		netns: map[uint64]struct{}{},
+		host1: h.ProcPath("1", "ns", "net"),
+	}, nil
+}
+
+// Collect discovers the containers, then publishes the first MaxContainers
+// by name.
+func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
+	if !c.lay.ok {
+		c.lay = detectLayout(c.h)
+		if !c.lay.ok {
+			return collectors.ErrNoData
+		}
+	}
+	c.gen++
+	c.errs, c.nerr = c.errs[:0], 0
+	for _, r := range c.lay.walk {
+		if err := c.w.walk(r, "", walkCtx{}, 0, c); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				c.lay.ok = false // unmounted: detect again next cycle
+			}
+			c.fail(err)
+		}
+	}
+	c.live = c.live[:0]
+	for k, ct := range c.byRel {
+		if ct.seen != c.gen {
+			delete(c.byRel, k) // vanished: its Sample state goes with it
+			continue
+		}
+		ct.want = c.wantName(ct)
+		c.live = append(c.live, ct)
+	}
+	slices.SortFunc(c.live, func(a, b *container) int {
+		if x := strings.Compare(a.want, b.want); x != 0 {
+			return x
+		}
+		return strings.Compare(a.rel, b.rel)
+	})
+	// Two containers with one name (a Namer's) would mix their series:
+	// the later ones get their short id appended.
+	prev := ""
+	for i, ct := range c.live {
+		w := ct.want
+		if i > 0 && w == prev {
+			ct.want = w + "_" + short(ct.id)
+		}
+		prev = w
+		c.setName(ct, ct.want)
+	}
+	n := min(len(c.live), c.opts.MaxContainers)
+	s.GaugeInt("containers.running_count", uint64(len(c.live)))
+	s.GaugeInt("containers.skipped_count", uint64(len(c.live)-n))
+
+	hostNS, _ := inode(c.host1)
+	clear(c.netns)
+	for _, ct := range c.live[:n] {
+		if c.lay.v2 {
+			c.readV2(s, ct)
+		} else {
+			c.readV1(s, ct)
+		}
+		c.readNet(s, ct, hostNS)
+	}
+	if c.nerr == 0 {
+		return nil
+	}
+	err := errors.Join(c.errs...)
+	if c.nerr > len(c.errs) {
+		err = fmt.Errorf("%w (and %d more errors)", err, c.nerr-len(c.errs))
+	}
+	return err
+}
+
+// found is called by the walk for each container directory.
+func (c *collector) found(rel string, name []byte, m match, ctx *walkCtx, abs string) {
+	c.key = c.key[:0]
+	if rel != "" {
+		c.key = append(append(c.key, rel...), '/')
+	}
+	c.key = append(c.key, name...)
+	if ct, ok := c.byRel[string(c.key)]; ok {
+		ct.seen = c.gen
+		return
+	}
+	ct := &container{rel: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen}
+	if m.machine {
+		ct.id = unescapeUnit(string(m.id))
+		ct.fallback = ct.id
+	} else {
+		ct.id = string(m.id)
+		ct.fallback = short(ct.id)
+		if ct.pod != "" {
+			ct.fallback = "pod" + ct.pod + "/" + short(ct.id)
+		}
+	}
+	c.files(ct, m.machine)
+	c.byRel[ct.rel] = ct
+}
+
+// files computes the file paths of a new container once.
+func (c *collector) files(ct *container, machine bool) {
+	dir := func(root string) string {
+		if root == "" {
+			return ""
+		}
+		d := filepath.Join(root, ct.rel)
+		// nspawn splits its unit into payload/ (the container) and
+		// supervisor/ (nspawn itself).
+		if machine && exists(filepath.Join(d, "payload")) {
+			d = filepath.Join(d, "payload")
+		}
+		return d
+	}
+	join := func(d, f string) string {
+		if d == "" {
+			return ""
+		}
+		return d + "/" + f
+	}
+	f := &ct.f
+	if c.lay.v2 {
+		d := dir(c.lay.unified)
+		f.cpuStat = join(d, "cpu.stat")
+		f.memUsage = join(d, "memory.current")
+		f.memStat = join(d, "memory.stat")
+		f.memLimit = join(d, "memory.max")
+		f.memOOM = join(d, "memory.events")
+		f.ioStat = join(d, "io.stat")
+		f.pidsCurrent = join(d, "pids.current")
+		f.procs = join(d, "cgroup.procs")
+		f.procsDir = d
+		return
+	}
+	cpuacct, cpu, mem, blkio, pids := dir(c.lay.cpuacct), dir(c.lay.cpu), dir(c.lay.memory), dir(c.lay.blkio), dir(c.lay.pids)
+	f.cpuacctUsage = join(cpuacct, "cpuacct.usage")
+	f.cpuacctStat = join(cpuacct, "cpuacct.stat")
+	f.cpuStat = join(cpu, "cpu.stat")
+	f.memUsage = join(mem, "memory.usage_in_bytes")
+	f.memStat = join(mem, "memory.stat")
+	f.memLimit = join(mem, "memory.limit_in_bytes")
+	f.memOOM = join(mem, "memory.oom_control")
+	// The _recursive files include the IO of nested cgroups, as v2's
+	// io.stat and v1's cpuacct and memory counters do.
+	f.blkioBytes = join(blkio, "blkio.throttle.io_service_bytes_recursive")
+	f.blkioIOs = join(blkio, "blkio.throttle.io_serviced_recursive")
+	f.pidsCurrent = join(pids, "pids.current")
+	for _, d := range []string{mem, pids, cpuacct, cpu, blkio} {
+		if d != "" && exists(d) {
+			f.procs, f.procsDir = join(d, "cgroup.procs"), d
+			break
+		}
+	}
+}
+
+// wantName is the container's name this cycle: the Namer's when it knows
+// the id (Docker's leading '/' dropped), else the fallback.
+func (c *collector) wantName(ct *container) string {
+	if c.opts.Namer != nil {
+		if info, ok := c.opts.Namer.Lookup(ct.id); ok {
+			if n := strings.TrimLeft(info.Name, "/"); n != "" {
+				return n
+			}
+		}
+	}
+	return ct.fallback
+}
+
+// setName rebuilds the cached path strings when the name changed; a
+// steady-state cycle builds no strings.
+func (c *collector) setName(ct *container, raw string) {
+	if raw == ct.rawName && ct.node != "" {
+		return
+	}
+	ct.rawName = raw
+	ct.node = collectors.Segment(raw)
+	prefix := "containers." + ct.node + "."
+	for i, m := range metricNames {
+		ct.paths[i] = prefix + m
+	}
+	clear(ct.ifaces)
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// read returns a file's content; a missing file (controller not mounted
+// for it, or the container just stopped) is silently no data.
+func (c *collector) read(path string) ([]byte, bool) {
+	if path == "" {
+		return nil, false
+	}
+	b, err := c.buf.read(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENODEV) && !errors.Is(err, syscall.ESRCH) {
+			c.fail(err)
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+// fail records an error of the cycle; only the first few are kept.
+func (c *collector) fail(err error) {
+	c.nerr++
+	if len(c.errs) < 4 {
+		c.errs = append(c.errs, err)
+	}
+}
+
+func (c *collector) failParse(path string, err error) {
+	c.fail(fmt.Errorf("parse %s: %w", path, err))
+}
+
+// single reads a one-number file; max is "max" (v2 unlimited).
+func (c *collector) single(path string) (v uint64, max, ok bool) {
+	b, ok := c.read(path)
+	if !ok {
+		return 0, false, false
+	}
+	v, max, err := parseSingle(b)
+	if err != nil {
+		c.failParse(path, err)
+		return 0, false, false
+	}
+	return v, max, true
+}
+
+// kv reads a flat key/value file into c.vals.
+func (c *collector) kv(path string, keys []string) (uint32, bool) {
+	b, ok := c.read(path)
+	if !ok {
+		return 0, false
+	}
+	clear(c.vals[:])
+	found, err := parseKV(b, keys, c.vals[:])
+	if err != nil {
+		c.failParse(path, err)
+	}
+	return found, true
+}
+
+// usec publishes a CPU time counter kept in microseconds: in rate mode
+// multiplied by scale (1e-4: % of one CPU; 1e-6: seconds per second), in
+// raw mode as microseconds.
+func usec(s *collectors.Sample, path string, v uint64, scale float64) {
+	if s.Raw {
+		s.GaugeInt(path, v)
+		return
+	}
+	if d, ok := s.Delta(path, v); ok {
+		if el, ok := s.Elapsed(); ok {
+			s.Gauge(path, float64(d)/el*scale)
+		}
+	}
+}
+
+const (
+	pctOfCPU = 1e-4 // µs of CPU per second -> % of one CPU
+	seconds  = 1e-6 // µs per second -> seconds per second
+	// unlimited: v1 reports "no limit" as the largest page-aligned
+	// value below 2^63 (9223372036854771712); anything this large is not
+	// a limit anyone set.
+	unlimited = 1 << 62
+)
+
+// memory publishes usage and its breakdown. The working set is usage
+// minus inactive file pages, as cAdvisor and the kubelet compute it.
+func (c *collector) memory(s *collectors.Sample, ct *container, usage uint64, haveUsage bool, rss, cache, inactive uint64, haveStat bool) {
+	if haveUsage {
+		s.GaugeInt(ct.paths[mMemUsage], usage)
+		if haveStat {
+			ws := uint64(0)
+			if usage > inactive {
+				ws = usage - inactive
+			}
+			s.GaugeInt(ct.paths[mMemWorkingSet], ws)
+		}
+	}
+	if haveStat {
+		s.GaugeInt(ct.paths[mMemRSS], rss)
+		s.GaugeInt(ct.paths[mMemCache], cache)
+	}
+}
+
+func (c *collector) limit(s *collectors.Sample, ct *container) {
+	if v, max, ok := c.single(ct.f.memLimit); ok && !max && v < unlimited {
+		s.GaugeInt(ct.paths[mMemLimit], v)
+	}
+}
+
+func (c *collector) pids(s *collectors.Sample, ct *container) {
+	if v, _, ok := c.single(ct.f.pidsCurrent); ok {
+		s.GaugeInt(ct.paths[mPids], v)
+	}
+}
+
+// pidOf is one host pid of the container: the Namer's, else the first of
+// cgroup.procs, else of a child cgroup's (v2 puts processes only in
+// leaves: podman's container/, nspawn's payload children).
+func (c *collector) pidOf(ct *container) int {
+	if c.opts.Namer != nil {
+		if info, ok := c.opts.Namer.Lookup(ct.id); ok && info.Pid > 0 {
+			return info.Pid
+		}
+	}
+	if b, ok := c.read(ct.f.procs); ok {
+		if pid, ok := parseFirstPid(b); ok {
+			return pid
+		}
+	}
+	if ct.f.procsDir == "" {
+		return 0
+	}
+	return c.childPid(ct.f.procsDir, 2)
+}
+
+func (c *collector) childPid(dir string, depth int) int {
+	if depth == 0 {
+		return 0
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		d := dir + "/" + e.Name()
+		if b, ok := c.read(d + "/cgroup.procs"); ok {
+			if pid, ok := parseFirstPid(b); ok {
+				return pid
+			}
+		}
+		if pid := c.childPid(d, depth-1); pid > 0 {
+			return pid
+		}
+	}
+	return 0
+}
+
+// readNet publishes the interfaces of the container's network namespace,
+// unless it is the host's or an earlier container (by name) already
+// published it: the containers of a pod share the sandbox's namespace.
+func (c *collector) readNet(s *collectors.Sample, ct *container, hostNS uint64) {
+	pid := c.pidOf(ct)
+	if pid <= 0 {
+		return
+	}
+	if pid != ct.pid || ct.nsPath == "" {
+		p := strconv.Itoa(pid)
+		ct.pid, ct.nsPath, ct.devPath = pid, c.h.ProcPath(p, "ns", "net"), c.h.ProcPath(p, "net", "dev")
+	}
+	ino, err := inode(ct.nsPath)
+	if err != nil {
+		return // the process exited, or no /proc for it: no network data
+	}
+	if ino == hostNS {
+		return
+	}
+	if _, dup := c.netns[ino]; dup {
+		return
+	}
+	c.netns[ino] = struct{}{}
+	b, ok := c.read(ct.devPath)
+	if !ok {
+		return
+	}
+	if ct.ifaces == nil {
+		ct.ifaces = map[string]*[8]string{}
+	}
+	line := 0
+	for {
+		name, v, rest, ok, err := nextNetDev(b, &line)
+		if !ok {
+			break
+		}
+		b = rest
+		if err != nil {
+			c.failParse(ct.devPath, err)
+			continue
+		}
+		if string(name) == "lo" {
+			continue
+		}
+		paths, ok := ct.ifaces[string(name)]
+		if !ok {
+			if len(ct.ifaces) >= 256 {
+				clear(ct.ifaces) // interfaces churned: do not grow forever
+			}
+			paths = new([8]string)
+			prefix := "containers." + ct.node + ".network." + collectors.Segment(string(name)) + "."
+			for i, n := range netDevNames {
+				paths[i] = prefix + n
+			}
+			ct.ifaces[string(name)] = paths
+		}
+		for i := range v {
+			s.Counter(paths[i], v[i])
+		}
+	}
+}
+
+// inode is the inode number of a path (following symlinks: ns/net is a
+// magic link whose target inode identifies the namespace).
+func inode(path string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}

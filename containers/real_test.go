@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package containers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/collectors"
+)
+
+// realCgroups creates test cgroups in every hierarchy mounted under
+// /sys/fs/cgroup (each v1 controller, the named systemd one, and cgroup2,
+// whether at the root or at unified/), and removes them in t.Cleanup:
+// processes killed first, then leaves before their parents, and only the
+// directories this test created.
+type realCgroups struct {
+	t       *testing.T
+	roots   []string
+	created []string // absolute dirs, in creation order
+	procs   []*exec.Cmd
+}
+
+func newRealCgroups(t *testing.T) *realCgroups {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	if testing.Short() {
+		t.Skip("creates real cgroups and processes")
+	}
+	base := "/sys/fs/cgroup"
+	r := &realCgroups{t: t}
+	if exists(filepath.Join(base, "cgroup.controllers")) {
+		r.roots = []string{base}
+	} else {
+		ents, err := os.ReadDir(base)
+		if err != nil {
+			t.Skip(err)
+		}
+		for _, e := range ents {
+			// cpu -> cpu,cpuacct style symlinks would be a second view of
+			// one hierarchy: only real directories.
+			if e.Type()&os.ModeSymlink == 0 && e.IsDir() && exists(filepath.Join(base, e.Name(), "cgroup.procs")) {
+				r.roots = append(r.roots, filepath.Join(base, e.Name()))
+			}
+		}
+	}
+	if len(r.roots) == 0 {
+		t.Skip("no cgroup hierarchy")
+	}
+	t.Cleanup(r.cleanup)
+	return r
+}
+
+// mkdir creates rel in every hierarchy, parents included.
+func (r *realCgroups) mkdir(rel string) {
+	r.t.Helper()
+	for _, root := range r.roots {
+		d := root
+		for _, part := range strings.Split(rel, "/") {
+			parent := d
+			d = filepath.Join(d, part)
+			if exists(d) {
+				continue
+			}
+			if err := os.Mkdir(d, 0o755); err != nil {
+				r.t.Fatalf("mkdir %s: %v", d, err)
+			}
+			r.created = append(r.created, d)
+			// cpuset needs CPUs and memory nodes before it takes a task.
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
+					os.WriteFile(filepath.Join(d, f), b, 0o644)
+				}
+			}
+			// cgroup2: give the children the controllers (best effort; a
+			// hybrid host's unified tree has none).
+			if b, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers")); err == nil {
+				for _, c := range strings.Fields(string(b)) {
+					os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+c), 0o644)
+				}
+			}
+		}
+	}
+}
+
+// move puts pid into rel in every hierarchy.
+func (r *realCgroups) move(rel string, pid int) {
+	r.t.Helper()
+	for _, root := range r.roots {
+		p := filepath.Join(root, rel, "cgroup.procs")
+		if err := os.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			r.t.Fatalf("move %d to %s: %v", pid, p, err)
+		}
+	}
+}
+
+// start runs a command in its own process group (so its children die
+// with it) and moves it into rel before it does anything: the command
+// should first wait on stdin when what it does must be charged there.
+func (r *realCgroups) start(rel string, name string, args ...string) (*exec.Cmd, *os.File) {
+	r.t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cmd.Stdin = pr
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	pr.Close()
+	r.procs = append(r.procs, cmd)
+	r.move(rel, cmd.Process.Pid)
+	return cmd, pw
+}
+
+func (r *realCgroups) kill(cmd *exec.Cmd) {
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+}
+
+// rmdir removes rel (a leaf) from every hierarchy, waiting for the killed
+// tasks to leave it.
+func (r *realCgroups) rmdir(rel string) {
+	for _, root := range r.roots {
+		d := filepath.Join(root, rel)
+		for i := 0; i < 100; i++ {
+			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (r *realCgroups) cleanup() {
+	for _, cmd := range r.procs {
+		if cmd.ProcessState == nil {
+			r.kill(cmd)
+		}
+	}
+	for i := len(r.created) - 1; i >= 0; i-- {
+		d := r.created[i]
+		for j := 0; j < 100; j++ {
+			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if exists(d) {
+			r.t.Errorf("cleanup: %s left behind", d)
+		}
+	}
+}
+
+// testID is a 64-hex container id starting with 0badc0de, recognisable
+// in a cgroup listing if a run is interrupted before its cleanup.
+func testID(t *testing.T) string {
+	b := make([]byte, 28)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "0badc0de" + hex.EncodeToString(b)
+}
+
+// byNode groups rendered lines by container node.
+func byNode(lines []string) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for _, l := range lines {
+		path, val, _ := strings.Cut(l, " ")
+		rest, ok := strings.CutPrefix(path, "containers.")
+		if !ok {
+			continue
+		}
+		node, metric, ok := strings.Cut(rest, ".")
+		if !ok {
+			node, metric = "", rest
+		}
+		v, _ := strconv.ParseFloat(val, 64)
+		if out[node] == nil {
+			out[node] = map[string]float64{}
+		}
+		out[node][metric] = v
+	}
+	return out
+}
+
+// TestRealCgroups builds Docker (both drivers), Kubernetes (both drivers)
+// and machined cgroups on this host with real processes in them, and
+// reads them back through the collector with the default host.
+func TestRealCgroups(t *testing.T) {
+	r := newRealCgroups(t)
+	uid := "0badc0de-" + strconv.Itoa(os.Getpid()) + "-4000-8000-000000000001"
+	burner, alloc, gone, kubeA, kubeB := testID(t), testID(t), testID(t), testID(t), testID(t)
+	cg := map[string]string{
+		"burner": "system.slice/docker-" + burner + ".scope",
+		"alloc":  "docker/" + alloc,
+		"gone":   "system.slice/docker-" + gone + ".scope",
+		"kubeA":  "kubepods/burstable/pod" + uid + "/" + kubeA,
+		"kubeB": "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" +
+			strings.ReplaceAll(uid, "-", "_") + ".slice/cri-containerd-" + kubeB + ".scope",
+		"machine": `machine.slice/machine-nmtest\x2dbox.scope`,
+	}
+	for _, rel := range cg {
+		r.mkdir(rel)
+	}
+	r.start(cg["burner"], "sh", "-c", "while :; do :; done")
+	// dd reads 60 MB from /dev/zero into its buffer (touching every page)
+	// and then blocks writing into the pipe nobody reads: 60 MB charged
+	// to the cgroup it was moved into before `read` returned.
+	_, allocIn := r.start(cg["alloc"], "sh", "-c", "read x; dd if=/dev/zero bs=60M count=1 2>/dev/null | sleep 120")
+	allocIn.Write([]byte("go\n"))
+	goneCmd, _ := r.start(cg["gone"], "sleep", "120")
+	r.start(cg["kubeA"], "sleep", "120")
+	r.start(cg["kubeB"], "sleep", "120")
+	r.start(cg["machine"], "sleep", "120")
+
+	c := newTest(t, collectors.DefaultHost(), Options{})
+	names := map[string]string{
+		"burner": burner[:12], "alloc": alloc[:12], "gone": gone[:12],
+		"kubeA": "pod" + uid + "_" + kubeA[:12], "kubeB": "pod" + uid + "_" + kubeB[:12],
+		"machine": "nmtest-box",
+	}
+	// Wait until dd holds its memory.
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	var st collectors.State
+	var err error
+	for {
+		got, st, err = collect(t, c, time.Now().UnixNano()/1e9, false, collectors.State{})
+		if byNode(got)[names["alloc"]]["memory.usage_byte"] >= 60e6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Logf("cycle error (other cgroups of the host): %v", err)
+	}
+	s := collectors.NewSample(time.Now(), false, st)
+	c.Collect(context.Background(), s)
+	st = s.Next()
+	time.Sleep(1500 * time.Millisecond)
+	s = collectors.NewSample(time.Now(), false, st)
+	c.Collect(context.Background(), s)
+	got, st = render(s.Metrics()), s.Next()
+	nodes := byNode(got)
+	for k, n := range names {
+		if nodes[n] == nil {
+			t.Errorf("%s: container %s not found", k, n)
+		}
+	}
+	t.Logf("burner cpu.total %v user %v system %v; allocator memory.usage_byte %v working_set %v rss %v",
+		nodes[names["burner"]]["cpu.total"], nodes[names["burner"]]["cpu.user"], nodes[names["burner"]]["cpu.system"],
+		nodes[names["alloc"]]["memory.usage_byte"], nodes[names["alloc"]]["memory.working_set_byte"], nodes[names["alloc"]]["memory.rss_byte"])
+	if v, ok := nodes[names["burner"]]["cpu.total"]; !ok || v < 50 || v > 110 {
+		t.Errorf("burner cpu.total = %v (present %v), want 50..110 %% of one CPU", v, ok)
+	}
+	if u := nodes[names["burner"]]["cpu.user"]; u < 30 {
+		t.Errorf("burner cpu.user = %v, want most of its CPU", u)
+	}
+	if v := nodes[names["alloc"]]["memory.usage_byte"]; v < 40e6 {
+		t.Errorf("allocator memory.usage_byte = %v, want >= 40e6", v)
+	}
+	if v := nodes[names["alloc"]]["memory.rss_byte"]; v < 40e6 {
+		t.Errorf("allocator memory.rss_byte = %v, want >= 40e6", v)
+	}
+	if v, ok := nodes[names["alloc"]]["pids.current"]; ok && v < 3 {
+		t.Errorf("allocator pids.current = %v, want 3 (sh, dd, sleep)", v)
+	}
+	// All these processes share the test's network namespace. If that is
+	// the host's (pid 1's), none publishes network metrics; in a sandbox
+	// that runs tests in a namespace of their own, exactly the first
+	// container by name does.
+	self, _ := inode("/proc/self/ns/net")
+	host, _ := inode("/proc/1/ns/net")
+	var withNet []string
+	first := ""
+	for _, n := range names {
+		if first == "" || n < first {
+			first = n
+		}
+		for m := range nodes[n] {
+			if strings.HasPrefix(m, "network.") {
+				withNet = append(withNet, n)
+				break
+			}
+		}
+	}
+	if self == host && len(withNet) != 0 {
+		t.Errorf("containers in the host's network namespace published network metrics: %v", withNet)
+	}
+	if self != host && (len(withNet) != 1 || withNet[0] != first) {
+		t.Errorf("one shared namespace: network published by %v, want only %s", withNet, first)
+	}
+
+	// One container stops: next cycle it is gone, with its state.
+	r.kill(goneCmd)
+	r.rmdir(cg["gone"])
+	got, st, _ = collect(t, c, time.Now().Unix()+10, false, st)
+	if byNode(got)[names["gone"]] != nil {
+		t.Errorf("removed container still published")
+	}
+	for k := range st.Counters {
+		if strings.Contains(k, gone[:12]) {
+			t.Errorf("state of removed container kept: %s", k)
+		}
+	}
+}
+
+// TestRealNetns puts two containers' processes into one real network
+// namespace (a veth pair in 10.231.x.0/30, the test's own two addresses),
+// sends traffic, and checks that the counters published in raw mode are
+// the namespace's /proc/<pid>/net/dev and are published once.
+func TestRealNetns(t *testing.T) {
+	r := newRealCgroups(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip command")
+	}
+	pid := os.Getpid()
+	ns := fmt.Sprintf("nmtest%d", pid)
+	vh, vc := fmt.Sprintf("nmv%dh", pid%100000), fmt.Sprintf("nmv%dc", pid%100000)
+	sub := 4 * (pid % 60)
+	hostIP, nsIP := fmt.Sprintf("10.231.%d.%d", pid%250, sub+1), fmt.Sprintf("10.231.%d.%d", pid%250, sub+2)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", vh).Run()
+		exec.Command("ip", "netns", "del", ns).Run()
+	})
+	run("link", "add", vh, "type", "veth", "peer", "name", vc)
+	run("link", "set", vc, "netns", ns)
+	run("addr", "add", hostIP+"/30", "dev", vh)
+	run("link", "set", vh, "up")
+	run("-n", ns, "addr", "add", nsIP+"/30", "dev", vc)
+	run("-n", ns, "link", "set", vc, "up")
+	run("-n", ns, "link", "set", "lo", "up")
+
+	uid := "0badc0de-" + strconv.Itoa(pid) + "-4000-8000-000000000002"
+	a, b := testID(t), testID(t)
+	relA := "kubepods/besteffort/pod" + uid + "/" + a
+	relB := "kubepods/besteffort/pod" + uid + "/" + b
+	r.mkdir(relA)
+	r.mkdir(relB)
+	cmdA, _ := r.start(relA, "ip", "netns", "exec", ns, "sleep", "120")
+	cmdB, _ := r.start(relB, "ip", "netns", "exec", ns, "sleep", "120")
+	// ip netns exec enters the namespace, then execs sleep: wait for both.
+	nsIno := func(p int) uint64 { i, _ := inode(fmt.Sprintf("/proc/%d/ns/net", p)); return i }
+	self := nsIno(os.Getpid())
+	for i := 0; i < 200 && (nsIno(cmdA.Process.Pid) == self || nsIno(cmdB.Process.Pid) == self); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if nsIno(cmdA.Process.Pid) != nsIno(cmdB.Process.Pid) {
+		t.Fatal("the two processes never shared the test namespace")
+	}
+
+	// Traffic: TCP connects to a closed port (SYN in, RST out) and UDP.
+	for i := 0; i < 20; i++ {
+		if conn, err := net.DialTimeout("tcp", net.JoinHostPort(nsIP, "9"), time.Second); err == nil {
+			conn.Close()
+		}
+		if conn, err := net.Dial("udp", net.JoinHostPort(nsIP, "9")); err == nil {
+			conn.Write(bytes.Repeat([]byte("x"), 200))
+			conn.Close()
+		}
+	}
+	devPath := fmt.Sprintf("/proc/%d/net/dev", cmdA.Process.Pid)
+	read := func() netDev {
+		bb, err := os.ReadFile(devPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			name, v, rest, ok, _ := nextNetDev(bb, &n)
+			if !ok {
+				t.Fatalf("%s not in %s", vc, devPath)
+			}
+			if string(name) == vc {
+				return v
+			}
+			bb = rest
+		}
+	}
+	c := newTest(t, collectors.DefaultHost(), Options{})
+	nA, nB := "pod"+uid+"_"+a[:12], "pod"+uid+"_"+b[:12]
+	first := nA
+	if nB < nA {
+		first = nB
+	}
+	var nodes map[string]map[string]float64
+	var before netDev
+	for try := 0; try < 5; try++ { // a stray packet between the reads: again
+		before = read()
+		got, _, _ := collect(t, c, time.Now().Unix(), true, collectors.State{})
+		if read() != before {
+			continue
+		}
+		nodes = byNode(got)
+		break
+	}
+	if nodes == nil {
+		t.Fatal("counters never stable")
+	}
+	if before[0] == 0 || before[4] == 0 {
+		t.Fatalf("no traffic: %v", before)
+	}
+	for i, m := range netDevNames {
+		key := "network." + vc + "." + m
+		if got := nodes[first][key]; got != float64(before[i]) {
+			t.Errorf("%s %s = %v, want %d", first, key, got, before[i])
+		}
+	}
+	second := nA
+	if first == nA {
+		second = nB
+	}
+	if nodes[second] == nil {
+		t.Fatalf("container %s not found", second)
+	}
+	for m := range nodes[second] {
+		if strings.HasPrefix(m, "network.") {
+			t.Errorf("shared namespace counted twice: %s %s", second, m)
+		}
+	}
+	if _, ok := nodes[first]["network.lo.rx_byte"]; ok {
+		t.Errorf("lo published")
+	}
+}
