@@ -22,22 +22,23 @@ import (
 
 // Config is everything the agent needs to start.
 type Config struct {
-	Graphite   string   `toml:"graphite"`
-	Protocol   string   `toml:"protocol"`
-	Interval   Duration `toml:"interval"`
-	Procfs     string   `toml:"procfs"`
-	Sysfs      string   `toml:"sysfs"`
-	Rootfs     string   `toml:"rootfs"`
-	Hostname   string   `toml:"hostname"`
-	Prefix     string   `toml:"prefix"`
-	Collectors []string `toml:"collectors"`
-	Once       bool     `toml:"once"`
-	Output     string   `toml:"output"`
-	StateFile  string   `toml:"state_file"`
-	Timestamp  int64    `toml:"timestamp"`
-	Counters   bool     `toml:"counters"`
-	QueueLines int      `toml:"queue_lines"`
-	LogLevel   string   `toml:"log_level"`
+	Graphite      string   `toml:"graphite"`
+	Protocol      string   `toml:"protocol"`
+	Interval      Duration `toml:"interval"`
+	Procfs        string   `toml:"procfs"`
+	Sysfs         string   `toml:"sysfs"`
+	Rootfs        string   `toml:"rootfs"`
+	Hostname      string   `toml:"hostname"`
+	Prefix        string   `toml:"prefix"`
+	Collectors    []string `toml:"collectors"`
+	Once          bool     `toml:"once"`
+	Output        string   `toml:"output"`
+	StateFile     string   `toml:"state_file"`
+	Timestamp     int64    `toml:"timestamp"`
+	Counters      bool     `toml:"counters"`
+	QueueLines    int      `toml:"queue_lines"`
+	MaxContainers int      `toml:"max_containers"`
+	LogLevel      string   `toml:"log_level"`
 
 	// Set only on the command line.
 	List bool   `toml:"-"`
@@ -120,6 +121,9 @@ func (c *Config) validate(known []string) error {
 	if c.QueueLines <= 0 {
 		return usagef("--queue-lines must be positive, got %d", c.QueueLines)
 	}
+	if c.MaxContainers < 0 {
+		return usagef("--max-containers must not be negative, got %d", c.MaxContainers)
+	}
 	if c.Timestamp < 0 {
 		return usagef("--timestamp must be epoch seconds, got %d", c.Timestamp)
 	}
@@ -162,6 +166,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.StateFile, "state-file", c.StateFile, "keep the previous sample in `FILE` so the next run can publish rates")
 	fs.Int64Var(&c.Timestamp, "timestamp", c.Timestamp, "sample time in epoch seconds (one-shot runs)")
 	fs.BoolVar(&c.Counters, "counters", c.Counters, "publish raw counters instead of rates")
+	fs.IntVar(&c.MaxContainers, "max-containers", c.MaxContainers, "containers published per cycle at most (0: 1000)")
 	fs.IntVar(&c.QueueLines, "queue-lines", c.QueueLines, "bound of the in-memory send queue, in lines")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.List, "list", false, "print the collectors and their metric paths, then exit")

@@ -20,6 +20,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/carbon"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/config"
+	"github.com/nodemetrics/nodemetrics/containers"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -35,7 +36,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	registry := collectors.Registry()
+	registry := append(collectors.Registry(), containers.Factory(containers.Options{}))
 	names := make([]string, len(registry))
 	for i, f := range registry {
 		names[i] = f.Name
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	registry[len(registry)-1] = containers.Factory(containers.Options{MaxContainers: cfg.MaxContainers})
 	level, _ := config.ParseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
