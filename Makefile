@@ -8,7 +8,7 @@
 GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
-FUZZTIME  ?= 3s
+FUZZTIME  ?= 5000x
 RUNDIR    ?= $(CURDIR)/.state/run
 INTERVAL  ?= 5s
 export GOFLAGS := -buildvcs=false

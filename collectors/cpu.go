@@ -3,13 +3,130 @@
 package collectors
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
 )
 
-// TODO(stub): replaced by the real collector.
-type stubCPU struct{}
+// cpuModes are the columns of a /proc/stat cpu line, in kernel order. Old
+// kernels have fewer (4, 7, 8 or 9); only those present are published.
+var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice"}
 
-func newCPU(Host, *slog.Logger) (Collector, error) { return stubCPU{}, nil }
+// cpu publishes the CPU time of /proc/stat as Diamond's CPUCollector does
+// (spec/metrics.md §1), percore, not normalised:
+//
+//	cpu  3476 0 2862 749741 257 0 243 0 0 0
+//	cpu0 1233 0 962 375879 6 0 118 0 0 0
+//
+// -> cpu.total.<mode> and cpu.cpu<N>.<mode> (USER_HZ ticks per second,
+// about % of one CPU), cpu.cpu_count (number of cpuN lines). Diamond's Xen
+// idle fix is not implemented: it halves idle on some Xen guests based on a
+// heuristic that also fires on busy hosts.
+type cpu struct {
+	file  string
+	buf   fileBuf
+	paths [][len(cpuModes)]string // paths[0] = total, paths[i+1] = cpu<i>
+}
 
-func (stubCPU) Collect(context.Context, *Sample) error { return ErrNoData }
+func newCPU(h Host, _ *slog.Logger) (Collector, error) {
+	return &cpu{file: h.ProcPath("stat")}, nil
+}
+
+// modePaths returns the cached paths of line idx (0 = total, i+1 = cpu<i>).
+func (c *cpu) modePaths(idx int) *[len(cpuModes)]string {
+	for len(c.paths) <= idx {
+		i := len(c.paths)
+		node := "total"
+		if i > 0 {
+			node = "cpu" + strconv.Itoa(i-1)
+		}
+		var p [len(cpuModes)]string
+		for m, mode := range cpuModes {
+			p[m] = "cpu." + node + "." + mode
+		}
+		c.paths = append(c.paths, p)
+	}
+	return &c.paths[idx]
+}
+
+// parseCPULine parses the counters after the "cpu"/"cpuN" label into v and
+// returns how many there were (at least 4: user nice system idle).
+func parseCPULine(rest []byte, v *[len(cpuModes)]uint64) (int, error) {
+	n := 0
+	for {
+		var f []byte
+		f, rest = nextField(rest)
+		if len(f) == 0 {
+			break
+		}
+		if n == len(v) {
+			break // a future kernel's extra column
+		}
+		x, ok := parseUint(f)
+		if !ok {
+			return 0, fmt.Errorf("bad counter %q", f)
+		}
+		v[n] = x
+		n++
+	}
+	if n < 4 {
+		return 0, fmt.Errorf("%d counters, want at least 4", n)
+	}
+	return n, nil
+}
+
+// cpuLabel returns -1 for the "cpu" total line, N for "cpuN", and ok=false
+// for any other line.
+func cpuLabel(label []byte) (int, bool) {
+	if !bytes.HasPrefix(label, []byte("cpu")) {
+		return 0, false
+	}
+	if len(label) == 3 {
+		return -1, true
+	}
+	n, ok := parseUint(label[3:])
+	if !ok || n > 1<<20 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (c *cpu) Collect(_ context.Context, s *Sample) error {
+	b, err := c.buf.read(c.file)
+	if err != nil {
+		return err
+	}
+	var firstErr error
+	count := 0
+	var v [len(cpuModes)]uint64
+	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
+		var line []byte
+		line, rest = nextLine(rest)
+		label, fields := nextField(line)
+		n, ok := cpuLabel(label)
+		if !ok {
+			continue
+		}
+		if n >= 0 {
+			count++
+		}
+		k, err := parseCPULine(fields, &v)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, lineNo, err)
+			}
+			continue
+		}
+		paths := c.modePaths(n + 1)
+		for m := 0; m < k; m++ {
+			s.Counter(paths[m], v[m])
+		}
+	}
+	if count == 0 && firstErr == nil {
+		return fmt.Errorf("parse %s: no cpu lines", c.file)
+	}
+	s.GaugeInt("cpu.cpu_count", uint64(count))
+	return firstErr
+}

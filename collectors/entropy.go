@@ -3,13 +3,35 @@
 package collectors
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 )
 
-// TODO(stub): replaced by the real collector.
-type stubEntropy struct{}
+// entropy publishes entropy.available (bits) from
+// /proc/sys/kernel/random/entropy_avail, as Diamond's EntropyStatCollector
+// (spec/metrics.md §10):
+//
+//	256   -> entropy.available 256
+type entropy struct {
+	file string
+	buf  fileBuf
+}
 
-func newEntropy(Host, *slog.Logger) (Collector, error) { return stubEntropy{}, nil }
+func newEntropy(h Host, _ *slog.Logger) (Collector, error) {
+	return &entropy{file: h.ProcPath("sys/kernel/random/entropy_avail")}, nil
+}
 
-func (stubEntropy) Collect(context.Context, *Sample) error { return ErrNoData }
+func (c *entropy) Collect(_ context.Context, s *Sample) error {
+	b, err := c.buf.read(c.file)
+	if err != nil {
+		return err
+	}
+	v, ok := parseUint(bytes.TrimSpace(b))
+	if !ok {
+		return fmt.Errorf("parse %s: bad value %q", c.file, bytes.TrimSpace(b))
+	}
+	s.GaugeInt("entropy.available", v)
+	return nil
+}

@@ -4,12 +4,55 @@ package collectors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 )
 
-// TODO(stub): replaced by the real collector.
-type stubFiles struct{}
+// files publishes the file-handle counts of /proc/sys/fs/file-nr, as
+// Diamond's FilestatCollector (spec/metrics.md §11):
+//
+//	1344	0	9223372036854775807   -> files.assigned, files.unused, files.max
+//
+// Diamond's per-user lsof mode is not implemented: a collector runs no
+// external commands.
+type files struct {
+	file string
+	buf  fileBuf
+}
 
-func newFiles(Host, *slog.Logger) (Collector, error) { return stubFiles{}, nil }
+func newFiles(h Host, _ *slog.Logger) (Collector, error) {
+	return &files{file: h.ProcPath("sys/fs/file-nr")}, nil
+}
 
-func (stubFiles) Collect(context.Context, *Sample) error { return ErrNoData }
+var filesPaths = [3]string{"files.assigned", "files.unused", "files.max"}
+
+// parseFileNr reads the three counts of file-nr.
+func parseFileNr(b []byte) ([3]uint64, error) {
+	var v [3]uint64
+	rest, _ := nextLine(b)
+	for i := range v {
+		var f []byte
+		f, rest = nextField(rest)
+		x, ok := parseUint(f)
+		if !ok {
+			return v, fmt.Errorf("field %d: bad value %q", i+1, f)
+		}
+		v[i] = x
+	}
+	return v, nil
+}
+
+func (c *files) Collect(_ context.Context, s *Sample) error {
+	b, err := c.buf.read(c.file)
+	if err != nil {
+		return err
+	}
+	v, err := parseFileNr(b)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", c.file, err)
+	}
+	for i, p := range filesPaths {
+		s.GaugeInt(p, v[i])
+	}
+	return nil
+}

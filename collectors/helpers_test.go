@@ -87,3 +87,42 @@ func wantLines(t testing.TB, got []string, want ...string) {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// benchCollectSteady measures steady-state cycles of collector name over h
+// (two warm-up cycles first, so rates and caches are in place), reusing
+// the Sample as the agent does. Shared by the memory, vmstat, sockets and
+// tcp benchmarks.
+func benchCollectSteady(b *testing.B, name string, h Host) {
+	c := newByName(b, name, h)
+	ctx := context.Background()
+	t0 := time.Unix(1000, 0)
+	s := NewSample(t0, false, State{})
+	for i := 1; i <= 2; i++ {
+		if err := c.Collect(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+		s.Reset(t0.Add(time.Duration(i) * time.Second))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Reset(t0.Add(time.Duration(i+3) * time.Second))
+		if err := c.Collect(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchReadSteady is the floor for benchCollectSteady: only reading the
+// same files with one reused buffer.
+func benchReadSteady(b *testing.B, paths ...string) {
+	var buf fileBuf
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, p := range paths {
+			if _, err := buf.read(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

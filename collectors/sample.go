@@ -113,6 +113,9 @@ func (s *Sample) GaugeInt(path string, v uint64) {
 // did not go down).
 func (s *Sample) Counter(path string, v uint64) {
 	if s.Raw {
+		// Remembered too, so a state file written by a --counters run
+		// serves a later rate run.
+		s.next.Counters[path] = v
 		s.GaugeInt(path, v)
 		return
 	}

@@ -4,12 +4,47 @@ package collectors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
 )
 
-// TODO(stub): replaced by the real collector.
-type stubUptime struct{}
+// uptime publishes uptime.minutes from the first field of /proc/uptime
+// (seconds since boot), as Diamond's UptimeCollector (spec/metrics.md §13):
+//
+//	350735.47 234388.90   -> uptime.minutes 5845.591166666667
+type uptime struct {
+	file string
+	buf  fileBuf
+}
 
-func newUptime(Host, *slog.Logger) (Collector, error) { return stubUptime{}, nil }
+func newUptime(h Host, _ *slog.Logger) (Collector, error) {
+	return &uptime{file: h.ProcPath("uptime")}, nil
+}
 
-func (stubUptime) Collect(context.Context, *Sample) error { return ErrNoData }
+// parseUptime returns the seconds since boot.
+func parseUptime(b []byte) (float64, error) {
+	f, _ := nextField(b)
+	if n := len(f); n > 0 && f[n-1] == '\n' {
+		f = f[:n-1]
+	}
+	secs, err := strconv.ParseFloat(string(f), 64)
+	if err != nil || secs < 0 {
+		return 0, fmt.Errorf("bad uptime %q", f)
+	}
+	return secs, nil
+}
+
+func (c *uptime) Collect(_ context.Context, s *Sample) error {
+	b, err := c.buf.read(c.file)
+	if err != nil {
+		return err
+	}
+	line, _ := nextLine(b)
+	secs, err := parseUptime(line)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", c.file, err)
+	}
+	s.Gauge("uptime.minutes", secs/60)
+	return nil
+}

@@ -84,8 +84,8 @@ func TestDaemonAgainstRealCarbon(t *testing.T) {
 	if got, _, _ := lastValue(load); math.Abs(got-want) > 2 {
 		t.Errorf("loadavg.01 in Carbon = %v, /proc/loadavg says %v", got, want)
 	}
-	// A rate needs two samples: vmstat.pgfault appears from the second cycle.
-	g.WaitFor(t, "servers.itest.vmstat.pgfault", "-10min", func(s []graphitetest.Series) bool {
+	// A rate needs two samples: cpu.total.idle appears from the second cycle.
+	g.WaitFor(t, "servers.itest.cpu.total.idle", "-10min", func(s []graphitetest.Series) bool {
 		v, _, ok := lastValue(s)
 		return ok && v >= 0
 	}, 30*time.Second)
