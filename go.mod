@@ -3,3 +3,5 @@ module github.com/nodemetrics/nodemetrics
 go 1.26
 
 require github.com/BurntSushi/toml v1.6.0
+
+require github.com/coreos/go-systemd/v22 v22.7.0

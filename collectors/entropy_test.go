@@ -14,3 +14,8 @@ func TestEntropyCollect(t *testing.T) {
 		t.Fatal("malformed entropy_avail accepted")
 	}
 }
+
+func BenchmarkCollectEntropy(b *testing.B) { benchCollectSteady(b, "entropy", fixtureHost("e2e/t1")) }
+func BenchmarkReadEntropy(b *testing.B) {
+	benchReadSteady(b, fixtureHost("e2e/t1").ProcPath("sys/kernel/random/entropy_avail"))
+}

@@ -28,3 +28,8 @@ func FuzzParseFileNr(f *testing.F) {
 	f.Add([]byte("1344\t0\t9223372036854775807\n"))
 	f.Fuzz(func(t *testing.T, b []byte) { parseFileNr(b) })
 }
+
+func BenchmarkCollectFiles(b *testing.B) { benchCollectSteady(b, "files", fixtureHost("e2e/t1")) }
+func BenchmarkReadFiles(b *testing.B) {
+	benchReadSteady(b, fixtureHost("e2e/t1").ProcPath("sys/fs/file-nr"))
+}

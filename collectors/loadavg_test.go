@@ -92,3 +92,9 @@ func FuzzParseCPUList(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCollectLoadavg(b *testing.B) { benchCollectSteady(b, "loadavg", fixtureHost("e2e/t1")) }
+func BenchmarkReadLoadavg(b *testing.B) {
+	h := fixtureHost("e2e/t1")
+	benchReadSteady(b, h.ProcPath("loadavg"), h.SysPath("devices/system/cpu/online"))
+}

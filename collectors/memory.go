@@ -146,5 +146,9 @@ func (c *memory) Collect(_ context.Context, s *Sample) error {
 	if perr != nil {
 		return fmt.Errorf("parse %s: %w", c.file, perr)
 	}
+	if !v.have[memTotal] {
+		// Every kernel has MemTotal: without it this is not a meminfo.
+		return fmt.Errorf("parse %s: no MemTotal line", c.file)
+	}
 	return nil
 }

@@ -180,10 +180,15 @@ func (c *sockets) Collect(_ context.Context, s *Sample) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	any := false
 	for i := range sockPaths {
 		if v.have[i] {
 			s.GaugeInt(sockPaths[i], v.n[i])
+			any = true
 		}
+	}
+	if !any && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("parse %s: no sockets, TCP or UDP line", c.file))
 	}
 	return errors.Join(errs...)
 }

@@ -43,3 +43,6 @@ func FuzzParseUptime(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCollectUptime(b *testing.B) { benchCollectSteady(b, "uptime", fixtureHost("e2e/t1")) }
+func BenchmarkReadUptime(b *testing.B)    { benchReadSteady(b, fixtureHost("e2e/t1").ProcPath("uptime")) }

@@ -98,5 +98,9 @@ func (c *vmstat) Collect(_ context.Context, s *Sample) error {
 	if perr != nil {
 		return fmt.Errorf("parse %s: %w", c.file, perr)
 	}
+	if !v.have[0] && !v.have[2] {
+		// pgpgin and pgfault exist on every kernel since 2.6.
+		return fmt.Errorf("parse %s: no %s or %s line", c.file, vmstatKeys[0], vmstatKeys[2])
+	}
 	return nil
 }

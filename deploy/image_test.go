@@ -273,4 +273,3 @@ func unmarshal(t *testing.T, b []byte, v any) {
 		t.Fatalf("%v in %s", err, b)
 	}
 }
-

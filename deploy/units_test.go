@@ -41,8 +41,10 @@ func parseUnit(t *testing.T, name string) unitFile {
 var continuation = regexp.MustCompile(`\\[ \t]*\n[ \t]*`)
 
 // normalise joins backslash-newline continuations, which the unit package
-// keeps literally in the value.
-func normalise(v string) string { return strings.TrimSpace(continuation.ReplaceAllString(v, " ")) }
+// keeps literally in the value, and collapses runs of blanks.
+func normalise(v string) string {
+	return strings.Join(strings.Fields(continuation.ReplaceAllString(v, " ")), " ")
+}
 
 // one returns the only value of section.key.
 func (u unitFile) one(t *testing.T, section, key string) string {
