@@ -4,6 +4,7 @@
 # make test   vet + every test (installs what the tests need: Go modules, graphite, ...)
 # make bench  collector and whole-cycle benchmarks
 # make fuzz   every fuzz target for FUZZTIME each (make test runs them briefly)
+# make image  the reproducible image (image/build/)
 
 GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -13,7 +14,7 @@ RUNDIR    ?= $(CURDIR)/.state/run
 INTERVAL  ?= 5s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet unit fuzz bench run clean
+.PHONY: all build deps test vet unit fuzz bench run image clean
 
 all: build
 
@@ -42,7 +43,11 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./collectors ./agent ./carbon
 
-run: deps build
+# image: the nspawn tarball, OCI layout and docker archive in image/build/
+image:
+	image/build.sh image/build
+
+run: deps build image
 	scripts/run.sh $(RUNDIR) $(INTERVAL)
 
 clean:

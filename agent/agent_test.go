@@ -145,3 +145,28 @@ func TestStateFileRatesAcrossRuns(t *testing.T) {
 		t.Fatalf("after reset rate = %q, want 10", got["p.h.c.count"])
 	}
 }
+
+func TestWatchdogFiresOnlyWhenBeatsStop(t *testing.T) {
+	w := NewWatchdog(80 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fired := make(chan time.Duration, 1)
+	go w.Run(ctx, func(since time.Duration) { fired <- since })
+	for i := 0; i < 10; i++ { // beating: never fires
+		w.Beat()
+		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-fired:
+			t.Fatal("fired while beating")
+		default:
+		}
+	}
+	select { // beats stop: fires
+	case since := <-fired:
+		if since < 80*time.Millisecond {
+			t.Fatalf("fired after %v", since)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("watchdog never fired")
+	}
+}

@@ -47,12 +47,12 @@ func parseMountInfo(b []byte, dst []mountEntry) ([]mountEntry, error) {
 
 func parseMountInfoLine(line []byte) (mountEntry, error) {
 	var e mountEntry
-	var id, parent, devno, root, mp, opts []byte
+	var id, parent, devno, mp, opts []byte
 	rest := line
 	id, rest = nextField(rest)
 	parent, rest = nextField(rest)
 	devno, rest = nextField(rest)
-	root, rest = nextField(rest)
+	_, rest = nextField(rest) // root within the filesystem: not needed
 	mp, rest = nextField(rest)
 	opts, rest = nextField(rest)
 	if len(opts) == 0 {
@@ -71,8 +71,11 @@ func parseMountInfoLine(line []byte) (mountEntry, error) {
 	if _, okMin := parseUint(min); !okMin {
 		return e, fmt.Errorf("bad major:minor %q", devno)
 	}
-	if root[0] != '/' || mp[0] != '/' {
-		return e, fmt.Errorf("root %q and mount point %q must be absolute", root, mp)
+	// The root is usually a path, but an nsfs mount (Docker's and ip
+	// netns's network namespaces) has "net:[4026531833]": only the mount
+	// point must be absolute.
+	if mp[0] != '/' {
+		return e, fmt.Errorf("mount point %q must be absolute", mp)
 	}
 	// Optional fields (shared:N, master:N ...) run up to a lone "-".
 	for {

@@ -32,6 +32,9 @@ func TestParseMountInfo(t *testing.T) {
 		// no super options (old kernels may print none)
 		{in: "1 0 8:1 / / rw - ext4 /dev/sda1", want: "/dev/sda1|/|ext4\n"},
 		{in: "", want: ""},
+		// nsfs: the root is not a path (Docker's network namespaces)
+		{in: "612 29 0:4 net:[4026532290] /run/docker/netns/ab rw shared:300 - nsfs nsfs rw\n",
+			want: "nsfs|/run/docker/netns/ab|nsfs\n"},
 		{in: "garbage\n1 0 8:1 / / rw - ext4 /dev/sda1 rw\n", want: "/dev/sda1|/|ext4\n", wantErr: true},
 		{in: "1 0 8:1 / / rw ext4 /dev/sda1 rw\n", wantErr: true},          // no separator
 		{in: "1 0 8:1 / / rw -\n", wantErr: true},                          // nothing after it

@@ -23,7 +23,17 @@ trap cleanup INT TERM EXIT
 host=$(hostname -s 2>/dev/null || hostname)
 host=${host//./_}
 web="http://127.0.0.1:$web_port"
-bin/collector --graphite "127.0.0.1:$carbon_port" --interval "$interval" --hostname "$host" &
+# The real deployment shape: the image under systemd-nspawn through the
+# wrapper (host network, pid and UTS namespaces, read-only host binds), the
+# hostname learnt inside. Where nspawn cannot run, the binary directly.
+if nspawn/nspawn-container --check; then
+	echo "running the image under systemd-nspawn (machine nodemetrics-run)"
+	nspawn/nspawn-container --name nodemetrics-run image/build/nodemetrics.tar.gz -- \
+		--graphite "127.0.0.1:$carbon_port" --interval "$interval" &
+else
+	echo "systemd-nspawn cannot run here (see above): running bin/collector directly"
+	bin/collector --graphite "127.0.0.1:$carbon_port" --interval "$interval" --hostname "$host" &
+fi
 agent_pid=$!
 
 cat <<MSG

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/nodemetrics/nodemetrics/agent"
 	"github.com/nodemetrics/nodemetrics/carbon"
 	"github.com/nodemetrics/nodemetrics/collectors"
@@ -116,7 +118,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		a.Cycle(ctx, t, t.Unix(), opts.Interval, out)
 	} else {
-		a.Run(ctx, out, nil)
+		// The first finished cycle tells systemd (through nspawn's
+		// --notify-ready=yes) that we are up; later ones refresh STATUS.
+		// A loop stalled for 5 intervals exits 3 so the unit restarts.
+		wd := agent.NewWatchdog(5 * opts.Interval)
+		go wd.Run(ctx, func(since time.Duration) {
+			log.Error("main loop stalled, exiting for the supervisor to restart us", "since", since)
+			os.Exit(3)
+		})
+		cycles := 0
+		a.Run(ctx, out, func() {
+			wd.Beat()
+			cycles++
+			if cycles == 1 {
+				daemon.SdNotify(false, daemon.SdNotifyReady)
+			}
+			daemon.SdNotify(false, fmt.Sprintf("STATUS=%d cycles", cycles))
+		})
 	}
 	if sender != nil {
 		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
