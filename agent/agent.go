@@ -171,7 +171,12 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 					r.errs.fail(time.Now(), "collector failed", res.err)
 				}
 				for _, m := range r.sample.Metrics() {
-					emit(m.Path, m.Value, m.Int, m.IsInt)
+					prefix := a.prefix
+					if m.Absolute {
+						prefix = ""
+					}
+					a.buf = carbon.AppendLine(a.buf, prefix, m.Path, m.Value, m.Int, m.IsInt, ts)
+					lines++
 				}
 			case <-cctx.Done():
 				dur = budget

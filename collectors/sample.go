@@ -16,6 +16,10 @@ type Metric struct {
 	Value float64
 	Int   uint64
 	IsInt bool
+	// Absolute paths are published as they are, without <prefix>.<host>:
+	// Graphite 1.1 tagged series ("container.cpu.total;host=h;image=web")
+	// carry the host as a tag.
+	Absolute bool
 }
 
 // State is what a collector remembers between cycles: the raw counters it
@@ -137,6 +141,20 @@ func (s *Sample) Delta(key string, v uint64) (d uint64, ok bool) {
 		return 0, false
 	}
 	return v - old, true
+}
+
+// Mark is the number of metrics emitted so far, for AlsoAs.
+func (s *Sample) Mark() int { return len(s.out) }
+
+// AlsoAs republishes the metric emitted at position mark (if the call after
+// Mark emitted one: a first-sample counter emits nothing) under an absolute
+// path, e.g. a tagged series beside the plain one with the same value.
+func (s *Sample) AlsoAs(mark int, path string) {
+	if mark < len(s.out) {
+		m := s.out[mark]
+		m.Path, m.Absolute = path, true
+		s.out = append(s.out, m)
+	}
 }
 
 // Remember records a counter without publishing it, for collectors that

@@ -40,6 +40,16 @@ type Config struct {
 	MaxContainers int      `toml:"max_containers"`
 	LogLevel      string   `toml:"log_level"`
 
+	// Containers (spec/containers.md).
+	Tags          bool     `toml:"tags"`
+	TagLabels     []string `toml:"tag_labels"`
+	DockerHost    string   `toml:"docker_host"`
+	EventsURL     string   `toml:"events_url"`
+	AuditFile     string   `toml:"audit_file"`
+	CpuacctCgroup bool     `toml:"cpuacct_cgroup"`
+	MemoryCgroup  bool     `toml:"memory_cgroup"`
+	Docker        bool     `toml:"docker"`
+
 	// Set only on the command line.
 	List bool   `toml:"-"`
 	File string `toml:"-"`
@@ -169,6 +179,14 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.IntVar(&c.MaxContainers, "max-containers", c.MaxContainers, "containers published per cycle at most (0: 1000)")
 	fs.IntVar(&c.QueueLines, "queue-lines", c.QueueLines, "bound of the in-memory send queue, in lines")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.Tags, "tags", c.Tags, "also send container metrics as Graphite 1.1 tagged series")
+	fs.Var((*listValue)(&c.TagLabels), "tag-labels", "comma-separated container labels allowed as tags")
+	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker endpoint unix://PATH (default $DOCKER_HOST, else the host's /run/docker.sock)")
+	fs.StringVar(&c.EventsURL, "events-url", c.EventsURL, "graphite-web URL to POST container events to (e.g. http://127.0.0.1:8080)")
+	fs.StringVar(&c.AuditFile, "audit-file", c.AuditFile, "append container lifecycle events as JSON lines to `FILE`")
+	fs.BoolVar(&c.CpuacctCgroup, "cpuacct-cgroup", c.CpuacctCgroup, "Diamond's sys.fs.cgroup.cpuacct.* (cgroup v1)")
+	fs.BoolVar(&c.MemoryCgroup, "memory-cgroup", c.MemoryCgroup, "Diamond's memory_cgroup.* (cgroup v1)")
+	fs.BoolVar(&c.Docker, "docker", c.Docker, "Diamond's docker.* metrics")
 	fs.BoolVar(&c.List, "list", false, "print the collectors and their metric paths, then exit")
 	fs.StringVar(&c.File, "config", c.File, "TOML config `FILE` (flags win over it)")
 	return fs
