@@ -165,7 +165,6 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 
 // A Carbon that accepts and never reads: Enqueue never blocks, the queue
 // stays bounded and every line is accounted for (sent, queued or dropped).
-// 200,000 lines (3.4 MB) are far more than the capped socket buffers hold.
 func TestBlackHoleBoundsQueue(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -183,8 +182,15 @@ func TestBlackHoleBoundsQueue(t *testing.T) {
 	}()
 	s := start(t, Config{Addr: ln.Addr().String(), QueueLines: 20000, WriteTimeout: 200 * time.Millisecond})
 	const batches, per = 2000, 100
+	// 200-byte lines: the 20,000 queued ones (4 MB) are far more than the
+	// capped send buffer plus an unread receive buffer can swallow.
+	pad := strings.Repeat("x", 180)
 	for i := 0; i < batches; i++ {
-		s.Enqueue(lines(i*per, per), per)
+		var b strings.Builder
+		for j := 0; j < per; j++ {
+			fmt.Fprintf(&b, "test.%s %d 100\n", pad, i*per+j)
+		}
+		s.Enqueue([]byte(b.String()), per)
 	}
 	st := s.Stats()
 	if st.Queued > 20000+2*per {
