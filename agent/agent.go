@@ -191,7 +191,9 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		st := a.opts.SenderStats()
 		emit("agent.carbon.sent", 0, st.Sent, true)
 		emit("agent.carbon.queued", 0, st.Queued, true)
+		emit("agent.carbon.spooled", 0, st.Spooled, true)
 		emit("agent.carbon.dropped", 0, st.Dropped, true)
+		emit("agent.carbon.resent", 0, st.Resent, true)
 		emit("agent.carbon.reconnects", 0, st.Reconnects, true)
 		emit("agent.carbon.errors", 0, st.Errors, true)
 	}

@@ -30,17 +30,24 @@ type Config struct {
 	BackoffMin time.Duration
 	BackoffMax time.Duration
 	Logger     *slog.Logger
+	// Spool, when set, takes the batches that overflow the in-memory
+	// queue (instead of dropping them) and what is left at shutdown; they
+	// are replayed at ReplayLinesPerSecond at most, interleaved with new
+	// data.
+	Spool                *Spool
+	ReplayLinesPerSecond int
 }
 
 // Stats are the sender's counters, in lines.
 type Stats struct {
-	Sent, Queued, Dropped, Reconnects, Errors uint64
+	Sent, Queued, Spooled, Dropped, Resent, Reconnects, Errors uint64
 }
 
 // batch is whole lines.
 type batch struct {
-	b     []byte
-	lines int
+	b       []byte
+	lines   int
+	spooled bool // read from the spool: consumed only once written
 }
 
 // Sender delivers lines to Carbon from one goroutine (Run), the only owner
@@ -57,7 +64,14 @@ type Sender struct {
 	wake    chan struct{}
 	drained chan struct{} // closed and replaced when queue and pending reach 0
 
-	sent, dropped, reconnects, errs atomic.Uint64
+	sent, dropped, resent, reconnects, errs atomic.Uint64
+
+	// window holds the batches written since the connection was last known
+	// good: a write the kernel accepted is not delivered, so after a broken
+	// connection they are sent again (a duplicate is harmless to Carbon, a
+	// loss is not). Owned by the Run goroutine.
+	window      []batch
+	windowBytes int
 }
 
 // maxWrite caps one Write so a write deadline covers a bounded amount.
@@ -92,6 +106,9 @@ func NewSender(cfg Config) *Sender {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ReplayLinesPerSecond <= 0 {
+		cfg.ReplayLinesPerSecond = 20000
+	}
 	return &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr),
 		wake: make(chan struct{}, 1), drained: make(chan struct{})}
 }
@@ -102,32 +119,56 @@ func (s *Sender) Enqueue(b []byte, lines int) {
 		return
 	}
 	cp := append([]byte(nil), b...)
+	var overflow []batch
 	s.mu.Lock()
 	s.queue = append(s.queue, batch{b: cp, lines: lines})
 	s.queued += lines
 	for s.queued > s.cfg.QueueLines && len(s.queue) > 1 {
 		s.queued -= s.queue[0].lines
-		s.dropped.Add(uint64(s.queue[0].lines))
+		overflow = append(overflow, s.queue[0])
 		s.queue[0] = batch{}
 		s.queue = s.queue[1:]
 	}
 	s.mu.Unlock()
+	s.spill(overflow)
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
+// spill writes batches that left the memory queue to the spool, or counts
+// them dropped. Appending to a file in the page cache is local and short;
+// the network is never waited on here.
+func (s *Sender) spill(bs []batch) {
+	for _, b := range bs {
+		if s.cfg.Spool != nil {
+			if err := s.cfg.Spool.Append(b.b, b.lines); err == nil {
+				continue
+			} else {
+				s.log.Warn("cannot spool, lines dropped", "err", err, "lines", b.lines)
+			}
+		}
+		s.dropped.Add(uint64(b.lines))
+	}
+}
+
 // Stats returns the counters.
 func (s *Sender) Stats() Stats {
 	s.mu.Lock()
-	q := s.queued + s.pending
+	st := Stats{Sent: s.sent.Load(), Queued: uint64(s.queued + s.pending), Dropped: s.dropped.Load(),
+		Resent: s.resent.Load(), Reconnects: s.reconnects.Load(), Errors: s.errs.Load()}
 	s.mu.Unlock()
-	return Stats{Sent: s.sent.Load(), Queued: uint64(q), Dropped: s.dropped.Load(),
-		Reconnects: s.reconnects.Load(), Errors: s.errs.Load()}
+	if sp := s.cfg.Spool; sp != nil {
+		st.Spooled = uint64(sp.Lines())
+		st.Dropped += sp.Dropped()
+	}
+	return st
 }
 
-// Flush waits until every queued line was written, or ctx ends.
+// Flush waits until every queued line was written, or ctx ends. Then,
+// with a spool, what is still queued in memory goes to the spool for the
+// next run; without one it is reported lost.
 func (s *Sender) Flush(ctx context.Context) error {
 	for {
 		s.mu.Lock()
@@ -140,7 +181,16 @@ func (s *Sender) Flush(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("flush to %s: %d lines not written: %w", s.cfg.Addr, left, ctx.Err())
+			if s.cfg.Spool == nil {
+				return fmt.Errorf("flush to %s: %d lines not written: %w", s.cfg.Addr, left, ctx.Err())
+			}
+			s.mu.Lock()
+			rest := s.queue
+			s.queue, s.queued = nil, 0
+			s.mu.Unlock()
+			s.spill(rest)
+			s.log.Info("carbon unreachable at shutdown: queue spooled for the next run", "lines", left)
+			return nil
 		}
 	}
 }
@@ -172,8 +222,8 @@ func (s *Sender) giveBack(b batch) {
 }
 
 func (s *Sender) done(b batch) {
-	s.sent.Add(uint64(b.lines))
 	s.mu.Lock()
+	s.sent.Add(uint64(b.lines)) // under mu: Stats sees it and pending change together
 	s.pending -= b.lines
 	if s.pending == 0 && s.queued == 0 {
 		close(s.drained)
@@ -193,24 +243,56 @@ func (s *Sender) Run(ctx context.Context) {
 	backoff := s.cfg.BackoffMin
 	failing := failLog{log: s.log}
 	everConnected := false
+	var replayAt time.Time // the spool may be read again from then on
+	fromSpool := false
 	for {
-		b, ok := s.take()
+		// New data and the spool take turns, the spool at a bounded rate,
+		// so a long backlog never starves the live series.
+		var b batch
+		ok := false
+		if sp := s.cfg.Spool; sp != nil && conn != nil && (fromSpool || s.idle()) && !time.Now().Before(replayAt) {
+			var rec []byte
+			if rec, b.lines, ok = sp.Next(); ok {
+				b.b = append([]byte(nil), rec...)
+				b.spooled = true
+			}
+		}
+		fromSpool = !fromSpool
 		if !ok {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.wake:
+			b, ok = s.take()
+		}
+		if !ok {
+			wait := time.Duration(0)
+			if s.cfg.Spool != nil && s.cfg.Spool.Lines() > 0 {
+				wait = max(time.Until(replayAt), 10*time.Millisecond)
+				if conn == nil {
+					// Nothing in memory: dial to drain the spool.
+					wait = 0
+				}
+			}
+			if wait > 0 || s.cfg.Spool == nil || s.cfg.Spool.Lines() == 0 {
+				var timer <-chan time.Time
+				if wait > 0 {
+					timer = time.After(wait)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.wake:
+				case <-timer:
+				}
 				continue
 			}
 		}
 		if conn != nil && s.cfg.Network == "tcp" && peerClosed(conn) {
 			conn.Close()
 			conn = nil
+			s.requeueWindow()
 		}
 		if conn == nil {
 			c, err := s.dial(ctx)
 			if err != nil {
-				s.giveBack(b)
+				s.release(b)
 				s.errs.Add(1)
 				failing.fail("cannot connect to carbon", err)
 				wait := backoff/2 + rand.N(backoff/2+1)
@@ -230,16 +312,76 @@ func (s *Sender) Run(ctx context.Context) {
 			backoff = s.cfg.BackoffMin
 			failing.ok("connected to carbon")
 		}
+		if b.b == nil { // dialled only to drain the spool
+			continue
+		}
 		if err := s.write(conn, b.b); err != nil {
 			conn.Close()
 			conn = nil
-			s.giveBack(b)
+			s.release(b)
+			s.requeueWindow()
 			s.errs.Add(1)
 			failing.fail("write to carbon failed", err)
 			continue
 		}
-		s.done(b)
+		if b.spooled {
+			s.cfg.Spool.Consume()
+			replayAt = time.Now().Add(time.Duration(float64(b.lines) / float64(s.cfg.ReplayLinesPerSecond) * float64(time.Second)))
+			s.sent.Add(uint64(b.lines))
+		} else {
+			s.done(b)
+		}
+		s.remember(b)
 	}
+}
+
+// idle reports whether the memory queue is empty.
+func (s *Sender) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) == 0
+}
+
+// release returns an unsent batch: a memory one to the head of the queue, a
+// spooled one stays in the spool (it was not consumed).
+func (s *Sender) release(b batch) {
+	if !b.spooled && b.b != nil {
+		s.giveBack(b)
+	}
+}
+
+// remember keeps b in the unacknowledged window, bounded to twice the
+// socket buffer: what the kernel may still hold when a connection dies.
+func (s *Sender) remember(b batch) {
+	if s.cfg.Network != "tcp" {
+		return
+	}
+	b.spooled = false
+	s.window = append(s.window, b)
+	s.windowBytes += len(b.b)
+	for len(s.window) > 1 && s.windowBytes-len(s.window[0].b) >= 2*s.cfg.SendBuffer {
+		s.windowBytes -= len(s.window[0].b)
+		s.window[0] = batch{}
+		s.window = s.window[1:]
+	}
+}
+
+// requeueWindow puts the unacknowledged window back at the head of the
+// queue after a broken connection.
+func (s *Sender) requeueWindow() {
+	if len(s.window) == 0 {
+		return
+	}
+	n := 0
+	for _, b := range s.window {
+		n += b.lines
+	}
+	s.mu.Lock()
+	s.resent.Add(uint64(n))
+	s.queue = append(append([]batch(nil), s.window...), s.queue...)
+	s.queued += n
+	s.mu.Unlock()
+	s.window, s.windowBytes = nil, 0
 }
 
 func (s *Sender) dial(ctx context.Context) (net.Conn, error) {

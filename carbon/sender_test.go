@@ -196,8 +196,9 @@ func TestBlackHoleBoundsQueue(t *testing.T) {
 	if st.Queued > 20000+2*per {
 		t.Fatalf("queue not bounded: %+v", st)
 	}
-	if st.Sent+st.Queued+st.Dropped != batches*per {
-		t.Fatalf("lines unaccounted for: %+v, want a total of %d", st, batches*per)
+	// Every line is sent, queued or dropped; a re-sent one counts again.
+	if st.Sent+st.Queued+st.Dropped != batches*per+st.Resent {
+		t.Fatalf("lines unaccounted for: %+v, want a total of %d + Resent", st, batches*per)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -257,5 +258,27 @@ func BenchmarkEnqueue(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		s.Enqueue(batch, 100)
+	}
+}
+
+// One dead destination does not starve the other.
+func TestFanoutDeadDestinationDoesNotStarveLive(t *testing.T) {
+	live := listen(t, "127.0.0.1:0")
+	probe, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := probe.Addr().String()
+	probe.Close()
+	f := Fanout{
+		NewSender(Config{Addr: live.ln.Addr().String(), Logger: quiet()}),
+		NewSender(Config{Addr: dead, Logger: quiet(), BackoffMin: time.Second}),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Run(ctx)
+	for i := 0; i < 10; i++ {
+		f.Enqueue(lines(i*10, 10), 10)
+	}
+	waitLines(t, live, 100)
+	if st := f[1].Stats(); st.Queued != 100 {
+		t.Fatalf("dead destination: %+v, want its 100 lines queued", st)
 	}
 }

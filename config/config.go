@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,8 @@ type Config struct {
 	Timestamp     int64    `toml:"timestamp"`
 	Counters      bool     `toml:"counters"`
 	QueueLines    int      `toml:"queue_lines"`
+	SpoolDir      string   `toml:"spool_dir"`
+	SpoolMaxBytes int64    `toml:"spool_max_bytes"`
 	MaxContainers int      `toml:"max_containers"`
 	LogLevel      string   `toml:"log_level"`
 
@@ -59,15 +62,16 @@ type Config struct {
 // Defaults are the values used when neither a flag nor the file sets one.
 func Defaults() Config {
 	return Config{
-		Graphite:   "127.0.0.1:2003",
-		Protocol:   "tcp",
-		Interval:   Duration(60 * time.Second),
-		Procfs:     "/proc",
-		Sysfs:      "/sys",
-		Rootfs:     "/",
-		Prefix:     "servers",
-		QueueLines: 100000,
-		LogLevel:   "info",
+		Graphite:      "127.0.0.1:2003",
+		Protocol:      "tcp",
+		Interval:      Duration(60 * time.Second),
+		Procfs:        "/proc",
+		Sysfs:         "/sys",
+		Rootfs:        "/",
+		Prefix:        "servers",
+		QueueLines:    100000,
+		SpoolMaxBytes: 256 << 20,
+		LogLevel:      "info",
 	}
 }
 
@@ -131,6 +135,14 @@ func (c *Config) validate(known []string) error {
 	if c.QueueLines <= 0 {
 		return usagef("--queue-lines must be positive, got %d", c.QueueLines)
 	}
+	if c.SpoolMaxBytes <= 0 {
+		return usagef("--spool-max-bytes must be positive, got %d", c.SpoolMaxBytes)
+	}
+	for _, a := range c.Destinations() {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return usagef("--graphite wants host:port[,host:port...], got %q", a)
+		}
+	}
 	if c.MaxContainers < 0 {
 		return usagef("--max-containers must not be negative, got %d", c.MaxContainers)
 	}
@@ -162,7 +174,7 @@ func contains(list []string, s string) bool {
 func newFlagSet(c *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.Graphite, "graphite", c.Graphite, "Carbon `host:port` (plaintext protocol)")
+	fs.StringVar(&c.Graphite, "graphite", c.Graphite, "Carbon `host:port` (plaintext protocol); several, comma-separated, each get their own queue and spool")
 	fs.StringVar(&c.Protocol, "protocol", c.Protocol, "tcp or udp")
 	fs.Var(&c.Interval, "interval", "collection interval: seconds or a duration such as 60s")
 	fs.StringVar(&c.Procfs, "procfs", c.Procfs, "read /proc files from `DIR`")
@@ -177,6 +189,8 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.Int64Var(&c.Timestamp, "timestamp", c.Timestamp, "sample time in epoch seconds (one-shot runs)")
 	fs.BoolVar(&c.Counters, "counters", c.Counters, "publish raw counters instead of rates")
 	fs.IntVar(&c.MaxContainers, "max-containers", c.MaxContainers, "containers published per cycle at most (0: 1000)")
+	fs.StringVar(&c.SpoolDir, "spool-dir", c.SpoolDir, "keep what Carbon cannot take yet in `DIR` (survives restarts)")
+	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "bound of the spool on disk; when full the oldest data goes")
 	fs.IntVar(&c.QueueLines, "queue-lines", c.QueueLines, "bound of the in-memory send queue, in lines")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.Tags, "tags", c.Tags, "also send container metrics as Graphite 1.1 tagged series")
@@ -240,6 +254,17 @@ func (l *listValue) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// Destinations are the Carbon addresses of --graphite a:2003,b:2003.
+func (c *Config) Destinations() []string {
+	var out []string
+	for _, a := range strings.Split(c.Graphite, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // ParseLevel maps --log-level to a slog level.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -88,15 +89,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	var out agent.Output
-	var sender *carbon.Sender
+	var senders carbon.Fanout
 	if cfg.Output == "-" {
 		out = &agent.WriterOutput{W: stdout}
 	} else {
-		sender = carbon.NewSender(carbon.Config{
-			Addr: cfg.Graphite, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log,
-		})
-		opts.SenderStats = sender.Stats
-		out = sender
+		for _, addr := range cfg.Destinations() {
+			c := carbon.Config{Addr: addr, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log}
+			if cfg.SpoolDir != "" {
+				sp, err := carbon.OpenSpool(filepath.Join(cfg.SpoolDir, collectors.Segment(addr)), cfg.SpoolMaxBytes, log)
+				if err != nil {
+					fmt.Fprintf(stderr, "collector: --spool-dir: %v\n", err)
+					return 2
+				}
+				defer sp.Close()
+				c.Spool = sp
+			}
+			senders = append(senders, carbon.NewSender(c))
+		}
+		opts.SenderStats = senders.Stats
+		out = senders
 	}
 	a, err := agent.New(opts)
 	if err != nil {
@@ -106,9 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	senderCtx, stopSender := context.WithCancel(context.Background())
 	defer stopSender()
-	if sender != nil {
-		go sender.Run(senderCtx)
-	}
+	senderDone := make(chan struct{})
+	go func() { senders.Run(senderCtx); close(senderDone) }()
 	log.Info("starting", "version", version, "host", hostname, "interval", opts.Interval,
 		"collectors", len(factories), "once", cfg.Once)
 	if cfg.Once {
@@ -136,10 +146,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			daemon.SdNotify(false, fmt.Sprintf("STATUS=%d cycles", cycles))
 		})
 	}
-	if sender != nil {
+	if senders != nil {
 		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		defer cancel()
-		if err := sender.Flush(fctx); err != nil {
+		err := senders.Flush(fctx)
+		stopSender()
+		<-senderDone
+		if cfg.SpoolDir != "" {
+			// A batch that was mid-write when the senders stopped went back to
+			// its queue: a second, already expired flush spools it.
+			done, cancel := context.WithCancel(context.Background())
+			cancel()
+			senders.Flush(done)
+		}
+		if err != nil {
 			log.Error("stopping with unsent metrics", "err", err)
 			if cfg.Once {
 				return 1

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package carbon
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Fanout sends every batch to several Carbons, each through its own Sender
+// (own queue, own spool), so one dead destination never starves another.
+type Fanout []*Sender
+
+// Enqueue copies b into every sender's queue.
+func (f Fanout) Enqueue(b []byte, lines int) {
+	for _, s := range f {
+		s.Enqueue(b, lines)
+	}
+}
+
+// Run runs every sender until ctx ends.
+func (f Fanout) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, s := range f {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(ctx) }()
+	}
+	wg.Wait()
+}
+
+// Flush flushes all senders in parallel, within the same deadline.
+func (f Fanout) Flush(ctx context.Context) error {
+	errs := make([]error, len(f))
+	var wg sync.WaitGroup
+	for i, s := range f {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = s.Flush(ctx) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Stats sums the senders' counters.
+func (f Fanout) Stats() Stats {
+	var t Stats
+	for _, s := range f {
+		st := s.Stats()
+		t.Sent += st.Sent
+		t.Queued += st.Queued
+		t.Spooled += st.Spooled
+		t.Dropped += st.Dropped
+		t.Resent += st.Resent
+		t.Reconnects += st.Reconnects
+		t.Errors += st.Errors
+	}
+	return t
+}
