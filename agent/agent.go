@@ -187,6 +187,9 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		emit(r.pDuration, dur.Seconds(), 0, false)
 		emit(r.pSkipped, 0, r.skipped, true)
 	}
+	// How late this cycle started after its tick: a stalled scheduler shows
+	// here long before the watchdog fires.
+	emit("agent.tick_lag_seconds", max(0, t.Sub(time.Unix(ts, 0)).Seconds()), 0, false)
 	if a.opts.SenderStats != nil {
 		st := a.opts.SenderStats()
 		emit("agent.carbon.sent", 0, st.Sent, true)

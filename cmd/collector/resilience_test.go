@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+)
+
+// copyTree copies the e2e fixture tree t1 into a temp dir.
+func copyTree(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	src := filepath.Join("..", "..", "collectors", "testdata", "e2e", "t1")
+	if out, err := exec.Command("cp", "-a", src+"/.", dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return dst
+}
+
+// A collector that hangs (its file is a FIFO nobody writes: open blocks
+// forever) misses its deadline; the others still emit on time, every cycle,
+// and the hung one is skipped, not stacked.
+func TestHungCollectorDoesNotStopOthers(t *testing.T) {
+	tree := copyTree(t)
+	fifo := filepath.Join(tree, "proc", "loadavg")
+	os.Remove(fifo)
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Unblock the hung open at the end so the goroutine can go.
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	out := &syncBuf{}
+	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
+	defer cancel()
+	code := run(ctx, []string{"--output", "-", "--interval", "1s", "--hostname", "h", "--counters",
+		"--procfs", filepath.Join(tree, "proc"), "--sysfs", filepath.Join(tree, "sys"), "--rootfs", filepath.Join(tree, "absent")},
+		out, &syncBuf{})
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	cycles := strings.Count(out.String(), "servers.h.memory.MemTotal ")
+	if cycles < 3 {
+		t.Fatalf("%d cycles with memory in 4.5 s, want >= 3", cycles)
+	}
+	if n := strings.Count(out.String(), "servers.h.agent.collectors.loadavg.success 0 "); n != cycles {
+		t.Errorf("loadavg failed in %d of %d cycles", n, cycles)
+	}
+	if !regexp.MustCompile(`servers\.h\.agent\.collectors\.loadavg\.skipped [1-9]`).MatchString(out.String()) {
+		t.Errorf("the hung collector was not skipped on later ticks:\n%s", grepLines(out.String(), "loadavg"))
+	}
+	if strings.Contains(out.String(), "servers.h.loadavg.01 ") {
+		t.Error("the hung collector published")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// Carbon (a real carbon-cache) down for several cycles, then back: every
+// point produced during the outage is in Carbon afterwards, with its
+// original timestamp. Counted per second.
+func TestCarbonOutageLosesNoPoint(t *testing.T) {
+	g := graphitetest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuf{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", "outage",
+			"--collectors", "memory,loadavg", "--spool-dir", t.TempDir()}, logs, logs)
+	}()
+	const target = "servers.outage.memory.MemTotal"
+	first := g.WaitFor(t, target, "-5min", func(s []graphitetest.Series) bool { _, _, ok := lastValue(s); return ok }, 30*time.Second)
+	_, firstTS, _ := lastValue(first)
+	g.StopCarbon(t)
+	time.Sleep(6 * time.Second) // the outage: six cycles
+	g.StartCarbon(t)
+	restart := time.Now().Unix()
+	got := g.WaitFor(t, target, "-5min", func(s []graphitetest.Series) bool {
+		_, ts, ok := lastValue(s)
+		return ok && ts > restart+2
+	}, 60*time.Second)
+	cancel()
+	<-done
+	_, lastTS, _ := lastValue(got)
+	have := map[int64]bool{}
+	for _, s := range got {
+		for _, p := range s.Points {
+			if p.Value != nil {
+				have[p.Time] = true
+			}
+		}
+	}
+	var missing []int64
+	for ts := firstTS; ts <= lastTS; ts++ {
+		if !have[ts] {
+			missing = append(missing, ts)
+		}
+	}
+	t.Logf("points %d..%d (%d s, outage of 6 s): %d missing", firstTS, lastTS, lastTS-firstTS+1, len(missing))
+	if len(missing) > 0 {
+		t.Fatalf("points lost across the outage at %v; log:\n%s", missing, logs.String())
+	}
+}
+
+// lineTap records every line a Carbon stand-in receives, to check that no
+// corrupt line ever reaches it (a real carbon-cache would only log and drop
+// such a line).
+type lineTap struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	lines []string
+}
+
+func tapOn(t *testing.T, addr string) *lineTap { return gatedTapOn(t, addr, nil) }
+
+// gatedTapOn accepts connections at once but reads nothing until gate is
+// closed: a black hole that later recovers.
+func gatedTapOn(t *testing.T, addr string, gate chan struct{}) *lineTap {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &lineTap{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if gate != nil {
+					<-gate
+				}
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					tap.mu.Lock()
+					tap.lines = append(tap.lines, sc.Text())
+					tap.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	return tap
+}
+
+func (tp *lineTap) snapshot() []string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return append([]string(nil), tp.lines...)
+}
+
+// The agent is SIGKILLed while Carbon is unreachable and it is spooling
+// every cycle (a tiny memory queue). After a restart against a live Carbon
+// nothing is lost but the last batch, still in memory at the kill, and no
+// corrupt line reaches Carbon.
+func TestSIGKILLMidSpoolThenRestart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "collector")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	probe, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := probe.Addr().String()
+	probe.Close()
+	spool := t.TempDir()
+	args := []string{"--graphite", addr, "--interval", "1s", "--hostname", "kill", "--collectors", "cpu,memory,loadavg,interrupts",
+		"--queue-lines", "20", "--spool-dir", spool}
+	agent := exec.Command(bin, args...)
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Unix()
+	time.Sleep(6300 * time.Millisecond)
+	agent.Process.Signal(syscall.SIGKILL)
+	agent.Wait()
+	killed := time.Now().Unix()
+
+	tap := tapOn(t, addr)
+	again := exec.Command(bin, args...)
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { again.Process.Signal(syscall.SIGTERM); again.Wait() }()
+	seen := map[int64]bool{}
+	wellFormed := regexp.MustCompile(`^[A-Za-z0-9_:+@=%#~.-]+ -?[0-9]+(\.[0-9]+)? [0-9]+$`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		lines := tap.snapshot()
+		clear(seen)
+		for _, l := range lines {
+			if !wellFormed.MatchString(l) {
+				t.Fatalf("corrupt line reached Carbon: %q", l)
+			}
+			if strings.HasPrefix(l, "servers.kill.memory.MemTotal ") {
+				ts, _ := strconv.ParseInt(strings.Fields(l)[2], 10, 64)
+				seen[ts] = true
+			}
+		}
+		var missing []int64
+		for ts := start + 1; ts < killed-1; ts++ { // the kill's own batch may go
+			if !seen[ts] {
+				missing = append(missing, ts)
+			}
+		}
+		if len(missing) == 0 {
+			t.Logf("%d lines replayed, every cycle from %d to %d present", len(lines), start+1, killed-2)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cycles lost across the SIGKILL: %v (have %v)", missing, fmt.Sprint(seen))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A Carbon that accepts and never reads, then recovers: the collection
+// cadence is unchanged (every tick's lag under 1 s, no tick missing), the
+// queue stays bounded, and afterwards everything arrives.
+func TestBlackHoleCarbonKeepsCadence(t *testing.T) {
+	gate := make(chan struct{})
+	tap := gatedTapOn(t, "127.0.0.1:0", gate)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuf{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--graphite", tap.ln.Addr().String(), "--interval", "1s", "--hostname", "bh"}, logs, logs)
+	}()
+	start := time.Now().Unix()
+	time.Sleep(8 * time.Second) // the black hole: nothing is read
+	close(gate)
+	blackholeEnd := time.Now().Unix()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		seen := map[int64]bool{}
+		maxLag := 0.0
+		for _, l := range tap.snapshot() {
+			f := strings.Fields(l)
+			if len(f) != 3 {
+				continue
+			}
+			ts, _ := strconv.ParseInt(f[2], 10, 64)
+			switch f[0] {
+			case "servers.bh.memory.MemTotal":
+				seen[ts] = true
+			case "servers.bh.agent.tick_lag_seconds":
+				v, _ := strconv.ParseFloat(f[1], 64)
+				maxLag = max(maxLag, v)
+			}
+		}
+		var missing []int64
+		for ts := start + 1; ts <= blackholeEnd+1; ts++ {
+			if !seen[ts] {
+				missing = append(missing, ts)
+			}
+		}
+		if len(missing) == 0 {
+			if maxLag >= 1 {
+				t.Fatalf("a tick started %.3f s late while Carbon was a black hole", maxLag)
+			}
+			t.Logf("%d ticks, all delivered after the black hole; max tick lag %.4f s", blackholeEnd+2-start, maxLag)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ticks missing after the black hole recovered: %v\n%s", missing, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
