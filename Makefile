@@ -3,6 +3,7 @@
 # make run    a local carbon-cache + graphite-web on 127.0.0.1, the agent sending to it
 # make test   vet + every test (installs what the tests need: Go modules, graphite, ...)
 # make bench  collector and whole-cycle benchmarks
+# make soak   24 simulated hours with container churn: RSS, goroutines, fds flat
 # make fuzz   every fuzz target for FUZZTIME each (make test runs them briefly)
 # make image  the reproducible image (image/build/)
 
@@ -14,7 +15,7 @@ RUNDIR    ?= $(CURDIR)/.state/run
 INTERVAL  ?= 5s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet unit fuzz bench run image clean
+.PHONY: all build deps test vet unit fuzz bench soak run image clean
 
 all: build
 
@@ -41,11 +42,15 @@ fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./collectors ./agent ./carbon
+	$(GO) test -run '^$$' -bench . -skip Soak24h -benchmem -count=1 ./collectors ./containers ./agent ./carbon
 
 # image: the nspawn tarball, OCI layout and docker archive in image/build/
 image:
 	image/build.sh image/build
+
+# soak: 24 simulated hours at a 1 s interval with container churn (~7 min)
+soak:
+	$(GO) test -run '^$$' -bench Soak24h -benchtime 1x -timeout 60m ./agent
 
 run: deps build image
 	scripts/run.sh $(RUNDIR) $(INTERVAL)
