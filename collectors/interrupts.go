@@ -8,143 +8,190 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 )
 
-// interrupts publishes per-CPU interrupt rates of /proc/interrupts with
+// interrupts publishes the per-CPU interrupt counts of /proc/interrupts with
 // Diamond's InterruptCollector naming (spec/metrics.md §12), quirks
-// included, so existing dashboards keep their series:
+// included, so that existing dashboards keep their series:
 //
 //	           CPU0       CPU1
 //	  0:         44          0   IO-APIC   2-edge      timer
 //	LOC:     151226     146431   Local timer interrupts
 //	ERR:          0
 //
-// A dot inside one component becomes '_' (Diamond would add a level).
-// n is the number of CPU columns. Each line is split into at most n+3
-// fields: IRQ, n counts, type, the rest (devices). Then
-//   - two fields (ERR, MIS): interrupts.<IRQ>
-//   - len(IRQ) == n+1:       interrupts.<IRQ>.CPU<i>, .total
-//   - len(IRQ) == 3:         interrupts.<type_rest>.CPU<i>, .total (spaces -> '_')
-//   - otherwise:             interrupts.<type>.<rest, ', ' -> '-', ' ' -> '_'>.<IRQ>.CPU<i>, .total
+// n is the number of CPU columns of the header. Each line is split on
+// blanks into at most n+3 fields: IRQ (its colons removed), up to n counts,
+// type, and the rest of the line (devices). Then
+//   - exactly 2 fields (ERR, MIS):  interrupts.<IRQ>
+//   - len(IRQ) == n+1:              interrupts.<IRQ>.CPU<i>, .total
+//     (n=2: interrupts.LOC.CPU0)
+//   - len(IRQ) == 3:                interrupts.<f[-2]>_<f[-1], ' ' -> '_'>.CPU<i>, .total
+//     (interrupts.Local_timer_interrupts.CPU0; IRQ 114 loses its number)
+//   - otherwise:                    interrupts.<f[-2]>.<f[-1], ", " -> '-', ' ' -> '_'>.<IRQ>.CPU<i>, .total
+//     (interrupts.IO-APIC.2-edge______timer.0.CPU0)
 //
-// Values are rates; .total is the rate of the sum over CPUs (Diamond sums
-// int()-truncated rates; we keep full precision, spec §18). Two lines that
-// map to the same name (IRQs 100-999 lose their number) publish the first.
+// f[-2] and f[-1] are the last two fields whatever they are, so a line
+// without description (old kernels' "LOC: 1 2 3 4" on 4 CPUs) is named after
+// its last two counts, as Diamond does. Each of these components then goes
+// through Segment's byte mapping (a dot in "PCI-MSIX-0000:00:01.0" stays
+// inside its node; Diamond would add a level).
+//
+// Every value is a counter (rate, or raw with --counters). .total is the
+// counter of the sum over CPUs: the rate of the sum, at full precision
+// (Diamond sums int()-truncated per-CPU rates; spec §18).
 type interrupts struct {
-	file  string
-	buf   fileBuf
-	cache map[string]*irqPaths // by name node, dropped when the line goes
-	seen  map[*irqPaths]bool
-	key   []byte
-}
-
-type irqPaths struct {
-	node  string   // "interrupts.<name>"
-	cpu   []string // node + ".CPU<i>"
-	total string
+	file   string
+	buf    fileBuf
+	line   irqLine
+	values []uint64
+	// cache maps a name (the path below "interrupts.") to its paths, so a
+	// steady-state cycle builds no strings. Entries whose line is gone are
+	// dropped: without description a line gets a new name every cycle.
+	cache map[string]*irqPaths
 	cycle uint64
 }
 
+type irqPaths struct {
+	node  string   // "interrupts.<name>", the path of a two-field line
+	cpu   []string // node + ".CPU<i>"
+	total string   // node + ".total"
+	cycle uint64   // last cycle that published this name
+}
+
 func newInterrupts(h Host, _ *slog.Logger) (Collector, error) {
-	return &interrupts{file: h.ProcPath("interrupts"), cache: map[string]*irqPaths{}, seen: map[*irqPaths]bool{}}, nil
+	return &interrupts{file: h.ProcPath("interrupts"), cache: map[string]*irqPaths{}}, nil
 }
 
-// irqLine is one parsed line of /proc/interrupts.
+// irqLine is one parsed line of /proc/interrupts. Its slices are scratch
+// space reused from line to line.
 type irqLine struct {
-	name   []byte   // the metric name below "interrupts."
-	counts [][]byte // the per-CPU count fields (at most n)
-	single bool     // an ERR/MIS style two-field line: counts[0] is the value
-	fields [][]byte // scratch
+	name   []byte   // the final path below "interrupts.", already safe
+	counts [][]byte // the count fields, at most n
+	single bool     // a two-field line (ERR, MIS): one value, no CPU nodes
+	fields [][]byte
 }
 
-// splitMax splits b on runs of whitespace into at most max fields, the last
-// one holding the rest of the line (Python's str.split(None, max-1)).
+// isSpace is Python's str.split() whitespace for the bytes the kernel can
+// print.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// splitMax splits b on runs of blanks into at most max fields, the last
+// one holding the rest of the line, as Python's b.strip().split(None, max-1).
 func splitMax(b []byte, max int, out [][]byte) [][]byte {
 	out = out[:0]
-	b = bytes.TrimSpace(b)
+	i, j := 0, len(b)
+	for i < j && isSpace(b[i]) {
+		i++
+	}
+	for j > i && isSpace(b[j-1]) {
+		j--
+	}
+	b = b[i:j]
 	for len(b) > 0 {
 		if len(out) == max-1 {
-			out = append(out, b)
-			break
+			return append(out, b)
 		}
-		i := bytes.IndexAny(b, " \t")
-		if i < 0 {
-			out = append(out, b)
-			break
+		k := 0
+		for k < len(b) && !isSpace(b[k]) {
+			k++
 		}
-		out = append(out, b[:i])
-		b = bytes.TrimLeft(b[i:], " \t")
+		out = append(out, b[:k])
+		for k < len(b) && isSpace(b[k]) {
+			k++
+		}
+		b = b[k:]
 	}
 	return out
 }
 
-// parseIRQLine names one line the way Diamond does, writing the name's
-// components, NUL-separated, into key (reused scratch), and sets the count
-// fields.
-func parseIRQLine(line []byte, n int, l *irqLine, key []byte) ([]byte, error) {
-	l.fields = splitMax(line, n+3, l.fields)
-	f := l.fields
-	if len(f) < 2 {
-		return key, fmt.Errorf("%d fields", len(f))
-	}
-	irq := bytes.ReplaceAll(f[0], []byte(":"), nil)
-	key = key[:0]
-	l.single = len(f) == 2
-	switch {
-	case l.single:
-		key = append(key, irq...)
-		l.counts = f[1:2]
-		return key, nil
-	case len(irq) == n+1:
-		key = append(key, irq...)
-	case len(irq) == 3:
-		key = appendReplaced(key, f[len(f)-2], " ", "_")
-		key = append(key, '_')
-		key = appendReplaced(key, f[len(f)-1], " ", "_")
-	default:
-		key = appendReplaced(key, f[len(f)-2], " ", "_")
-		key = append(key, 0)
-		rest := bytes.ReplaceAll(f[len(f)-1], []byte(", "), []byte("-"))
-		key = appendReplaced(key, rest, " ", "_")
-		key = append(key, 0)
-		key = append(key, irq...)
-	}
-	last := min(len(f)-1, n)
-	l.counts = f[1 : last+1]
-	return key, nil
-}
+// Transforms Diamond applies to a name component before Segment.
+const (
+	irqKeep     = iota // as is
+	irqUnder           // ' ' -> '_'
+	irqDevices         // ", " -> '-', then ' ' -> '_'
+	irqNoColons        // ':' removed (the IRQ field)
+)
 
-func appendReplaced(dst, b []byte, old, new string) []byte {
-	for len(b) > 0 {
-		i := bytes.Index(b, []byte(old))
-		if i < 0 {
-			return append(dst, b...)
+// appendComponent appends b transformed as mode says and then mapped
+// through Segment's byte rule (outside [A-Za-z0-9_-:+@=%#~] -> '_', empty ->
+// "_"), without allocating.
+func appendComponent(dst, b []byte, mode int) []byte {
+	start := len(dst)
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case mode == irqNoColons && c == ':':
+			continue
+		case mode == irqDevices && c == ',' && i+1 < len(b) && b[i+1] == ' ':
+			c = '-'
+			i++
+		case !segmentByte(c):
+			c = '_' // also Diamond's ' ' -> '_'
 		}
-		dst = append(dst, b[:i]...)
-		dst = append(dst, new...)
-		b = b[i+len(old):]
+		dst = append(dst, c)
+	}
+	if len(dst) == start {
+		dst = append(dst, '_')
 	}
 	return dst
 }
 
-// sanitiseNodes applies Segment to each NUL-separated component of a name
-// and joins them with dots: a dot inside a PCI address or device name
-// ("PCI-MSIX-0000:00:01.0") stays inside its node.
-func sanitiseNodes(name string) string {
-	parts := strings.Split(name, "\x00")
-	for i, p := range parts {
-		parts[i] = Segment(p)
+// parseIRQLine names one data line for a header of n CPU columns and sets
+// the count fields. Counts are not parsed here.
+func parseIRQLine(line []byte, n int, l *irqLine) error {
+	l.fields = splitMax(line, n+3, l.fields)
+	f := l.fields
+	l.name, l.counts, l.single = l.name[:0], nil, false
+	if len(f) < 2 {
+		return fmt.Errorf("%d fields, want at least 2", len(f))
 	}
-	return strings.Join(parts, ".")
+	irq := f[0]
+	irqLen := len(irq) - bytes.Count(irq, []byte{':'})
+	switch {
+	case len(f) == 2:
+		l.single = true
+		l.name = appendComponent(l.name, irq, irqNoColons)
+		l.counts = f[1:2]
+		return nil
+	case irqLen == n+1:
+		l.name = appendComponent(l.name, irq, irqNoColons)
+	case irqLen == 3:
+		// One node: "<f[-2]> <f[-1]>" with blanks as '_'.
+		l.name = appendComponent(l.name, f[len(f)-2], irqUnder)
+		l.name = append(l.name, '_')
+		l.name = appendComponent(l.name, f[len(f)-1], irqUnder)
+	default:
+		l.name = appendComponent(l.name, f[len(f)-2], irqUnder)
+		l.name = append(l.name, '.')
+		l.name = appendComponent(l.name, f[len(f)-1], irqDevices)
+		l.name = append(l.name, '.')
+		l.name = appendComponent(l.name, irq, irqNoColons)
+	}
+	// Diamond takes fields 1..n as counts, fewer when the line is short
+	// (then the last two of them also made the name, see above).
+	l.counts = f[1 : min(len(f)-1, n)+1]
+	return nil
 }
 
-func (c *interrupts) paths(key []byte, ncpu int, cycle uint64) *irqPaths {
-	p := c.cache[string(key)]
+// cpuColumns is the number of CPU columns of the header line.
+func cpuColumns(header []byte) int {
+	n := 0
+	for h := header; ; n++ {
+		var f []byte
+		if f, h = nextField(h); len(f) == 0 {
+			return n
+		}
+	}
+}
+
+func (c *interrupts) pathsFor(name []byte, ncpu int) *irqPaths {
+	p := c.cache[string(name)]
 	if p == nil {
-		p = &irqPaths{node: "interrupts." + sanitiseNodes(string(key))}
+		p = &irqPaths{node: "interrupts." + string(name)}
 		p.total = p.node + ".total"
-		c.cache[string(key)] = p
+		c.cache[p.node[len("interrupts."):]] = p
 	}
 	for len(p.cpu) < ncpu {
 		p.cpu = append(p.cpu, p.node+".CPU"+strconv.Itoa(len(p.cpu)))
@@ -158,69 +205,73 @@ func (c *interrupts) Collect(_ context.Context, s *Sample) error {
 		return err
 	}
 	header, rest := nextLine(b)
-	n := 0
-	for h := header; ; {
-		var f []byte
-		if f, h = nextField(h); len(f) == 0 {
-			break
-		}
-		n++
-	}
+	n := cpuColumns(header)
 	if n == 0 {
-		return fmt.Errorf("parse %s: no CPU header", c.file)
+		return fmt.Errorf("parse %s: line 1: no CPU columns in the header", c.file)
 	}
-	clear(c.seen)
+	c.cycle++
+	published := 0
 	var firstErr error
-	var l irqLine
 	for lineNo := 2; len(rest) > 0; lineNo++ {
 		var line []byte
 		line, rest = nextLine(rest)
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var err error
-		c.key, err = parseIRQLine(line, n, &l, c.key)
-		if err == nil {
-			err = c.publish(s, &l, n)
-		}
+		ok, err := c.publishLine(s, line, n)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, lineNo, err)
 		}
+		if ok {
+			published++
+		}
 	}
-	// Forget names whose line is gone (Diamond's description-less LOC line
-	// gets a new name every interval: the cache must not grow with it).
-	for k, p := range c.cache {
-		if !c.seen[p] {
-			delete(c.cache, k)
+	if published < len(c.cache) {
+		for k, p := range c.cache {
+			if p.cycle != c.cycle {
+				delete(c.cache, k)
+			}
 		}
 	}
 	return firstErr
 }
 
-func (c *interrupts) publish(s *Sample, l *irqLine, n int) error {
-	var vals [64]uint64
-	values := vals[:0]
+// publishLine emits one line's counters; ok is false when nothing was
+// emitted (bad line, or a name already published in this cycle).
+func (c *interrupts) publishLine(s *Sample, line []byte, n int) (ok bool, err error) {
+	l := &c.line
+	if err := parseIRQLine(line, n, l); err != nil {
+		return false, err
+	}
+	c.values = c.values[:0]
 	for _, f := range l.counts {
-		v, ok := parseUint(f)
-		if !ok {
-			return fmt.Errorf("bad count %q", f)
+		v, good := parseUint(f)
+		if !good {
+			return false, fmt.Errorf("bad count %q", f)
 		}
-		values = append(values, v)
+		c.values = append(c.values, v)
 	}
-	p := c.paths(c.key, len(values), 0)
-	if c.seen[p] {
-		return nil // a second line with the same name: the first one wins
+	p := c.pathsFor(l.name, len(c.values))
+	// Two lines can map to one name: IRQs 100-999 on a box where 3-digit
+	// IRQs lose their number (114 and 115 both "IO-APIC-level_3w-sas"),
+	// or names that differ only in bytes Segment maps to '_'. Diamond
+	// publishes both under one path in the same cycle, and its derivative
+	// then mixes the two counters (last one wins, a bogus rate every
+	// cycle). We keep the first line: a stable series, and one value per
+	// path per cycle.
+	if p.cycle == c.cycle {
+		return false, nil
 	}
-	c.seen[p] = true
+	p.cycle = c.cycle
 	if l.single {
-		s.Counter(p.node, values[0])
-		return nil
+		s.Counter(p.node, c.values[0])
+		return true, nil
 	}
 	var total uint64
-	for i, v := range values {
+	for i, v := range c.values {
 		s.Counter(p.cpu[i], v)
 		total += v
 	}
 	s.Counter(p.total, total)
-	return nil
+	return true, nil
 }

@@ -7,68 +7,110 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 )
 
-// network publishes interface counters of the HOST's /proc/net/dev (read
+// network publishes the interface counters of the HOST's /proc/net/dev (read
 // through <procfs>/1/net/dev, so it is the host's namespace even from inside
-// a container), as Diamond's NetworkCollector (spec/metrics.md §7):
+// a container), as Diamond's NetworkCollector does (spec/metrics.md §7):
 //
 //	eth0: 1024 10 0 0 0 0 0 0   2048 20 0 0 0 0 0 0
 //
-// -> network.eth0.rx_byte, rx_bit (bytes*8), rx_packets ... tx_compressed,
-// all per-second rates. Only Diamond's default interfaces (names starting
-// with eth, bond, em, p1p, eno, enp, ens or enx) are published: lo, veth*,
-// docker0 and bridges are left out. A dot in a name (VLAN eth0.100) becomes
-// '_' so one interface is one node.
+// -> network.eth0.rx_byte, rx_bit, rx_packets, rx_errors, rx_drop, rx_fifo,
+// rx_frame, rx_compressed, rx_multicast, tx_byte, tx_bit, tx_packets,
+// tx_errors, tx_drop, tx_fifo, tx_colls, tx_carrier, tx_compressed: per-second
+// rates (raw counts with --counters); *_bit is the byte figure times 8
+// (Diamond's byte_unit = [bit, byte]).
+//
+// Only Diamond's default interfaces are published, the greedy regex
+// ^\s*((?:eth|bond|em|p1p|eno|enp|ens|enx)\S*): — lo, veth*, docker0, br-*,
+// wlan* are left out. A dot in a name (VLAN eth0.100) becomes '_', so one
+// interface is one Graphite node (Diamond would add a level: spec §0, §18).
 type network struct {
 	file  string
 	buf   fileBuf
-	paths map[string]*[len(netColumns) + 2]string // per interface, built once
+	paths map[string]*netPaths // per interface name, built once
+}
+
+// netPaths holds the metric paths of one interface so that a steady-state
+// cycle builds no strings.
+type netPaths struct {
+	col          [len(netColumns)]string // network.<if>.<column>
+	rxBit, txBit string
 }
 
 func newNetwork(h Host, _ *slog.Logger) (Collector, error) {
-	return &network{file: h.NetPath("dev"), paths: map[string]*[len(netColumns) + 2]string{}}, nil
+	return &network{file: h.NetPath("dev"), paths: map[string]*netPaths{}}, nil
 }
 
-// netColumns names the 16 counters of a /proc/net/dev line, in order.
+// netColumns names the 16 counters of a /proc/net/dev line in kernel order
+// (Diamond's names: "bytes" becomes the byte_unit, "errs" is errors).
 var netColumns = [...]string{
 	"rx_byte", "rx_packets", "rx_errors", "rx_drop", "rx_fifo", "rx_frame", "rx_compressed", "rx_multicast",
 	"tx_byte", "tx_packets", "tx_errors", "tx_drop", "tx_fifo", "tx_colls", "tx_carrier", "tx_compressed",
 }
 
+const (
+	netRxBytes = 0
+	netTxBytes = 8
+)
+
+// netPrefixes is Diamond's default `interfaces` list.
 var netPrefixes = [...]string{"eth", "bond", "em", "p1p", "eno", "enp", "ens", "enx"}
 
+// netInterfaceWanted is the greedy regex: the name (everything before the
+// colon; kernel interface names hold no colon or blank) starts with one of
+// the prefixes.
 func netInterfaceWanted(name []byte) bool {
 	for _, p := range netPrefixes {
-		if bytes.HasPrefix(name, []byte(p)) {
+		if len(name) >= len(p) && string(name[:len(p)]) == p {
 			return true
 		}
 	}
 	return false
 }
 
-// parseNetDevLine splits "  eth0: 1 2 ... 16" into the name and counters.
-// ok is false for the two header lines.
-func parseNetDevLine(line []byte, v *[len(netColumns)]uint64) (name []byte, ok bool, err error) {
+// splitNetDevLine splits "  eth0: 1 2 ..." into the interface name and the
+// counters text. ok is false for lines without a colon (the two headers).
+func splitNetDevLine(line []byte) (name, rest []byte, ok bool) {
 	colon := bytes.IndexByte(line, ':')
 	if colon < 0 {
-		return nil, false, nil
+		return nil, nil, false
 	}
-	name = bytes.TrimSpace(line[:colon])
-	if len(name) == 0 {
-		return nil, false, fmt.Errorf("empty interface name")
-	}
-	rest := line[colon+1:]
+	return bytes.TrimSpace(line[:colon]), line[colon+1:], true
+}
+
+// parseNetDevCounters reads the 16 counters after the colon. Extra columns
+// are ignored (Diamond's regex ends in .*); fewer, or a non-number, is an
+// error: Diamond's regex would backtrack and split a number across columns.
+func parseNetDevCounters(rest []byte, v *[len(netColumns)]uint64) error {
 	for i := range v {
 		var f []byte
 		f, rest = nextField(rest)
-		x, good := parseUint(f)
-		if !good {
-			return name, false, fmt.Errorf("interface %q: column %d: bad counter %q", name, i+1, f)
+		if len(f) == 0 {
+			return fmt.Errorf("%d counters, want %d", i, len(netColumns))
+		}
+		x, ok := parseUint(f)
+		if !ok {
+			return fmt.Errorf("column %d: bad counter %q", i+1, f)
 		}
 		v[i] = x
 	}
-	return name, true, nil
+	return nil
+}
+
+func (c *network) pathsFor(name []byte) *netPaths {
+	if p := c.paths[string(name)]; p != nil {
+		return p
+	}
+	p := new(netPaths)
+	node := "network." + Segment(string(name)) + "."
+	for i, col := range netColumns {
+		p.col[i] = node + col
+	}
+	p.rxBit, p.txBit = node+"rx_bit", node+"tx_bit"
+	c.paths[string(name)] = p
+	return p
 }
 
 func (c *network) Collect(_ context.Context, s *Sample) error {
@@ -81,37 +123,49 @@ func (c *network) Collect(_ context.Context, s *Sample) error {
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
 		var line []byte
 		line, rest = nextLine(rest)
-		name, ok, err := parseNetDevLine(line, &v)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, lineNo, err)
-			}
-			continue
-		}
+		name, counters, ok := splitNetDevLine(line)
+		// An excluded interface is not parsed at all: a host with
+		// thousands of veths costs no more than a few bytes compares
+		// each, and a broken line there is none of our business.
 		if !ok || !netInterfaceWanted(name) {
 			continue
 		}
-		p := c.paths[string(name)]
-		if p == nil {
-			p = new([len(netColumns) + 2]string)
-			node := "network." + Segment(string(name)) + "."
-			for i, col := range netColumns {
-				p[i] = node + col
+		if err := parseNetDevCounters(counters, &v); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("parse %s: line %d: interface %q: %w", c.file, lineNo, name, err)
 			}
-			p[len(netColumns)] = node + "rx_bit"
-			p[len(netColumns)+1] = node + "tx_bit"
-			c.paths[string(name)] = p
+			continue
 		}
-		s.Counter(p[0], v[0])
-		s.Counter(p[len(netColumns)], v[0]*8)
-		for i := 1; i < 8; i++ {
-			s.Counter(p[i], v[i])
-		}
-		s.Counter(p[8], v[8])
-		s.Counter(p[len(netColumns)+1], v[8]*8)
-		for i := 9; i < len(netColumns); i++ {
-			s.Counter(p[i], v[i])
+		p := c.pathsFor(name)
+		for i := range v {
+			m := s.Mark()
+			s.Counter(p.col[i], v[i])
+			switch i {
+			case netRxBytes:
+				netBits(s, m, p.rxBit, v[i])
+			case netTxBytes:
+				netBits(s, m, p.txBit, v[i])
+			}
 		}
 	}
 	return firstErr
+}
+
+// netBits publishes the bit figure of the byte counter just emitted at mark.
+// In rate mode it is the byte rate times 8 (exact in floating point, and it
+// keeps no second counter in the state); nothing when the byte rate was
+// not published (first sample, reset). In raw mode it is bytes*8, as an
+// exact integer unless that exceeds 2^64-1.
+func netBits(s *Sample, mark int, path string, bytes uint64) {
+	if s.Raw {
+		if bytes <= math.MaxUint64/8 {
+			s.GaugeInt(path, bytes*8)
+		} else {
+			s.Gauge(path, float64(bytes)*8)
+		}
+		return
+	}
+	if ms := s.Metrics(); mark < len(ms) {
+		s.Gauge(path, ms[mark].Value*8)
+	}
 }

@@ -3,99 +3,278 @@
 package collectors
 
 import (
+	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 )
 
+func TestSplitNetDevLine(t *testing.T) {
+	for _, tc := range []struct {
+		in, name, rest string
+		ok             bool
+	}{
+		{in: "  eth0: 1 2", name: "eth0", rest: " 1 2", ok: true},
+		{in: "eth0.100:1 2", name: "eth0.100", rest: "1 2", ok: true},
+		{in: "Inter-|   Receive    |  Transmit"},
+		{in: " face |bytes    packets errs"},
+		{in: ": 1", name: "", rest: " 1", ok: true},
+		{in: ""},
+	} {
+		name, rest, ok := splitNetDevLine([]byte(tc.in))
+		if ok != tc.ok || string(name) != tc.name || string(rest) != tc.rest {
+			t.Errorf("splitNetDevLine(%q) = %q, %q, %v; want %q, %q, %v", tc.in, name, rest, ok, tc.name, tc.rest, tc.ok)
+		}
+	}
+}
+
+func TestNetInterfaceWanted(t *testing.T) {
+	for name, want := range map[string]bool{
+		"eth0": true, "eth0.100": true, "bond0": true, "em1": true, "p1p1": true, "eno1": true,
+		"enp0s3": true, "ens3": true, "enx001122334455": true, "eth": true,
+		"lo": false, "veth1234": false, "docker0": false, "br-abc": false, "wlan0": false,
+		"ifb0": false, "en": false, "": false, "tun0": false, "virbr0": false, "Eth0": false,
+	} {
+		if got := netInterfaceWanted([]byte(name)); got != want {
+			t.Errorf("netInterfaceWanted(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestParseNetDevCounters(t *testing.T) {
+	var v [len(netColumns)]uint64
+	for _, tc := range []struct {
+		in      string
+		want    [16]uint64
+		wantErr bool
+	}{
+		{in: " 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", want: [16]uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+		{in: "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 extra 99",
+			want: [16]uint64{18446744073709551615, 15: 1}},
+		{in: "\t1\t2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\t", want: [16]uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+		{in: " 1 2 3", wantErr: true},
+		{in: "", wantErr: true},
+		{in: " 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 x", wantErr: true},
+		{in: " -1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", wantErr: true},
+		{in: " 18446744073709551616 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", wantErr: true},
+	} {
+		err := parseNetDevCounters([]byte(tc.in), &v)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("parseNetDevCounters(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if !tc.wantErr && v != tc.want {
+			t.Errorf("parseNetDevCounters(%q) = %v, want %v", tc.in, v, tc.want)
+		}
+	}
+}
+
+// netZeros is every metric of one interface at rate 0.
+func netZeros(node string, except ...string) []string {
+	var out []string
+	names := append(netColumns[:], "rx_bit", "tx_bit")
+next:
+	for _, col := range names {
+		for _, e := range except {
+			if e == col {
+				continue next
+			}
+		}
+		out = append(out, "network."+node+"."+col+" 0")
+	}
+	return out
+}
+
+// Hand-made host: only Diamond's default interfaces, a VLAN's dot becomes
+// '_', rates over the elapsed 60 s, bits = bytes*8, and a reset (bond0
+// after a reload) publishes nothing for the counters that went down.
+func TestNetworkRatesFixture(t *testing.T) {
+	c := newByName(t, "network", fixtureHost("network/t0"))
+	first, st, err := collect(t, c, 1000, false, State{})
+	if err != nil || len(first) != 0 {
+		t.Fatalf("first sample: %v, %v; want nothing published", first, err)
+	}
+	c.(*network).file = fixtureHost("network/t1").ProcPath("net/dev")
+	got, _, err := collect(t, c, 1060, false, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"network.eth0.rx_byte 10000", "network.eth0.rx_bit 80000", "network.eth0.rx_packets 10",
+		"network.eth0.rx_errors 0.05", "network.eth0.rx_drop 0.1", "network.eth0.rx_fifo 0",
+		"network.eth0.rx_frame 0.016666666666666666", "network.eth0.rx_compressed 0", "network.eth0.rx_multicast 2",
+		"network.eth0.tx_byte 2000", "network.eth0.tx_bit 16000", "network.eth0.tx_packets 5",
+		"network.eth0.tx_errors 0", "network.eth0.tx_drop 1", "network.eth0.tx_fifo 0",
+		"network.eth0.tx_colls 0.2", "network.eth0.tx_carrier 0.1", "network.eth0.tx_compressed 0",
+		"network.eth0_100.rx_byte 10", "network.eth0_100.rx_bit 80", "network.eth0_100.rx_packets 0.1",
+		"network.eth0_100.tx_byte 1", "network.eth0_100.tx_bit 8", "network.eth0_100.tx_packets 0.016666666666666666",
+		// bond0: the counters that went down publish nothing.
+		"network.bond0.rx_errors 0", "network.bond0.rx_drop 0", "network.bond0.rx_fifo 0",
+		"network.bond0.rx_frame 0", "network.bond0.rx_compressed 0",
+		"network.bond0.tx_errors 0", "network.bond0.tx_drop 0", "network.bond0.tx_fifo 0",
+		"network.bond0.tx_colls 0", "network.bond0.tx_carrier 0", "network.bond0.tx_compressed 0",
+		"network.enp0s3.rx_byte 1001", "network.enp0s3.rx_bit 8008", "network.enp0s3.rx_packets 1.1",
+		"network.enp0s3.rx_multicast 0.05", "network.enp0s3.tx_byte 200.2", "network.enp0s3.tx_bit 1601.6",
+		"network.enp0s3.tx_packets 0.3",
+	}
+	want = append(want, netZeros("eth0_100", "rx_byte", "rx_bit", "rx_packets", "tx_byte", "tx_bit", "tx_packets")...)
+	want = append(want, netZeros("ens3")...)
+	want = append(want, netZeros("enp0s3", "rx_byte", "rx_bit", "rx_packets", "rx_multicast", "tx_byte", "tx_bit", "tx_packets")...)
+	wantLines(t, got, want...)
+}
+
+// --counters: raw values, bits = bytes*8, every wanted interface at once.
+func TestNetworkRaw(t *testing.T) {
+	got, st, err := collect(t, newByName(t, "network", fixtureHost("network/t1")), 1000, true, State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"network.eth0.rx_byte 99994266", "network.eth0.rx_bit 799954128", "network.eth0.rx_packets 3969",
+		"network.eth0.rx_errors 5", "network.eth0.rx_drop 11", "network.eth0.rx_fifo 0", "network.eth0.rx_frame 8",
+		"network.eth0.rx_compressed 0", "network.eth0.rx_multicast 600",
+		"network.eth0.tx_byte 377952", "network.eth0.tx_bit 3023616", "network.eth0.tx_packets 3016",
+		"network.eth0.tx_errors 0", "network.eth0.tx_drop 70", "network.eth0.tx_fifo 0", "network.eth0.tx_colls 15",
+		"network.eth0.tx_carrier 7", "network.eth0.tx_compressed 0",
+	}
+	var others []string
+	for _, l := range got {
+		if !strings.HasPrefix(l, "network.eth0.") {
+			others = append(others, l)
+		}
+	}
+	var eth0 []string
+	for _, l := range got {
+		if strings.HasPrefix(l, "network.eth0.") {
+			eth0 = append(eth0, l)
+		}
+	}
+	wantLines(t, eth0, want...)
+	if len(got) != 5*18 {
+		t.Errorf("%d lines, want 90 (eth0, eth0_100, bond0, ens3, enp0s3 x 18)", len(got))
+	}
+	for _, l := range []string{"network.ens3.tx_compressed 12", "network.ens3.rx_bit 33939393936", "network.bond0.tx_bit 7200"} {
+		if !strings.Contains(strings.Join(others, "\n")+"\n", l+"\n") {
+			t.Errorf("missing %q", l)
+		}
+	}
+	// The raw run's state serves a later rate run; bits are derived, not kept.
+	if st.Counters["network.eth0.rx_byte"] != 99994266 || len(st.Counters) != 5*16 {
+		t.Errorf("state: %d counters, eth0.rx_byte %d", len(st.Counters), st.Counters["network.eth0.rx_byte"])
+	}
+}
+
+// bytes*8 beyond 2^64-1 is printed as a float instead of wrapping.
+func TestNetworkRawBitsOverflow(t *testing.T) {
+	h := tempHost(t, map[string]string{"proc/net/dev": netDevHeader +
+		"  eth0: 18446744073709551615 0 0 0 0 0 0 0 2305843009213693951 0 0 0 0 0 0 0\n"})
+	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := strings.Join(got, "\n") + "\n"
+	for _, l := range []string{"network.eth0.rx_byte 18446744073709551615\n", "network.eth0.tx_bit 18446744073709551608\n",
+		"network.eth0.rx_bit 147573952589676410000\n"} {
+		if !strings.Contains(j, l) {
+			t.Errorf("missing %q in\n%s", l, j)
+		}
+	}
+}
+
 const netDevHeader = "Inter-|   Receive                                                |  Transmit\n" +
 	" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
 
-func netDev(lines ...string) string { return netDevHeader + strings.Join(lines, "\n") + "\n" }
-
-func TestParseNetDevLine(t *testing.T) {
-	var v [len(netColumns)]uint64
-	name, ok, err := parseNetDevLine([]byte("  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"), &v)
-	if err != nil || !ok || string(name) != "eth0" || v[0] != 1 || v[15] != 16 {
-		t.Fatalf("got %q %v %v %v", name, ok, err, v)
+// A wanted interface with a short or broken line is an error naming the
+// file and line; the good interfaces are still published, a broken line of
+// an excluded interface (lo) is ignored, and extra columns are ignored.
+func TestNetworkMalformed(t *testing.T) {
+	h := fixtureHost("network/malformed")
+	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	if err == nil || !strings.Contains(err.Error(), h.ProcPath("net/dev")+": line 5") || !strings.Contains(err.Error(), "eth1") {
+		t.Errorf("want an error naming line 5 (eth1), got %v", err)
 	}
-	if _, ok, err := parseNetDevLine([]byte(" face |bytes    packets"), &v); ok || err != nil {
-		t.Fatalf("header: ok %v err %v", ok, err)
+	if len(got) != 2*18 || !strings.Contains(strings.Join(got, "\n"), "network.ens3.tx_bit 32000") ||
+		!strings.Contains(strings.Join(got, "\n"), "network.eth0.rx_byte 1000") {
+		t.Errorf("want eth0 and ens3 only:\n%s", strings.Join(got, "\n"))
 	}
-	for _, bad := range []string{"eth0: 1 2 3", "eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 x", ": 1 2"} {
-		if _, _, err := parseNetDevLine([]byte(bad), &v); err == nil {
-			t.Errorf("parseNetDevLine(%q) accepted", bad)
+	for _, in := range []string{"", "garbage\n", netDevHeader, "\x00:\n:::\n eth0:\n"} {
+		_, _, err := collect(t, newByName(t, "network", tempHost(t, map[string]string{"proc/net/dev": in})), 1, true, State{})
+		if (in == "\x00:\n:::\n eth0:\n") != (err != nil) {
+			t.Errorf("%q: err %v", in, err)
 		}
 	}
 }
 
-// Only Diamond's default interfaces; a VLAN's dot becomes '_'; rates over
-// elapsed time, bits = bytes*8.
-func TestNetworkRates(t *testing.T) {
-	t0 := netDev(
-		"    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0",
-		"  eth0: 1000 10 0 0 0 0 0 1 2000 20 0 0 0 0 0 0",
-		"eth0.100: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
-		" bond0: 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5",
-		"veth1234: 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
-		"docker0: 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
-		"br-abc: 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
-		"  ens3: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
-		"enp0s3: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
-	t1 := strings.NewReplacer("eth0: 1000 10 0 0 0 0 0 1 2000 20", "eth0: 7000 70 6 0 0 0 0 1 2600 80",
-		"eth0.100: 0 0", "eth0.100: 600 0").Replace(t0)
-	_, st, err := collect(t, newByName(t, "network", tempHost(t, map[string]string{"proc/net/dev": t0})), 1000, false, State{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _, err := collect(t, newByName(t, "network", tempHost(t, map[string]string{"proc/net/dev": t1})), 1060, false, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	joined := strings.Join(got, "\n") + "\n"
-	for _, want := range []string{"network.eth0.rx_byte 100\n", "network.eth0.rx_bit 800\n", "network.eth0.rx_packets 1\n",
-		"network.eth0.rx_errors 0.1\n", "network.eth0.tx_byte 10\n", "network.eth0.tx_bit 80\n", "network.eth0.tx_packets 1\n",
-		"network.eth0_100.rx_byte 10\n", "network.bond0.tx_carrier 0\n", "network.ens3.rx_byte 0\n", "network.enp0s3.tx_byte 0\n"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("missing %q", want)
-		}
-	}
-	for _, bad := range []string{"network.lo.", "veth", "docker0", "br-abc"} {
-		if strings.Contains(joined, bad) {
-			t.Errorf("%s must be filtered out", bad)
-		}
-	}
-	if len(got) != 5*18 {
-		t.Errorf("%d lines, want %d (5 interfaces x 18)", len(got), 5*18)
+func TestNetworkMissingFile(t *testing.T) {
+	_, _, err := collect(t, newByName(t, "network", tempHost(t, nil)), 1, false, State{})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("err = %v, want fs.ErrNotExist", err)
 	}
 }
 
-func TestNetworkReadsHostNamespaceAndMalformed(t *testing.T) {
+// <procfs>/1/net/dev (the host's namespace) wins over <procfs>/net/dev.
+func TestNetworkReadsHostNamespace(t *testing.T) {
 	h := tempHost(t, map[string]string{
-		"proc/net/dev":   netDev("  eth0: 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"),
-		"proc/1/net/dev": netDev("  eth9: 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2", "  eth1: 1 2 3"),
+		"proc/net/dev":   netDevHeader + "  eth0: 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n",
+		"proc/1/net/dev": netDevHeader + "  eth9: 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2\n",
 	})
 	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
-	if err == nil || !strings.Contains(err.Error(), "line 4") {
-		t.Errorf("want an error naming line 4, got %v", err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	joined := strings.Join(got, "\n")
-	if !strings.Contains(joined, "network.eth9.rx_byte 2") || strings.Contains(joined, "eth0") {
-		t.Errorf("want the host's (pid 1) interfaces only:\n%s", joined)
+	j := strings.Join(got, "\n")
+	if !strings.Contains(j, "network.eth9.rx_byte 2") || strings.Contains(j, "eth0") {
+		t.Errorf("want the host's (pid 1) interfaces only:\n%s", j)
 	}
 }
 
-func FuzzParseNetDevLine(f *testing.F) {
-	f.Add([]byte("  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"))
+// The live capture of this machine (e2e trees, ~5 s apart with traffic):
+// eth0 only (lo, ifb*, docker0 are filtered), positive byte rates.
+func TestNetworkLiveCapture(t *testing.T) {
+	c := newByName(t, "network", fixtureHost("e2e/t0"))
+	_, st, err := collect(t, c, 1000, false, State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*network).file = fixtureHost("e2e/t1").NetPath("dev")
+	got, _, err := collect(t, c, 1005, false, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 18 {
+		t.Fatalf("%d lines, want 18 (eth0):\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, l := range got {
+		if !strings.HasPrefix(l, "network.eth0.") {
+			t.Errorf("unexpected %q", l)
+		}
+		if strings.Contains(l, "_byte ") && strings.HasSuffix(l, " 0") {
+			t.Errorf("no traffic in the capture: %q", l)
+		}
+	}
+}
+
+func FuzzParseNetDevCounters(f *testing.F) {
+	f.Add([]byte(" 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"))
+	f.Add([]byte("  eth0: 99394266    3369    0    0    0     0          0         0   257952    2716    0    0    0     0       0          0"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		name, rest, ok := splitNetDevLine(b)
+		if ok && len(name)+len(rest) >= len(b)+1 {
+			t.Fatalf("split longer than the line: %q %q", name, rest)
+		}
 		var v [len(netColumns)]uint64
-		name, ok, err := parseNetDevLine(b, &v)
-		if ok && (err != nil || len(name) == 0) {
-			t.Fatalf("ok with err %v name %q", err, name)
+		if err := parseNetDevCounters(b, &v); err == nil {
+			// 16 numbers need at least 16 digits and 15 blanks.
+			if len(b) < 31 {
+				t.Fatalf("accepted %q", b)
+			}
 		}
 	})
 }
 
-func BenchmarkCollectNetwork(b *testing.B) { benchCollectSteady(b, "network", fixtureHost("e2e/t1")) }
+func BenchmarkCollectNetwork(b *testing.B) {
+	benchCollectSteady(b, "network", fixtureHost("network/t1"))
+}
 func BenchmarkReadNetwork(b *testing.B) {
-	benchReadSteady(b, fixtureHost("e2e/t1").ProcPath("net/dev"))
+	benchReadSteady(b, fixtureHost("network/t1").NetPath("dev"))
 }
