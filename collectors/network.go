@@ -118,6 +118,12 @@ func (c *network) Collect(_ context.Context, s *Sample) error {
 	if err != nil {
 		return err
 	}
+	// Every kernel starts the file with the same two header lines: without
+	// them this is not /proc/net/dev, whatever the lines below look like.
+	if !bytes.HasPrefix(b, []byte("Inter-|")) {
+		first, _ := nextLine(b)
+		return fmt.Errorf("parse %s: line 1: want the \"Inter-|\" header, got %q", c.file, first)
+	}
 	var firstErr error
 	var v [len(netColumns)]uint64
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
