@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -218,7 +219,7 @@ func TestRealCgroups(t *testing.T) {
 	for _, rel := range cg {
 		r.mkdir(rel)
 	}
-	r.start(cg["burner"], "sh", "-c", "while :; do :; done")
+	burnerCmd, _ := r.start(cg["burner"], "sh", "-c", "while :; do :; done")
 	// dd reads 60 MB from /dev/zero into its buffer (touching every page)
 	// and then blocks writing into the pipe nobody reads: 60 MB charged
 	// to the cgroup it was moved into before `read` returned.
@@ -252,11 +253,17 @@ func TestRealCgroups(t *testing.T) {
 	}
 	s := collectors.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
+	ticks0, at0 := procTicks(t, burnerCmd.Process.Pid), time.Now()
 	st = s.Next()
 	time.Sleep(1500 * time.Millisecond)
 	s = collectors.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
+	ticks1, at1 := procTicks(t, burnerCmd.Process.Pid), time.Now()
 	got, st = render(s.Metrics()), s.Next()
+	// What the kernel says the burner itself used over the same window, in
+	// % of one CPU (USER_HZ = 100): the collector must agree, whatever the
+	// load on this machine lets the burner have.
+	burnerPct := float64(ticks1-ticks0) / at1.Sub(at0).Seconds()
 	nodes := byNode(got)
 	for k, n := range names {
 		if nodes[n] == nil {
@@ -266,11 +273,11 @@ func TestRealCgroups(t *testing.T) {
 	t.Logf("burner cpu.total %v user %v system %v; allocator memory.usage_byte %v working_set %v rss %v",
 		nodes[names["burner"]]["cpu.total"], nodes[names["burner"]]["cpu.user"], nodes[names["burner"]]["cpu.system"],
 		nodes[names["alloc"]]["memory.usage_byte"], nodes[names["alloc"]]["memory.working_set_byte"], nodes[names["alloc"]]["memory.rss_byte"])
-	if v, ok := nodes[names["burner"]]["cpu.total"]; !ok || v < 50 || v > 110 {
-		t.Errorf("burner cpu.total = %v (present %v), want 50..110 %% of one CPU", v, ok)
+	if v, ok := nodes[names["burner"]]["cpu.total"]; !ok || burnerPct < 5 || math.Abs(v-burnerPct) > 15 {
+		t.Errorf("burner cpu.total = %v (present %v), its /proc/<pid>/stat says %.1f %% of one CPU", v, ok, burnerPct)
 	}
-	if u := nodes[names["burner"]]["cpu.user"]; u < 30 {
-		t.Errorf("burner cpu.user = %v, want most of its CPU", u)
+	if u := nodes[names["burner"]]["cpu.user"]; u < burnerPct/2 {
+		t.Errorf("burner cpu.user = %v, want most of its %.1f %%", u, burnerPct)
 	}
 	if v := nodes[names["alloc"]]["memory.usage_byte"]; v < 40e6 {
 		t.Errorf("allocator memory.usage_byte = %v, want >= 40e6", v)
@@ -446,4 +453,19 @@ func TestRealNetns(t *testing.T) {
 	if _, ok := nodes[first]["network.lo.rx_byte"]; ok {
 		t.Errorf("lo published")
 	}
+}
+
+// procTicks is utime+stime of pid, in USER_HZ ticks.
+func procTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the ")" closing the command name: state is field 3,
+	// utime 14 and stime 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	sys, _ := strconv.ParseUint(f[12], 10, 64)
+	return u + sys
 }
