@@ -3,19 +3,19 @@
 package deploy
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 )
 
 const machines = "/var/lib/machines"
@@ -177,119 +177,105 @@ func TestNspawnSettingsFile(t *testing.T) {
 	}
 }
 
-// receiver is a plaintext Graphite listener that keeps every line with its
-// arrival time.
-type receiver struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	lines []rxLine
-}
-
-type rxLine struct {
-	at   time.Time
-	line string
-}
-
-func listen(t *testing.T) *receiver {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &receiver{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					r.mu.Lock()
-					r.lines = append(r.lines, rxLine{time.Now(), sc.Text()})
-					r.mu.Unlock()
-				}
-			}()
-		}
-	}()
-	return r
-}
-
-// wait polls until some line after since starts with prefix.
-func (r *receiver) wait(prefix string, since time.Time, d time.Duration) (string, bool) {
-	for end := time.Now().Add(d); ; {
-		if l, ok := r.find(prefix, since); ok {
-			return l, true
-		}
-		if time.Now().After(end) {
-			return "", false
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func (r *receiver) find(prefix string, since time.Time) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, l := range r.lines {
-		if !l.at.Before(since) && strings.HasPrefix(l.line, prefix) {
-			return l.line, true
+// hostInterface is Diamond's default interface filter, which the network
+// collector applies: ^\s*((?:eth|bond|em|p1p|eno|enp|ens|enx)\S*):
+func hostInterface(name string) bool {
+	for _, p := range []string{"eth", "bond", "em", "p1p", "eno", "enp", "ens", "enx"} {
+		if strings.HasPrefix(name, p) {
+			return true
 		}
 	}
-	return "", false
+	return false
 }
 
-// loopMount makes an ext4 filesystem in a file and mounts it at dir.
-func loopMount(t *testing.T, dir string) {
+// points are the non-null points of one series (tick -> value); none while
+// Carbon has not created it.
+func points(g *graphitetest.Graphite, target string) (map[int64]float64, error) {
+	ss, err := g.Render(target, "-10min")
+	if err != nil || len(ss) == 0 {
+		return nil, err
+	}
+	if len(ss) > 1 {
+		return nil, fmt.Errorf("%s: %d series", target, len(ss))
+	}
+	return ss[0].Values(), nil
+}
+
+// waitPoint polls target until it has a point at a tick >= from and
+// returns the earliest such; it fails the test after d.
+func waitPoint(t *testing.T, g *graphitetest.Graphite, target string, from int64, d time.Duration) (int64, float64) {
 	t.Helper()
-	img := filepath.Join(t.TempDir(), "fs.img")
-	run(t, nil, "truncate", "-s", "16M", img)
-	run(t, nil, "mkfs.ext4", "-q", "-F", img)
-	dev := strings.TrimSpace(run(t, nil, "losetup", "--find", "--show", img))
-	t.Cleanup(func() { runErr(nil, "losetup", "-d", dev) })
-	run(t, nil, "mount", "-t", "ext4", dev, dir)
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	var (
+		ts   int64
+		v    float64
+		last map[int64]float64
+		err  error
+	)
+	if !poll(d, 200*time.Millisecond, func() bool {
+		if last, err = points(g, target); err != nil {
+			return false
+		}
+		ts = 0
+		for k, x := range last {
+			if k >= from && (ts == 0 || k < ts) {
+				ts, v = k, x
+			}
+		}
+		return ts != 0
+	}) {
+		t.Fatalf("Carbon: no point of %s at or after %s within %v (err %v, points %v)",
+			target, time.Unix(from, 0).Format(time.TimeOnly), d, err, last)
+	}
+	return ts, v
 }
 
-// diskspaceName is Diamond's name of a mount point (no escapes in ours).
-func diskspaceName(mp string) string {
-	return strings.NewReplacer("/", "_", ".", "_").Replace(mp)
-}
-
-// TestNspawnEndToEnd runs the image through nspawn-container under a real
-// systemd-nspawn, sending every second to a plaintext listener, without
-// --hostname: lines must arrive under the HOST's short name. Then ext4
-// loop filesystems are mounted on the host after the container started:
+// TestNspawnEndToEnd builds the image, runs it through nspawn-container
+// under a real systemd-nspawn against a real carbon-cache on loopback
+// (graphitetest), every second with --counters (raw counters, so values
+// compare directly with the kernel's), and asserts through graphite-web's
+// render API that:
 //
-//   - under a shared mount (what systemd makes / on a normal host, e.g.
-//     Flatcar): the mount propagates into /host/root and diskspace.<name>
-//     must appear, and stop after the unmount;
-//   - under a private mount (this machine's /, whose PID 1 is not systemd):
-//     the mount does not propagate, and the test only reports what it saw.
+//   - every path is under servers.<the host's short hostname>, not the
+//     machine's name;
+//   - diskspace reports an ext4 filesystem on a loop device that the test
+//     mounts on the host AFTER the container started, and stops reporting
+//     it once it is unmounted;
+//   - network shows exactly the host's interfaces (Diamond's filter), and
+//     their counters lie between two reads of the host's /proc/1/net/dev
+//     made by the test before and after the cycle of each Carbon point;
+//   - the per-container collector finds the docker/<64hex> cgroup the test
+//     made, maps it to its process's host pid through cgroup.procs (host
+//     pid namespace shared: SYSTEMD_NSPAWN_SHARE_NS_PID=1, no cgroupns:
+//     SYSTEMD_NSPAWN_USE_CGNS=0), reads /host/proc/<pid>/net/dev of the
+//     netns the process is in, and publishes the veth's counters as they
+//     are in that netns, plus memory.usage_byte.
 func TestNspawnEndToEnd(t *testing.T) {
 	requireNspawn(t)
+	begin := time.Now()
 	name := machineName(t)
 	img := filepath.Join(builtImage(t), "nodemetrics.tar.gz")
 	host := shortHostname(t)
-	rx := listen(t)
+	g := graphitetest.Start(t)
+	t.Logf("image and Graphite ready after %v", time.Since(begin).Round(time.Millisecond))
 
-	// A shared mount point made before the container starts.
-	shared := t.TempDir()
-	run(t, nil, "mount", "--bind", shared, shared)
-	t.Cleanup(func() { syscall.Unmount(shared, syscall.MNT_DETACH) })
-	run(t, nil, "mount", "--make-shared", shared)
-	sharedMP := filepath.Join(shared, "disk")
-	if err := os.Mkdir(sharedMP, 0o755); err != nil {
+	// This host's / is a private mount (PID 1 is not systemd), so a mount
+	// made after the container started would never propagate into its
+	// /host/root. systemd makes / shared on a normal host (Flatcar too);
+	// the test gets the same by making its own mount directory a shared
+	// mount point before the container starts, and mounts below it later.
+	mp := filepath.Join(sharedDir(t), "disk")
+	if err := os.Mkdir(mp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	privateMP := t.TempDir()
-	propagation := strings.TrimSpace(run(t, nil, "findmnt", "-no", "PROPAGATION", "/"))
-	t.Logf("host / propagation: %s", propagation)
+	cg := makeDockerCgroup(t)
+	ns := makeNetns(t)
+	pid := ns.startIn(t, cg)
+	hostNet := sampleHostNetDev(t)
+	t.Logf("cgroup docker/%s, pid %d in netns %s (%s %s <-> %s %s)",
+		cg.id, pid, ns.name, ns.hostIf, ns.hostAddr, ns.nsIf, ns.nsAddr)
 
 	cmd := exec.Command(wrapper, "--name", name, img, "--",
-		"--graphite", rx.ln.Addr().String(), "--interval", "1s", "--log-level", "debug")
+		"--graphite", g.CarbonAddr, "--interval", "1s", "--counters", "--log-level", "debug")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -306,7 +292,9 @@ func TestNspawnEndToEnd(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-done:
-			t.Logf("nspawn-container exited: %v", err)
+			if err != nil {
+				t.Errorf("nspawn-container exited: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			cmd.Process.Kill()
 			<-done
@@ -319,80 +307,145 @@ func TestNspawnEndToEnd(t *testing.T) {
 			t.Logf("container output:\n%s", logs.String())
 		}
 	})
+	started := time.Now()
+	root := "servers." + host
 
-	start := time.Now()
-	if l, ok := rx.wait("servers."+host+".", start, 30*time.Second); !ok {
-		t.Fatalf("no line under servers.%s. within 30s", host)
-	} else {
-		t.Logf("first line: %s", l)
+	// The host path.
+	var tops []string
+	if !poll(30*time.Second, 200*time.Millisecond, func() bool {
+		tops, _ = g.Find("servers.*")
+		return len(tops) > 0
+	}) {
+		t.Fatalf("nothing under servers.* in Carbon within 30s of the start")
 	}
-	if l, ok := rx.find("servers."+name+".", start); ok {
-		t.Errorf("a line under the container's name: %s", l)
-	}
-	if _, ok := rx.wait("servers."+host+".agent.", start, 10*time.Second); !ok {
-		t.Errorf("no self-metrics servers.%s.agent.*", host)
-	}
-	if _, ok := rx.wait("servers."+host+".network.", start, 10*time.Second); !ok {
-		t.Errorf("no servers.%s.network.*", host)
-	}
-	if l, ok := rx.wait("servers."+host+".diskspace.root.byte_used ", start, 10*time.Second); !ok {
-		t.Errorf("no servers.%s.diskspace.root.byte_used", host)
-	} else {
-		t.Log(l)
+	t.Logf("first paths in Carbon %v after the start", time.Since(started).Round(time.Millisecond))
+	rootUsed := root + ".diskspace.root.byte_used"
+	waitPoint(t, g, rootUsed, started.Unix(), 10*time.Second)
+	if tops, _ = g.Find("servers.*"); len(tops) != 1 || tops[0] != root {
+		t.Errorf("Carbon has %v under servers.*, want only %s (the host's name; the machine is %s)", tops, root, name)
 	}
 
-	// Mount after start.
-	loopMount(t, sharedMP)
-	loopMount(t, privateMP)
+	// diskspace: a filesystem mounted after the start, then unmounted.
+	dev, unmount := loopMount(t, mp)
 	mounted := time.Now()
-	sharedKey := "servers." + host + ".diskspace." + diskspaceName(sharedMP) + ".byte_used "
-	privateKey := "servers." + host + ".diskspace." + diskspaceName(privateMP) + ".byte_used "
-	// What the container sees at /host/root/<mp>, through the collector's
-	// root (it is nspawn's child, in the host pid namespace): the mounted
-	// filesystem (propagated) or the directory below it (not).
-	privateSeen := false
-	pid := cmd.Process.Pid // the wrapper exec'd systemd-nspawn
-	if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
-		for _, kid := range strings.Fields(string(kids)) {
-			comm, _ := os.ReadFile("/proc/" + kid + "/comm")
-			if strings.TrimSpace(string(comm)) != "collector" {
-				continue
-			}
-			for _, mp := range []string{sharedMP, privateMP} {
-				seen := sameDev(mp, fmt.Sprintf("/proc/%s/root/host/root%s", kid, mp))
-				t.Logf("container sees the host mount at /host/root%s: %v", mp, seen)
-				privateSeen = privateSeen || (mp == privateMP && seen)
+	loopUsed := root + ".diskspace." + diskspaceName(mp) + ".byte_used"
+	ts, v := waitPoint(t, g, loopUsed, mounted.Unix()+1, 15*time.Second)
+	t.Logf("%s (ext4 on %s) mounted after the start: %s = %v at %s", mp, dev, loopUsed, v, time.Unix(ts, 0).Format(time.TimeOnly))
+	if err := unmount(); err != nil {
+		t.Fatal(err)
+	}
+	// A cycle of tick T reads the mounts at T or later: from the first
+	// tick after the unmount on, the filesystem must be gone, while the
+	// agent goes on sending (root's points two ticks on).
+	gone := time.Now().Unix() + 1
+	waitPoint(t, g, rootUsed, gone+1, 15*time.Second)
+	if after, err := points(g, loopUsed); err != nil {
+		t.Error(err)
+	} else {
+		for ts, v := range after {
+			if ts >= gone {
+				t.Errorf("%s still reported after the unmount: %v at %s", loopUsed, v, time.Unix(ts, 0).Format(time.TimeOnly))
 			}
 		}
 	}
-	if l, ok := rx.wait(sharedKey, mounted, 10*time.Second); !ok {
-		t.Errorf("a filesystem mounted after start under a shared mount: no %s", sharedKey)
-	} else {
-		t.Logf("shared: %s", l)
+
+	// network: the host's interfaces and counters.
+	var want []string
+	for ifc := range hostNet.last() {
+		if hostInterface(ifc) {
+			want = append(want, root+".network."+ifc)
+		}
 	}
-	// The private one: reported exactly when the container sees it.
-	if l, ok := rx.wait(privateKey, mounted, 3*time.Second); ok != privateSeen {
-		t.Errorf("private mount point: container sees it %v, collector reported it %v (%s)", privateSeen, ok, l)
-	} else {
-		t.Logf("private mount point (host / %s): propagated and reported: %v", propagation, ok)
+	slices.Sort(want)
+	var got []string
+	poll(10*time.Second, 200*time.Millisecond, func() bool {
+		got, _ = g.Find(root + ".network.*")
+		slices.Sort(got)
+		return slices.Equal(got, want)
+	})
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("Carbon has network interfaces %v, the host's /proc/1/net/dev %v", got, want)
+	}
+	for _, node := range want {
+		ifc := strings.TrimPrefix(node, root+".network.")
+		for _, col := range []string{"rx_byte", "tx_byte", "rx_packets", "tx_packets"} {
+			target := node + "." + col
+			// Each point of tick T was read between T and T+1s: the
+			// host's counter before T and after T+1s bracket it.
+			checked, example := 0, ""
+			poll(10*time.Second, 250*time.Millisecond, func() bool {
+				pts, err := points(g, target)
+				if err != nil {
+					return false
+				}
+				checked = 0
+				for ts, v := range pts {
+					lo, hi, ok := hostNet.bracket(ifc, netDevColumn(col), time.Unix(ts, 0), time.Unix(ts+1, 0))
+					if !ok {
+						continue
+					}
+					checked++
+					example = fmt.Sprintf("%d <= %v <= %d at %s", lo, v, hi, time.Unix(ts, 0).Format(time.TimeOnly))
+					if v < float64(lo) || v > float64(hi) {
+						t.Errorf("%s = %v at %s; the host's /proc/1/net/dev had %d before and %d after that cycle",
+							target, v, time.Unix(ts, 0).Format(time.TimeOnly), lo, hi)
+						return true
+					}
+				}
+				return checked >= 3
+			})
+			if checked < 3 {
+				t.Errorf("%s: %d points bracketed by host reads, want 3", target, checked)
+			} else {
+				t.Logf("%s: %d points within the host's counters, e.g. %s", target, checked, example)
+			}
+		}
 	}
 
-	// Unmount: the shared one must stop.
-	if err := syscall.Unmount(sharedMP, 0); err != nil {
-		t.Fatal(err)
+	// containers: the test's cgroup, its pid and that pid's netns.
+	ns.traffic()
+	devPath := fmt.Sprintf("/proc/%d/net/dev", pid)
+	readNS := func() [16]uint64 {
+		m, err := readNetDev(devPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := m[ns.nsIf]
+		if !ok {
+			t.Fatalf("%s has no %s: %v", devPath, ns.nsIf, m)
+		}
+		return c
 	}
-	syscall.Unmount(privateMP, 0)
-	unmounted := time.Now().Add(1500 * time.Millisecond) // a cycle may be in flight
-	if _, ok := rx.wait("servers."+host+".agent.", unmounted.Add(time.Second), 10*time.Second); !ok {
-		t.Fatal("the agent stopped sending after the unmount")
+	before := readNS()
+	// A point of tick T >= sent+1s was read after before was.
+	sent := time.Now()
+	if before[0] == 0 || before[1] == 0 {
+		t.Fatalf("no traffic arrived in the netns: %v", before)
 	}
-	if l, ok := rx.find(sharedKey, unmounted); ok {
-		t.Errorf("still sent after the unmount: %s", l)
+	ctr := root + ".containers." + cg.id[:12]
+	for _, col := range []string{"rx_byte", "rx_packets"} {
+		i := netDevColumn(col)
+		target := ctr + ".network." + ns.nsIf + "." + col
+		ts, v := waitPoint(t, g, target, sent.Unix()+1, 15*time.Second)
+		after := readNS()
+		if v < float64(before[i]) || v > float64(after[i]) {
+			t.Errorf("%s = %v at %s; %s in /proc/%d/net/dev had %d before and %d after",
+				target, v, time.Unix(ts, 0).Format(time.TimeOnly), col, pid, before[i], after[i])
+		} else {
+			t.Logf("%s = %v (the netns of pid %d: %d..%d)", target, v, pid, before[i], after[i])
+		}
 	}
+	mem := ctr + ".memory.usage_byte"
+	ts, v = waitPoint(t, g, mem, started.Unix(), 10*time.Second)
+	if v <= 0 {
+		t.Errorf("%s = %v at %s, want > 0", mem, v, time.Unix(ts, 0).Format(time.TimeOnly))
+	} else {
+		t.Logf("%s = %v", mem, v)
+	}
+	if ifs, _ := g.Find(ctr + ".network.*"); len(ifs) != 1 || ifs[0] != ctr+".network."+ns.nsIf {
+		t.Errorf("container interfaces in Carbon %v, want only %s (lo is left out)", ifs, ns.nsIf)
+	}
+
 	stop()
-}
-
-func sameDev(a, b string) bool {
-	var x, y syscall.Stat_t
-	return syscall.Stat(a, &x) == nil && syscall.Stat(b, &y) == nil && x.Dev == y.Dev
+	t.Logf("end to end in %v (%v after the container started)", time.Since(begin).Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
 }
