@@ -3,6 +3,7 @@
 package carbon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -43,13 +46,6 @@ type Stats struct {
 	Sent, Queued, Spooled, Dropped, Resent, Reconnects, Errors uint64
 }
 
-// batch is whole lines.
-type batch struct {
-	b       []byte
-	lines   int
-	spooled bool // read from the spool: consumed only once written
-}
-
 // Sender delivers lines to Carbon from one goroutine (Run), the only owner
 // of the connection. Enqueue never blocks: when the queue is over its bound
 // the oldest lines are dropped and counted.
@@ -57,9 +53,10 @@ type Sender struct {
 	cfg Config
 	log *slog.Logger
 
+	udp bool // Network is udp, udp4 or udp6: datagrams, no peer check
+
 	mu      sync.Mutex
-	queue   []batch
-	queued  int // lines in queue
+	q       queue
 	pending int // lines taken by the loop, not yet written
 	wake    chan struct{}
 	drained chan struct{} // closed and replaced when queue and pending reach 0
@@ -110,24 +107,43 @@ func NewSender(cfg Config) *Sender {
 		cfg.ReplayLinesPerSecond = 20000
 	}
 	return &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr),
+		udp:  strings.HasPrefix(cfg.Network, "udp"),
 		wake: make(chan struct{}, 1), drained: make(chan struct{})}
 }
 
-// Enqueue copies b (whole lines) into the queue and wakes the sender.
+// Enqueue copies b (whole lines) into the queue and wakes the sender. It
+// never blocks on the network: it is on the collection path, and a stalled
+// Carbon must not stall the collectors (Diamond #313). When the queue is
+// over QueueLines the oldest lines go (to the spool when there is one,
+// otherwise counted in Dropped): fresh data is worth more than stale.
+//
+// lines <= 0 means "count them". A missing final newline is added, so a
+// partial line can never be glued to the next batch on the wire and
+// corrupt two series.
 func (s *Sender) Enqueue(b []byte, lines int) {
 	if len(b) == 0 {
 		return
 	}
-	cp := append([]byte(nil), b...)
+	n := len(b)
+	if b[n-1] != '\n' {
+		n++
+	}
+	cp := make([]byte, n)
+	copy(cp, b)
+	cp[n-1] = '\n'
+	if lines <= 0 {
+		lines = bytes.Count(cp, []byte{'\n'})
+	}
 	var overflow []batch
+	var spill *[]batch
+	if s.cfg.Spool != nil {
+		spill = &overflow
+	}
 	s.mu.Lock()
-	s.queue = append(s.queue, batch{b: cp, lines: lines})
-	s.queued += lines
-	for s.queued > s.cfg.QueueLines && len(s.queue) > 1 {
-		s.queued -= s.queue[0].lines
-		overflow = append(overflow, s.queue[0])
-		s.queue[0] = batch{}
-		s.queue = s.queue[1:]
+	s.q.pushBack(batch{b: cp, lines: lines})
+	if d := s.q.trim(s.cfg.QueueLines, spill); d > 0 && spill == nil {
+		// Counted under mu: Stats sees Queued and Dropped change together.
+		s.dropped.Add(uint64(d))
 	}
 	s.mu.Unlock()
 	s.spill(overflow)
@@ -153,10 +169,11 @@ func (s *Sender) spill(bs []batch) {
 	}
 }
 
-// Stats returns the counters.
+// Stats returns the counters. Taken under the queue's mutex, so without a
+// spool Sent+Queued+Dropped always equals the lines enqueued plus Resent.
 func (s *Sender) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Sent: s.sent.Load(), Queued: uint64(s.queued + s.pending), Dropped: s.dropped.Load(),
+	st := Stats{Sent: s.sent.Load(), Queued: uint64(s.q.lines + s.pending), Dropped: s.dropped.Load(),
 		Resent: s.resent.Load(), Reconnects: s.reconnects.Load(), Errors: s.errs.Load()}
 	s.mu.Unlock()
 	if sp := s.cfg.Spool; sp != nil {
@@ -166,13 +183,15 @@ func (s *Sender) Stats() Stats {
 	return st
 }
 
-// Flush waits until every queued line was written, or ctx ends. Then,
-// with a spool, what is still queued in memory goes to the spool for the
-// next run; without one it is reported lost.
+// Flush waits until every queued line was written, or ctx ends; it is the
+// SIGTERM path, so it must end at the caller's deadline even when Carbon is
+// dead. At the deadline, with a spool, what is still queued in memory goes
+// to the spool for the next run; without one the error says how many lines
+// are lost.
 func (s *Sender) Flush(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		left := s.queued + s.pending
+		left := s.q.lines + s.pending
 		ch := s.drained
 		s.mu.Unlock()
 		if left == 0 {
@@ -185,8 +204,7 @@ func (s *Sender) Flush(ctx context.Context) error {
 				return fmt.Errorf("flush to %s: %d lines not written: %w", s.cfg.Addr, left, ctx.Err())
 			}
 			s.mu.Lock()
-			rest := s.queue
-			s.queue, s.queued = nil, 0
+			rest := s.q.drain()
 			s.mu.Unlock()
 			s.spill(rest)
 			s.log.Info("carbon unreachable at shutdown: queue spooled for the next run", "lines", left)
@@ -199,15 +217,9 @@ func (s *Sender) Flush(ctx context.Context) error {
 func (s *Sender) take() (batch, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return batch{}, false
-	}
-	b := s.queue[0]
-	s.queue[0] = batch{}
-	s.queue = s.queue[1:]
-	s.queued -= b.lines
+	b, ok := s.q.popFront()
 	s.pending += b.lines
-	return b, true
+	return b, ok
 }
 
 // giveBack puts an unsent batch back at the head: after a reconnect it is
@@ -216,8 +228,7 @@ func (s *Sender) take() (batch, bool) {
 func (s *Sender) giveBack(b batch) {
 	s.mu.Lock()
 	s.pending -= b.lines
-	s.queue = append([]batch{b}, s.queue...)
-	s.queued += b.lines
+	s.q.pushFront(b)
 	s.mu.Unlock()
 }
 
@@ -225,24 +236,58 @@ func (s *Sender) done(b batch) {
 	s.mu.Lock()
 	s.sent.Add(uint64(b.lines)) // under mu: Stats sees it and pending change together
 	s.pending -= b.lines
-	if s.pending == 0 && s.queued == 0 {
+	if s.pending == 0 && s.q.lines == 0 {
 		close(s.drained)
 		s.drained = make(chan struct{})
 	}
 	s.mu.Unlock()
 }
 
-// Run sends until ctx ends.
+// Run sends until ctx ends, then closes the connection. It is the only
+// goroutine that touches the connection, so no write ever races a
+// reconnect (graphite-golang's failure, notes/platform.md §4).
 func (s *Sender) Run(ctx context.Context) {
 	var conn net.Conn
-	defer func() {
+	var stopClose func() bool
+	closeConn := func() {
 		if conn != nil {
+			stopClose()
 			conn.Close()
+			conn = nil
 		}
-	}()
+	}
+	defer closeConn()
 	backoff := s.cfg.BackoffMin
+	// pause waits the jittered backoff (jitter so that a cluster of agents
+	// does not reconnect to a restarted Carbon in lockstep) and doubles it.
+	pause := func() bool {
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(backoff*2, s.cfg.BackoffMax)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
 	failing := failLog{log: s.log}
 	everConnected := false
+	// A broken connection is redialled at once, with the backoff reset,
+	// only if it had lived healthyConn; otherwise the backoff applies. A
+	// proxy that accepts and closes at once (a load balancer in front of
+	// a dead Carbon) is otherwise redialled in a tight loop, resending the
+	// window every time.
+	var connAt time.Time
+	wrote := false // the current connection took a write: log a recovery once
+	broken := func() (redialNow bool) {
+		if time.Since(connAt) >= healthyConn {
+			backoff = s.cfg.BackoffMin
+			return true
+		}
+		return false
+	}
 	var replayAt time.Time // the spool may be read again from then on
 	fromSpool := false
 	for {
@@ -284,45 +329,66 @@ func (s *Sender) Run(ctx context.Context) {
 				continue
 			}
 		}
-		if conn != nil && s.cfg.Network == "tcp" && peerClosed(conn) {
-			conn.Close()
-			conn = nil
+		if conn != nil && !s.udp && peerClosed(conn) {
+			// Carbon restarted while we were idle. Writing now would
+			// "succeed" into a dead socket and lose the batch.
+			closeConn()
 			s.requeueWindow()
+			s.errs.Add(1)
+			failing.fail("carbon closed the connection", errPeerClosed)
+			if !broken() {
+				s.release(b)
+				if !pause() {
+					return
+				}
+				continue
+			}
 		}
 		if conn == nil {
 			c, err := s.dial(ctx)
 			if err != nil {
 				s.release(b)
+				if ctx.Err() != nil {
+					return
+				}
 				s.errs.Add(1)
 				failing.fail("cannot connect to carbon", err)
-				wait := backoff/2 + rand.N(backoff/2+1)
-				backoff = min(backoff*2, s.cfg.BackoffMax)
-				select {
-				case <-ctx.Done():
+				if !pause() {
 					return
-				case <-time.After(wait):
 				}
 				continue
 			}
 			conn = c
+			// Cancelling ctx closes the connection, so a write blocked on
+			// a stalled Carbon ends at once at shutdown instead of at its
+			// write deadline.
+			stopClose = context.AfterFunc(ctx, func() { c.Close() })
+			connAt, wrote = time.Now(), false
 			if everConnected {
 				s.reconnects.Add(1)
 			}
 			everConnected = true
-			backoff = s.cfg.BackoffMin
-			failing.ok("connected to carbon")
 		}
 		if b.b == nil { // dialled only to drain the spool
 			continue
 		}
 		if err := s.write(conn, b.b); err != nil {
-			conn.Close()
-			conn = nil
+			closeConn()
 			s.release(b)
 			s.requeueWindow()
+			if ctx.Err() != nil {
+				return
+			}
 			s.errs.Add(1)
 			failing.fail("write to carbon failed", err)
+			if !broken() && !pause() {
+				return
+			}
 			continue
+		}
+		if !wrote {
+			wrote = true
+			failing.ok("connected to carbon", conn.RemoteAddr())
 		}
 		if b.spooled {
 			s.cfg.Spool.Consume()
@@ -335,11 +401,18 @@ func (s *Sender) Run(ctx context.Context) {
 	}
 }
 
+var errPeerClosed = errors.New("connection closed by carbon")
+
+// healthyConn is how long a connection must have lived for its loss to be
+// treated as a Carbon restart (redial at once) rather than as one more
+// failure in a row (back off).
+const healthyConn = 10 * time.Second
+
 // idle reports whether the memory queue is empty.
 func (s *Sender) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) == 0
+	return s.q.len() == 0
 }
 
 // release returns an unsent batch: a memory one to the head of the queue, a
@@ -350,16 +423,19 @@ func (s *Sender) release(b batch) {
 	}
 }
 
-// remember keeps b in the unacknowledged window, bounded to twice the
-// socket buffer: what the kernel may still hold when a connection dies.
+// remember keeps b in the unacknowledged window. Its bound is what can
+// vanish when a connection dies: our send buffer (the kernel doubles
+// SO_SNDBUF, so 2×SendBuffer) plus what sat unread in Carbon's receive
+// buffer, which we cannot know; another 2×SendBuffer is allowed for it.
+// Keeping it costs nothing but references to batches already written.
 func (s *Sender) remember(b batch) {
-	if s.cfg.Network != "tcp" {
+	if s.udp {
 		return
 	}
 	b.spooled = false
 	s.window = append(s.window, b)
 	s.windowBytes += len(b.b)
-	for len(s.window) > 1 && s.windowBytes-len(s.window[0].b) >= 2*s.cfg.SendBuffer {
+	for len(s.window) > 1 && s.windowBytes-len(s.window[0].b) >= 4*s.cfg.SendBuffer {
 		s.windowBytes -= len(s.window[0].b)
 		s.window[0] = batch{}
 		s.window = s.window[1:]
@@ -367,23 +443,36 @@ func (s *Sender) remember(b batch) {
 }
 
 // requeueWindow puts the unacknowledged window back at the head of the
-// queue after a broken connection.
+// queue, in order, after a broken connection.
 func (s *Sender) requeueWindow() {
 	if len(s.window) == 0 {
 		return
 	}
 	n := 0
-	for _, b := range s.window {
-		n += b.lines
+	var overflow []batch
+	var spill *[]batch
+	if s.cfg.Spool != nil {
+		spill = &overflow
 	}
 	s.mu.Lock()
-	s.resent.Add(uint64(n))
-	s.queue = append(append([]batch(nil), s.window...), s.queue...)
-	s.queued += n
+	for i := len(s.window) - 1; i >= 0; i-- {
+		s.q.pushFront(s.window[i])
+		n += s.window[i].lines
+	}
+	s.resent.Add(uint64(n)) // under mu, like Queued
+	// The bound holds here too: the oldest lines go first, and those are
+	// the ones just requeued, already written once.
+	if d := s.q.trim(s.cfg.QueueLines, spill); d > 0 && spill == nil {
+		s.dropped.Add(uint64(d))
+	}
 	s.mu.Unlock()
-	s.window, s.windowBytes = nil, 0
+	s.spill(overflow)
+	clear(s.window)
+	s.window, s.windowBytes = s.window[:0], 0
 }
 
+// dial resolves Addr afresh (a Carbon moved by DNS is found on the next
+// reconnect) and caps the send buffer.
 func (s *Sender) dial(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Timeout: s.cfg.DialTimeout}
 	c, err := d.DialContext(ctx, s.cfg.Network, s.cfg.Addr)
@@ -398,9 +487,11 @@ func (s *Sender) dial(ctx context.Context) (net.Conn, error) {
 
 // write sends whole lines: TCP in chunks of at most maxWrite bytes, UDP in
 // datagrams of at most maxDatagram bytes (a longer single line goes alone).
+// Every Write has its own deadline: without one, a Carbon that accepts and
+// never reads blocks the sender forever.
 func (s *Sender) write(conn net.Conn, b []byte) error {
 	limit := maxWrite
-	if s.cfg.Network == "udp" {
+	if s.udp {
 		limit = maxDatagram
 	}
 	for len(b) > 0 {
@@ -420,23 +511,42 @@ func chunk(b []byte, limit int) int {
 	if len(b) <= limit {
 		return len(b)
 	}
-	for i := limit - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			return i + 1
-		}
+	if i := bytes.LastIndexByte(b[:limit], '\n'); i >= 0 {
+		return i + 1
 	}
-	for i := limit; i < len(b); i++ {
-		if b[i] == '\n' {
-			return i + 1
-		}
+	if i := bytes.IndexByte(b[limit:], '\n'); i >= 0 {
+		return limit + i + 1
 	}
 	return len(b)
 }
 
 // peerClosed tells whether Carbon closed an idle connection. Carbon never
-// sends anything, so a read that returns EOF (or an error other than the
-// deadline) means a write would "succeed" into a dead socket and be lost.
+// sends anything, so a readable socket means EOF or a reset, and a write
+// now would be accepted by the kernel and lost (telegraf's checkEOF does
+// the same with a 10 ms read). The check is a non-blocking MSG_PEEK, so it
+// costs one syscall and no wait; a conn without a file descriptor falls
+// back to a read with a 1 ms deadline.
 func peerClosed(c net.Conn) bool {
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			closed := false
+			var one [1]byte
+			err = rc.Read(func(fd uintptr) bool {
+				n, _, rerr := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+				switch {
+				case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK || rerr == syscall.EINTR:
+				case rerr != nil: // ECONNRESET and the like
+					closed = true
+				case n == 0: // orderly shutdown: EOF
+					closed = true
+				}
+				return true
+			})
+			if err == nil {
+				return closed
+			}
+		}
+	}
 	c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	var one [1]byte
 	_, err := c.Read(one[:])
@@ -445,15 +555,18 @@ func peerClosed(c net.Conn) bool {
 }
 
 // failLog logs the first failure at once, then at most once a minute with
-// a count, and the recovery once.
+// a count, and the recovery once: Carbon down at start-up is normal and
+// must not flood the journal with a line per retry.
 type failLog struct {
 	log      *slog.Logger
 	failing  bool
 	last     time.Time
-	repeated int
+	repeated int // failures not logged since the last line
+	total    int // failures since the last recovery
 }
 
 func (f *failLog) fail(msg string, err error) {
+	f.total++
 	if f.failing && time.Since(f.last) < time.Minute {
 		f.repeated++
 		return
@@ -462,11 +575,11 @@ func (f *failLog) fail(msg string, err error) {
 	f.failing, f.last, f.repeated = true, time.Now(), 0
 }
 
-func (f *failLog) ok(msg string) {
+func (f *failLog) ok(msg string, addr net.Addr) {
 	if f.failing {
-		f.log.Info(msg, "failures", f.repeated+1)
+		f.log.Info(msg, "addr", addr, "failures", f.total)
 	} else {
-		f.log.Debug(msg)
+		f.log.Debug(msg, "addr", addr)
 	}
-	f.failing, f.repeated = false, 0
+	f.failing, f.repeated, f.total = false, 0, 0
 }

@@ -103,21 +103,51 @@ func start(t *testing.T, cfg Config) *Sender {
 }
 
 func TestLinesArriveInOrder(t *testing.T) {
+	// tcp4 too: graphite-golang silently sent nothing with it.
+	for _, network := range []string{"", "tcp", "tcp4"} {
+		t.Run(network, func(t *testing.T) {
+			srv := listen(t, "127.0.0.1:0")
+			s := start(t, Config{Addr: srv.ln.Addr().String(), Network: network})
+			for i := 0; i < 10; i++ {
+				s.Enqueue(lines(i*100, 100), 100)
+			}
+			// A big batch goes out in several writes, still whole lines.
+			s.Enqueue(lines(1000, 9000), 9000)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := waitLines(t, srv, 10000)
+			for i, l := range got {
+				if l != fmt.Sprintf("test.m %d 100", i) {
+					t.Fatalf("line %d = %q", i, l)
+				}
+			}
+			if st := s.Stats(); st.Sent != 10000 || st.Queued != 0 || st.Dropped != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// Enqueue completes a missing final newline (a partial line must not glue
+// onto the next batch) and counts lines when told 0.
+func TestEnqueueWholeLines(t *testing.T) {
 	srv := listen(t, "127.0.0.1:0")
 	s := start(t, Config{Addr: srv.ln.Addr().String()})
-	for i := 0; i < 10; i++ {
-		s.Enqueue(lines(i*100, 100), 100)
-	}
-	got := waitLines(t, srv, 1000)
-	for i, l := range got {
-		if l != fmt.Sprintf("test.m %d 100", i) {
-			t.Fatalf("line %d = %q", i, l)
-		}
-	}
+	b := []byte("a.b 1 100\na.c 2 100")
+	s.Enqueue(b, 0)
+	b[0] = 'X' // Enqueue copied
+	s.Enqueue([]byte("a.d 3 100\n"), 1)
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := s.Stats(); st.Sent != 1000 || st.Queued != 0 || st.Dropped != 0 {
+	got := waitLines(t, srv, 3)
+	if strings.Join(got, "|") != "a.b 1 100|a.c 2 100|a.d 3 100" {
+		t.Fatalf("got %q", got)
+	}
+	if st := s.Stats(); st.Sent != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -185,16 +215,32 @@ func TestBlackHoleBoundsQueue(t *testing.T) {
 	// 200-byte lines: the 20,000 queued ones (4 MB) are far more than the
 	// capped send buffer plus an unread receive buffer can swallow.
 	pad := strings.Repeat("x", 180)
+	// Not a timing assertion: Enqueue runs in this goroutine and must
+	// merely return. The guard only turns a hang into a readable failure.
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-finished:
+		case <-time.After(2 * time.Minute):
+			panic("Enqueue blocked on a black-hole Carbon")
+		}
+	}()
 	for i := 0; i < batches; i++ {
 		var b strings.Builder
 		for j := 0; j < per; j++ {
 			fmt.Fprintf(&b, "test.%s %d 100\n", pad, i*per+j)
 		}
 		s.Enqueue([]byte(b.String()), per)
+		// The bound is exact in lines; only the batch being written
+		// (pending) is on top of it.
+		if st := s.Stats(); st.Queued > 20000+per {
+			t.Fatalf("queue not bounded after %d batches: %+v", i+1, st)
+		}
 	}
+	close(finished)
 	st := s.Stats()
-	if st.Queued > 20000+2*per {
-		t.Fatalf("queue not bounded: %+v", st)
+	if st.Dropped == 0 {
+		t.Fatalf("nothing dropped: %+v", st)
 	}
 	// Every line is sent, queued or dropped; a re-sent one counts again.
 	if st.Sent+st.Queued+st.Dropped != batches*per+st.Resent {
@@ -208,12 +254,18 @@ func TestBlackHoleBoundsQueue(t *testing.T) {
 }
 
 func TestUDP(t *testing.T) {
+	for _, network := range []string{"udp", "udp4"} {
+		t.Run(network, func(t *testing.T) { testUDP(t, network) })
+	}
+}
+
+func testUDP(t *testing.T, network string) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	s := start(t, Config{Addr: pc.LocalAddr().String(), Network: "udp"})
+	s := start(t, Config{Addr: pc.LocalAddr().String(), Network: network})
 	s.Enqueue(lines(0, 100), 100)
 	var got []string
 	buf := make([]byte, 65536)
@@ -230,25 +282,6 @@ func TestUDP(t *testing.T) {
 	}
 	if got[99] != "test.m 99 100" {
 		t.Fatalf("last line %q", got[99])
-	}
-}
-
-func TestAppendLineFormat(t *testing.T) {
-	for _, tc := range []struct {
-		v     float64
-		iv    uint64
-		isInt bool
-		want  string
-	}{
-		{v: 1e21, want: "p.x 1000000000000000000000 5\n"},
-		{v: 1e-7, want: "p.x 0.0000001 5\n"},
-		{v: -0.0, want: "p.x 0 5\n"},
-		{v: 0.1, want: "p.x 0.1 5\n"},
-		{iv: 18446744073709551615, isInt: true, want: "p.x 18446744073709551615 5\n"},
-	} {
-		if got := string(AppendLine(nil, "p.", "x", tc.v, tc.iv, tc.isInt, 5)); got != tc.want {
-			t.Errorf("AppendLine(%v, %d) = %q, want %q", tc.v, tc.iv, got, tc.want)
-		}
 	}
 }
 
@@ -280,5 +313,188 @@ func TestFanoutDeadDestinationDoesNotStarveLive(t *testing.T) {
 	waitLines(t, live, 100)
 	if st := f[1].Stats(); st.Queued != 100 {
 		t.Fatalf("dead destination: %+v, want its 100 lines queued", st)
+	}
+}
+
+// Without a running sender nothing leaves the queue: Dropped is exactly the
+// overflow, the newest lines are the ones kept (cut at a line boundary
+// inside a batch), and they arrive in order once Carbon is reachable.
+func TestDropOldestExact(t *testing.T) {
+	srv := listen(t, "127.0.0.1:0")
+	s := NewSender(Config{Addr: srv.ln.Addr().String(), QueueLines: 250, Logger: quiet()})
+	for i := 0; i < 10; i++ {
+		s.Enqueue(lines(i*100, 100), 100)
+	}
+	if st := s.Stats(); st.Queued != 250 || st.Dropped != 750 || st.Sent != 0 {
+		t.Fatalf("stats %+v, want 250 queued and 750 dropped", st)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	got := waitLines(t, srv, 250)
+	for i, l := range got {
+		if want := fmt.Sprintf("test.m %d 100", 750+i); l != want {
+			t.Fatalf("line %d = %q, want %q", i, l, want)
+		}
+	}
+}
+
+// Flush is the SIGTERM path: with Carbon dead it must return at its
+// deadline and say how much is lost.
+func TestFlushDeadlineCarbonDead(t *testing.T) {
+	probe, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := probe.Addr().String()
+	probe.Close()
+	s := start(t, Config{Addr: addr})
+	s.Enqueue(lines(0, 42), 42)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := s.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "42 lines") {
+		t.Fatalf("Flush = %v, want an error counting 42 lines", err)
+	}
+	if s := s.Stats(); s.Queued != 42 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// Carbon (or the network) drops the connection while a backlog is being
+// written: the sender reconnects and every line arrives, possibly twice.
+func TestServerClosesMidStream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	seen := map[string]int{}
+	accepts := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts++
+			first := accepts <= 2
+			go func() {
+				defer c.Close()
+				if first {
+					// A bounded receive buffer, so what can vanish in it
+					// stays within the sender's re-send window.
+					c.(*net.TCPConn).SetReadBuffer(64 << 10)
+				}
+				sc := bufio.NewScanner(c)
+				n := 0
+				for sc.Scan() {
+					mu.Lock()
+					seen[sc.Text()]++
+					mu.Unlock()
+					if n++; first && n == 3000 {
+						return // mid-stream, with data still unread
+					}
+				}
+			}()
+		}
+	}()
+	s := start(t, Config{Addr: ln.Addr().String()})
+	const total = 40000
+	for i := 0; i < total; i += 1000 {
+		s.Enqueue(lines(i, 1000), 1000)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		missing := 0
+		for i := 0; i < total; i++ {
+			if seen[fmt.Sprintf("test.m %d 100", i)] == 0 {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d lines lost; stats %+v", missing, total, s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := s.Stats()
+	if st.Reconnects < 1 || st.Errors < 1 {
+		t.Errorf("reconnect or error not counted: %+v", st)
+	}
+	if st.Sent+st.Queued+st.Dropped != total+st.Resent {
+		t.Errorf("lines unaccounted for: %+v", st)
+	}
+}
+
+// Shutdown must not wait for a write deadline: cancelling Run's context
+// closes a connection stuck on a Carbon that never reads.
+func TestRunReturnsOnCancelDuringStalledWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	s := NewSender(Config{Addr: ln.Addr().String(), WriteTimeout: time.Hour, Logger: quiet()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	pad := strings.Repeat("x", 1000)
+	for i := 0; i < 20; i++ {
+		var b strings.Builder
+		for j := 0; j < 1000; j++ {
+			fmt.Fprintf(&b, "%s %d 1\n", pad, j)
+		}
+		s.Enqueue([]byte(b.String()), 1000) // 20 MB: the write must block
+	}
+	c := <-accepted
+	defer c.Close()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Run still blocked in a write after cancel")
+	}
+}
+
+// A proxy that accepts and closes at once must not be redialled in a
+// tight loop: the backoff applies to connections that die young.
+func TestAcceptThenCloseBacksOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	s := NewSender(Config{Addr: ln.Addr().String(), Logger: quiet(),
+		BackoffMin: 50 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	for i := 0; i < 50; i++ {
+		s.Enqueue(lines(i*10, 10), 10)
+		time.Sleep(10 * time.Millisecond)
+	}
+	// 500 ms at a 25-50 ms backoff is at most ~20 dials; without the
+	// backoff it was over 200 here (under -race). Loose on purpose.
+	if st := s.Stats(); st.Reconnects > 60 {
+		t.Fatalf("redialled in a tight loop: %+v", st)
 	}
 }
