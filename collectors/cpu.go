@@ -21,9 +21,13 @@ var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "s
 //	cpu0 1233 0 962 375879 6 0 118 0 0 0
 //
 // -> cpu.total.<mode> and cpu.cpu<N>.<mode> (USER_HZ ticks per second,
-// about % of one CPU), cpu.cpu_count (number of cpuN lines). Diamond's Xen
-// idle fix is not implemented: it halves idle on some Xen guests based on a
-// heuristic that also fires on busy hosts.
+// about % of one CPU), cpu.cpu_count (number of cpuN lines). In raw mode
+// (spec §19) the ticks are published as read.
+//
+// Diamond's Xen fix (while /proc/xen exists, halve every idle when the
+// cpu0 rates sum to more than 110) is not implemented: it is a heuristic
+// for idle double-counted by old Xen guest kernels, it is off by default
+// (xenfix=None), and halving a measured value would hide the real numbers.
 type cpu struct {
 	file  string
 	buf   fileBuf
@@ -77,20 +81,26 @@ func parseCPULine(rest []byte, v *[len(cpuModes)]uint64) (int, error) {
 	return n, nil
 }
 
+// maxCPUIndex bounds the per-CPU path cache: Linux builds with at most
+// 8192 CPUs (x86 MAXSMP), so a larger index is a corrupt line, and must not
+// make the cache grow without bound.
+const maxCPUIndex = 1 << 14
+
 // cpuLabel returns -1 for the "cpu" total line, N for "cpuN", and ok=false
-// for any other line.
-func cpuLabel(label []byte) (int, bool) {
+// for any other line (intr, ctxt, ...). A "cpuN" whose N is not a number
+// or is out of range gives ok=true and bad=true.
+func cpuLabel(label []byte) (n int, ok, bad bool) {
 	if !bytes.HasPrefix(label, []byte("cpu")) {
-		return 0, false
+		return 0, false, false
 	}
 	if len(label) == 3 {
-		return -1, true
+		return -1, true, false
 	}
-	n, ok := parseUint(label[3:])
-	if !ok || n > 1<<20 {
-		return 0, false
+	u, good := parseUint(label[3:])
+	if !good || u >= maxCPUIndex {
+		return 0, true, true
 	}
-	return int(n), true
+	return int(u), true, false
 }
 
 func (c *cpu) Collect(_ context.Context, s *Sample) error {
@@ -105,8 +115,14 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 		var line []byte
 		line, rest = nextLine(rest)
 		label, fields := nextField(line)
-		n, ok := cpuLabel(label)
+		n, ok, bad := cpuLabel(label)
 		if !ok {
+			continue
+		}
+		if bad {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("parse %s: line %d: bad cpu label %q", c.file, lineNo, label)
+			}
 			continue
 		}
 		if n >= 0 {
@@ -124,8 +140,11 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 			s.Counter(paths[m], v[m])
 		}
 	}
-	if count == 0 && firstErr == nil {
-		return fmt.Errorf("parse %s: no cpu lines", c.file)
+	if count == 0 {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("parse %s: no cpuN lines", c.file)
+		}
+		return firstErr
 	}
 	s.GaugeInt("cpu.cpu_count", uint64(count))
 	return firstErr

@@ -2,31 +2,68 @@
 
 package collectors
 
-import "testing"
+import (
+	"errors"
+	"io/fs"
+	"testing"
+)
 
 func TestParseFileNr(t *testing.T) {
-	v, err := parseFileNr([]byte("1344\t0\t9223372036854775807\n"))
-	if err != nil || v != [3]uint64{1344, 0, 9223372036854775807} {
-		t.Fatalf("parseFileNr = %v, %v", v, err)
-	}
-	for _, bad := range []string{"", "1 2", "1 x 3", "-1 0 5"} {
-		if _, err := parseFileNr([]byte(bad)); err == nil {
-			t.Errorf("parseFileNr(%q) accepted", bad)
+	for _, tc := range []struct {
+		in      string
+		want    [3]uint64
+		wantErr bool
+	}{
+		{in: "1344\t0\t9223372036854775807\n", want: [3]uint64{1344, 0, 9223372036854775807}},
+		{in: "893 0 2466167", want: [3]uint64{893, 0, 2466167}},
+		{in: "1 2 3 4\n", want: [3]uint64{1, 2, 3}},
+		{in: "", wantErr: true},
+		{in: "1 2", wantErr: true},
+		{in: "1\n2 3", wantErr: true},
+		{in: "1 x 3", wantErr: true},
+		{in: "-1 0 5", wantErr: true},
+	} {
+		got, err := parseFileNr([]byte(tc.in))
+		if (err != nil) != tc.wantErr || (!tc.wantErr && got != tc.want) {
+			t.Errorf("parseFileNr(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
 }
 
 func TestFilesCollect(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "files", tempHost(t, map[string]string{"proc/sys/fs/file-nr": "893\t0\t2466167\n"})), 1, false, State{})
+	got, _, err := collect(t, newByName(t, "files", fixtureHost("e2e/t1")), 1, false, State{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, got, "files.assigned 893", "files.unused 0", "files.max 2466167")
+	wantLines(t, got, "files.assigned 514", "files.unused 0", "files.max 2466167")
+	// Raw mode changes nothing: all three are gauges.
+	h := tempHost(t, map[string]string{"proc/sys/fs/file-nr": "1344\t0\t9223372036854775807\n"})
+	got, _, err = collect(t, newByName(t, "files", h), 1, true, State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, got, "files.assigned 1344", "files.unused 0", "files.max 9223372036854775807")
+}
+
+func TestFilesMalformedAndMissing(t *testing.T) {
+	got, _, err := collect(t, newByName(t, "files", fixtureHost("files/malformed")), 1, false, State{})
+	if err == nil || len(got) != 0 {
+		t.Errorf("two-field file-nr: %v, %v; want nothing and an error", got, err)
+	}
+	_, _, err = collect(t, newByName(t, "files", tempHost(t, nil)), 1, false, State{})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
 }
 
 func FuzzParseFileNr(f *testing.F) {
 	f.Add([]byte("1344\t0\t9223372036854775807\n"))
-	f.Fuzz(func(t *testing.T, b []byte) { parseFileNr(b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := parseFileNr(b)
+		if err != nil && v != [3]uint64{} && v[2] != 0 {
+			t.Fatalf("parseFileNr(%q) filled all three fields and failed: %v", b, err)
+		}
+	})
 }
 
 func BenchmarkCollectFiles(b *testing.B) { benchCollectSteady(b, "files", fixtureHost("e2e/t1")) }

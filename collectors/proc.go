@@ -16,6 +16,9 @@ import (
 //	procs_running 1      -> proc.procs_running (gauge)
 //	procs_blocked 0      -> proc.procs_blocked (gauge)
 //	btime 1795414000     -> proc.btime (gauge, epoch s)
+//
+// Rates keep full precision (Diamond truncates them to integers, §18). In
+// raw mode ctxt and processes are the counts as read.
 type proc struct {
 	file string
 	buf  fileBuf
@@ -26,7 +29,7 @@ func newProc(h Host, _ *slog.Logger) (Collector, error) {
 }
 
 // procKeys maps a /proc/stat key to its path and whether it is a counter.
-var procKeys = []struct {
+var procKeys = [...]struct {
 	key, path string
 	counter   bool
 }{
@@ -37,36 +40,69 @@ var procKeys = []struct {
 	{"btime", "proc.btime", false},
 }
 
-func (c *proc) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
-	if err != nil {
-		return err
-	}
+// procStat holds the procKeys values found in /proc/stat; seen[i] tells
+// whether procKeys[i] was present and well formed.
+type procStat struct {
+	v    [len(procKeys)]uint64
+	seen [len(procKeys)]bool
+}
+
+// parseProcStat picks the procKeys lines out of /proc/stat (the first of
+// each, should one repeat). A bad value is reported with its line number
+// and the other keys are still parsed.
+func parseProcStat(b []byte, st *procStat) error {
+	*st = procStat{}
 	var firstErr error
-	var seen [5]bool
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
 		var line []byte
 		line, rest = nextLine(rest)
 		key, fields := nextField(line)
-		for i, k := range procKeys {
-			if seen[i] || string(key) != k.key {
+		if len(key) == 0 || key[0] < 'b' || key[0] > 'p' {
+			continue // cpuN, intr, softirq lines are most of the file
+		}
+		for i := range procKeys {
+			if st.seen[i] || string(key) != procKeys[i].key {
 				continue
 			}
 			f, _ := nextField(fields)
 			v, ok := parseUint(f)
 			if !ok {
 				if firstErr == nil {
-					firstErr = fmt.Errorf("parse %s: line %d: bad %s value %q", c.file, lineNo, k.key, f)
+					firstErr = fmt.Errorf("line %d: bad %s value %q", lineNo, procKeys[i].key, f)
 				}
 				break
 			}
-			seen[i] = true
-			if k.counter {
-				s.Counter(k.path, v)
-			} else {
-				s.GaugeInt(k.path, v)
-			}
+			st.v[i], st.seen[i] = v, true
+			break
 		}
 	}
 	return firstErr
+}
+
+func (c *proc) Collect(_ context.Context, s *Sample) error {
+	b, err := c.buf.read(c.file)
+	if err != nil {
+		return err
+	}
+	var st procStat
+	perr := parseProcStat(b, &st)
+	found := false
+	for i, k := range procKeys {
+		if !st.seen[i] {
+			continue
+		}
+		found = true
+		if k.counter {
+			s.Counter(k.path, st.v[i])
+		} else {
+			s.GaugeInt(k.path, st.v[i])
+		}
+	}
+	if perr != nil {
+		return fmt.Errorf("parse %s: %w", c.file, perr)
+	}
+	if !found {
+		return fmt.Errorf("parse %s: no ctxt, processes, procs_* or btime line", c.file)
+	}
+	return nil
 }

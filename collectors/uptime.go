@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 )
 
@@ -29,7 +30,8 @@ func parseUptime(b []byte) (float64, error) {
 		f = f[:n-1]
 	}
 	secs, err := strconv.ParseFloat(string(f), 64)
-	if err != nil || secs < 0 {
+	// !(secs >= 0) also refuses NaN; ParseFloat accepts "NaN" and "Inf".
+	if err != nil || !(secs >= 0) || math.IsInf(secs, 0) {
 		return 0, fmt.Errorf("bad uptime %q", f)
 	}
 	return secs, nil

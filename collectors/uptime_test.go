@@ -2,7 +2,11 @@
 
 package collectors
 
-import "testing"
+import (
+	"errors"
+	"io/fs"
+	"testing"
+)
 
 func TestParseUptime(t *testing.T) {
 	for _, tc := range []struct {
@@ -12,13 +16,17 @@ func TestParseUptime(t *testing.T) {
 	}{
 		{in: "350735.47 234388.90", want: 350735.47},
 		{in: "60.00", want: 60},
+		{in: "60.00\n", want: 60},
+		{in: "  7 1", want: 7},
 		{in: "", wantErr: true},
 		{in: "abc 1.0", wantErr: true},
 		{in: "-5 1", wantErr: true},
+		{in: "NaN 1", wantErr: true},
+		{in: "Inf 1", wantErr: true},
 	} {
 		got, err := parseUptime([]byte(tc.in))
 		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("parseUptime(%q) = %v, %v", tc.in, got, err)
+			t.Errorf("parseUptime(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
 }
@@ -29,17 +37,30 @@ func TestUptimeCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "uptime.minutes 60")
-	got, _, err = collect(t, newByName(t, "uptime", tempHost(t, map[string]string{"proc/uptime": "garbage\n"})), 1, false, State{})
+	// Real file, full precision (Diamond rounds to whole minutes, §18).
+	got, _, err = collect(t, newByName(t, "uptime", fixtureHost("e2e/t0")), 1, true, State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, got, "uptime.minutes 145.44833333333332")
+}
+
+func TestUptimeMalformedAndMissing(t *testing.T) {
+	got, _, err := collect(t, newByName(t, "uptime", fixtureHost("uptime/malformed")), 1, false, State{})
 	if err == nil || len(got) != 0 {
-		t.Fatalf("unparsable uptime: %v, %v; want nothing and an error", got, err)
+		t.Errorf("unparsable uptime: %v, %v; want nothing and an error", got, err)
+	}
+	_, _, err = collect(t, newByName(t, "uptime", tempHost(t, nil)), 1, false, State{})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }
 
 func FuzzParseUptime(f *testing.F) {
 	f.Add([]byte("350735.47 234388.90"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if v, err := parseUptime(b); err == nil && v < 0 {
-			t.Fatalf("negative uptime %v", v)
+		if v, err := parseUptime(b); err == nil && !(v >= 0) {
+			t.Fatalf("parseUptime(%q) = %v with no error", b, v)
 		}
 	})
 }

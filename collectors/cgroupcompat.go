@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package collectors
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// CgroupCompat are Diamond's cgroup v1 collectors (spec/metrics.md §15-16),
+// off by default; the config keys cpuacct_cgroup and memory_cgroup (or
+// --collectors) turn them on. On a cgroup v2 host they publish nothing, as
+// Diamond does.
+func CgroupCompat() []Factory {
+	return []Factory{
+		{Name: "cpuacct_cgroup", Default: false, New: newCpuacctCgroup, Paths: []string{
+			"sys.fs.cgroup.cpuacct.<cg>.<user|system>"}},
+		{Name: "memory_cgroup", Default: false, New: newMemoryCgroup, Paths: []string{
+			"memory_cgroup.<cg>.<cache|rss|swap|total_cache|total_rss|total_swap>"}},
+	}
+}
+
+type cgroupCompat struct {
+	h      Host
+	dirs   []string // controller roots tried in order
+	file   string   // the stat file looked for in every directory
+	prefix string
+	keys   []string
+	strip  bool // drop a leading '.' of <cg> (cpuacct; harmless for memory)
+}
+
+func newCpuacctCgroup(h Host, _ *slog.Logger) (Collector, error) {
+	return &cgroupCompat{h: h, dirs: []string{"cpuacct", "cpu,cpuacct", "cpuacct,cpu"}, file: "cpuacct.stat",
+		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, strip: true}, nil
+}
+
+func newMemoryCgroup(h Host, _ *slog.Logger) (Collector, error) {
+	return &cgroupCompat{h: h, dirs: []string{"memory"}, file: "memory.stat",
+		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"}}, nil
+}
+
+// cgName is Diamond's <cg>: the directory relative to the controller root
+// with '/' -> '.', the root itself "system". Dots inside a name stay (they
+// add levels, as in Diamond: system.slice is two nodes); only bytes that
+// would break the plaintext line become '_'.
+func cgName(rel string, strip bool) string {
+	if rel == "." || rel == "" {
+		return "system"
+	}
+	n := strings.ReplaceAll(rel, "/", ".")
+	if strip {
+		n = strings.TrimPrefix(n, ".")
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, n)
+}
+
+func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
+	root := ""
+	for _, d := range c.dirs {
+		p := c.h.SysPath("fs", "cgroup", d)
+		if fileExists(filepath.Join(p, c.file)) {
+			root = p
+			break
+		}
+	}
+	if root == "" {
+		return ErrNoData
+	}
+	var firstErr error
+	// WalkDir is lexical: the output order is stable.
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path == root {
+				return err
+			}
+			return nil // a cgroup removed during the walk
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(filepath.Join(path, c.file))
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		name := c.prefix + cgName(rel, c.strip) + "."
+		for len(b) > 0 {
+			var line []byte
+			line, b = nextLine(b)
+			k, rest := nextField(line)
+			v, _ := nextField(rest)
+			for _, want := range c.keys {
+				if string(k) == want {
+					if n, ok := parseUint(v); ok {
+						s.GaugeInt(name+want, n)
+					} else if firstErr == nil {
+						firstErr = &os.PathError{Op: "parse", Path: filepath.Join(path, c.file), Err: fs.ErrInvalid}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return firstErr
+}
