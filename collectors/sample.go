@@ -35,47 +35,67 @@ type State struct {
 // configured interval instead: spec/metrics.md §18), no rate is published
 // before a previous sample exists, and a counter that went down is a reset
 // that publishes nothing for that cycle.
+//
+// Counters are kept in emission order: a collector emits the same counters
+// in the same order cycle after cycle, so the previous value is found at
+// the same position without hashing the path (a 96-CPU /proc/stat has 970
+// counters). When the order changes (a device appeared), a map built from
+// the previous list answers instead.
 type Sample struct {
 	// Time is the sample time used for rate arithmetic.
 	Time time.Time
 	// Raw is --counters: counters are published as read (spec §19).
 	Raw bool
 
-	prev    State
-	next    State
-	elapsed float64 // seconds since prev, 0 when there is no previous sample
-	out     []Metric
+	prevTime  time.Time
+	prev      []counter         // the previous cycle's counters, in order
+	prevIndex map[string]uint64 // built on the first out-of-order lookup
+	next      []counter
+	elapsed   float64 // seconds since prev, 0 when there is no previous sample
+	out       []Metric
+}
+
+type counter struct {
+	key string
+	v   uint64
 }
 
 // NewSample starts a cycle at t over the previous state of the same
-// collector (zero State when there is none). The previous state is not
-// modified: the new one is built beside it and returned by Next.
+// collector (zero State when there is none). prev is not modified: the new
+// state is built beside it and returned by Next.
 func NewSample(t time.Time, raw bool, prev State) *Sample {
-	s := &Sample{Time: t, Raw: raw, prev: prev}
-	s.next = State{Time: t, Counters: make(map[string]uint64, len(prev.Counters))}
-	if prev.Counters != nil && !prev.Time.IsZero() {
-		if dt := t.Sub(prev.Time).Seconds(); dt > 0 {
-			s.elapsed = dt
-		}
-	}
+	s := &Sample{Time: t, Raw: raw}
+	s.Restore(prev)
+	s.useRestored(t)
 	return s
 }
 
-// Reset reuses the sample for a new cycle whose previous state is the one
-// this sample just built, recycling the older map to avoid reallocating it
-// every cycle.
+// Reset reuses the sample for a new cycle: what the last cycle built
+// becomes the previous state, and the older buffers are recycled.
 func (s *Sample) Reset(t time.Time) {
-	old := s.prev.Counters
-	s.prev = s.next
-	if old == nil {
-		old = make(map[string]uint64, len(s.prev.Counters))
+	if s.prevIndex != nil && s.next == nil {
+		// Restored from a state file and not collected since.
+		s.useRestored(t)
+		return
 	}
-	clear(old)
-	s.next = State{Time: t, Counters: old}
-	s.Time = t
+	s.prev, s.next = s.next, s.prev[:0]
+	s.prevIndex = nil
+	s.setTimes(s.Time, t)
+}
+
+// useRestored starts a cycle at t over the restored state.
+func (s *Sample) useRestored(t time.Time) {
+	s.next = make([]counter, 0, len(s.prevIndex))
+	s.setTimes(s.prevTime, t)
+}
+
+func (s *Sample) setTimes(prev, t time.Time) {
+	s.prevTime, s.Time = prev, t
 	s.elapsed = 0
-	if dt := t.Sub(s.prev.Time).Seconds(); dt > 0 && !s.prev.Time.IsZero() {
-		s.elapsed = dt
+	if !prev.IsZero() && (s.prev != nil || s.prevIndex != nil) {
+		if dt := t.Sub(prev).Seconds(); dt > 0 {
+			s.elapsed = dt
+		}
 	}
 	s.out = s.out[:0]
 }
@@ -83,16 +103,27 @@ func (s *Sample) Reset(t time.Time) {
 // Restore makes st (read from a state file) the state the next Reset
 // starts from.
 func (s *Sample) Restore(st State) {
-	if st.Counters != nil {
-		s.next = st
+	if st.Counters == nil {
+		return
 	}
+	s.prev, s.next = nil, nil
+	s.prevIndex = st.Counters
+	s.prevTime = st.Time
+	s.Time = st.Time
 }
 
 // Metrics returns what was emitted in this cycle.
 func (s *Sample) Metrics() []Metric { return s.out }
 
-// Next returns the state to keep for the next cycle.
-func (s *Sample) Next() State { return s.next }
+// Next returns the state to keep for the next cycle (a copy, for the state
+// file and tests).
+func (s *Sample) Next() State {
+	st := State{Time: s.Time, Counters: make(map[string]uint64, len(s.next))}
+	for _, c := range s.next {
+		st.Counters[c.key] = c.v
+	}
+	return st
+}
 
 // Elapsed is the number of seconds since the previous sample, or false when
 // there is none (first cycle, or a clock that went backwards).
@@ -119,7 +150,7 @@ func (s *Sample) Counter(path string, v uint64) {
 	if s.Raw {
 		// Remembered too, so a state file written by a --counters run
 		// serves a later rate run.
-		s.next.Counters[path] = v
+		s.next = append(s.next, counter{path, v})
 		s.GaugeInt(path, v)
 		return
 	}
@@ -132,11 +163,24 @@ func (s *Sample) Counter(path string, v uint64) {
 // previous sample. ok is false on the first sample and after a reset (v
 // lower than before), and in both cases nothing should be published.
 func (s *Sample) Delta(key string, v uint64) (d uint64, ok bool) {
-	s.next.Counters[key] = v
+	i := len(s.next)
+	s.next = append(s.next, counter{key, v})
 	if s.elapsed <= 0 {
 		return 0, false
 	}
-	old, seen := s.prev.Counters[key]
+	var old uint64
+	var seen bool
+	if i < len(s.prev) && s.prev[i].key == key {
+		old, seen = s.prev[i].v, true
+	} else {
+		if s.prevIndex == nil {
+			s.prevIndex = make(map[string]uint64, len(s.prev))
+			for _, c := range s.prev {
+				s.prevIndex[c.key] = c.v
+			}
+		}
+		old, seen = s.prevIndex[key]
+	}
 	if !seen || v < old {
 		return 0, false
 	}
@@ -159,4 +203,4 @@ func (s *Sample) AlsoAs(mark int, path string) {
 
 // Remember records a counter without publishing it, for collectors that
 // publish something derived from several deltas (iostat).
-func (s *Sample) Remember(key string, v uint64) { s.next.Counters[key] = v }
+func (s *Sample) Remember(key string, v uint64) { s.next = append(s.next, counter{key, v}) }
