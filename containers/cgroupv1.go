@@ -64,6 +64,7 @@ func (c *collector) readV1(s *collectors.Sample, ct *container) {
 	c.limit(s, ct)
 	if found, ok := c.kv(ct.f.memOOM, v1OOMKeys); ok && found&1 != 0 {
 		s.GaugeInt(p[mMemOOMKills], c.vals[0])
+		ct.oom, ct.haveOOM = c.vals[0], true
 	}
 	c.blkio(s, ct.f.blkioBytes, p[mIOReadBytes], p[mIOWriteBytes])
 	c.blkio(s, ct.f.blkioIOs, p[mIOReads], p[mIOWrites])

@@ -49,6 +49,7 @@ func (c *collector) readV2(s *collectors.Sample, ct *container) {
 	c.limit(s, ct)
 	if found, ok := c.kv(ct.f.memOOM, v2EventsKeys); ok && found&1 != 0 {
 		s.GaugeInt(p[mMemOOMKills], c.vals[0])
+		ct.oom, ct.haveOOM = c.vals[0], true
 	}
 	if b, ok := c.read(ct.f.ioStat); ok {
 		t, err := parseIOStat(b)

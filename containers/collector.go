@@ -21,8 +21,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/events"
 )
 
 // Info is what a runtime API knows about a container.
@@ -47,6 +49,17 @@ type Options struct {
 	MaxContainers int
 	// Namer may be nil.
 	Namer Namer
+	// Events, when set, receives the runtime-neutral lifecycle events seen
+	// in the cgroup tree: a container cgroup appearing after the first
+	// cycle (start), vanishing (die), its oom_kill count increasing (oom);
+	// and the collector publishes containers.events.<event> every cycle.
+	Events *events.Dispatcher
+	// Tags: also publish every container metric as a Graphite 1.1 tagged
+	// series container.<metric>;host=..;container=..;image=..;runtime=..
+	// ;pod=..;namespace=..;label_<k>=<v> (labels only those in TagLabels).
+	Tags      bool
+	TagLabels []string
+	Hostname  string
 }
 
 // DefaultMaxContainers is Options.MaxContainers when unset.
@@ -129,6 +142,15 @@ type container struct {
 	pid             int
 	nsPath, devPath string
 	ifaces          map[string]*[8]string
+
+	fresh     bool   // appeared after the first cycle: a start event is due
+	late      bool   // appeared after the first cycle
+	oom       uint64 // oom_kill count read this cycle
+	haveOOM   bool
+	oomPrev   uint64 // oom_kill count of the previous read
+	oomSeen   bool
+	tagSuffix string            // ";host=..;container=.." of the current info
+	tagged    map[string]string // plain path -> tagged path
 }
 
 type collector struct {
@@ -144,9 +166,12 @@ type collector struct {
 	key   []byte
 	netns map[uint64]struct{}
 	host1 string // <procfs>/1/ns/net
+	host2 string // <procfs>/2/ns/net: kthreadd, always in the initial netns
 	errs  []error
 	nerr  int
 	vals  [8]uint64
+
+	primed bool // a first cycle ran: later appearances are starts
 }
 
 // NewCollector builds the containers collector for host h.
@@ -162,6 +187,7 @@ func NewCollector(h collectors.Host, opts Options, log *slog.Logger) (collectors
 		byRel: map[string]*container{},
 		netns: map[uint64]struct{}{},
 		host1: h.ProcPath("1", "ns", "net"),
+		host2: h.ProcPath("2", "ns", "net"),
 	}, nil
 }
 
@@ -188,6 +214,9 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 	for k, ct := range c.byRel {
 		if ct.seen != c.gen {
 			delete(c.byRel, k) // vanished: its Sample state goes with it
+			if c.primed && c.lay.ok {
+				c.emit(ct, events.Die)
+			}
 			continue
 		}
 		ct.want = c.wantName(ct)
@@ -214,16 +243,37 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 	s.GaugeInt("containers.running_count", uint64(len(c.live)))
 	s.GaugeInt("containers.skipped_count", uint64(len(c.live)-n))
 
-	hostNS, _ := inode(c.host1)
+	// PID 1's namespace links may be unreadable (a PID 1 in another user
+	// namespace, or not dumpable); kernel threads (kthreadd is PID 2) live
+	// in the initial network namespace too.
+	hostNS, nsErr := inode(c.host1)
+	if nsErr != nil {
+		hostNS, _ = inode(c.host2)
+	}
 	clear(c.netns)
 	for _, ct := range c.live[:n] {
+		if ct.fresh {
+			ct.fresh = false
+			c.emit(ct, events.Start)
+		}
+		mark := s.Mark()
+		ct.haveOOM = false
 		if c.lay.v2 {
 			c.readV2(s, ct)
 		} else {
 			c.readV1(s, ct)
 		}
 		c.readNet(s, ct, hostNS)
+		c.oomEvent(ct)
+		if c.opts.Tags {
+			c.tag(s, ct, mark)
+		}
 	}
+	for _, ct := range c.live[n:] {
+		ct.fresh = false // not published: no start event later either
+	}
+	c.opts.Events.Counts(s)
+	c.primed = true
 	if c.nerr == 0 {
 		return nil
 	}
@@ -245,7 +295,7 @@ func (c *collector) found(rel string, name []byte, m match, ctx *walkCtx, abs st
 		ct.seen = c.gen
 		return
 	}
-	ct := &container{rel: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen}
+	ct := &container{rel: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen, fresh: c.primed, late: c.primed}
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
 		ct.fallback = ct.id
@@ -576,4 +626,131 @@ func inode(path string) (uint64, error) {
 		return 0, err
 	}
 	return st.Ino, nil
+}
+
+// oomEvent emits an oom event when the container's oom_kill count grew
+// since the previous cycle (or is above 0 in the first read of a container
+// that started while we watch).
+func (c *collector) oomEvent(ct *container) {
+	if !ct.haveOOM {
+		return
+	}
+	if (ct.oomSeen && ct.oom > ct.oomPrev) || (!ct.oomSeen && ct.late && ct.oom > 0) {
+		c.emit(ct, events.OOM)
+	}
+	ct.oomPrev, ct.oomSeen = ct.oom, true
+}
+
+// emit sends a cgroup lifecycle event of ct.
+func (c *collector) emit(ct *container, action string) {
+	if c.opts.Events == nil {
+		return
+	}
+	ev := events.Event{Time: time.Now(), ID: ct.id, Name: ct.rawName, Runtime: ct.runtime,
+		Action: action, Source: events.SourceCgroup}
+	if ev.Name == "" {
+		ev.Name = ct.fallback
+	}
+	if c.opts.Namer != nil {
+		if info, ok := c.opts.Namer.Lookup(ct.id); ok {
+			ev.Image, ev.Labels = info.Image, info.Labels
+			if info.Runtime != "" {
+				ev.Runtime = info.Runtime
+			}
+		}
+	}
+	c.opts.Events.Emit(ev)
+}
+
+// tag republishes the metrics the container emitted since mark as tagged
+// series. The tagged path of each plain path is cached until the
+// container's tags change.
+func (c *collector) tag(s *collectors.Sample, ct *container, mark int) {
+	suffix := c.tagsOf(ct)
+	if suffix != ct.tagSuffix || ct.tagged == nil {
+		ct.tagSuffix = suffix
+		ct.tagged = map[string]string{}
+	}
+	prefix := "containers." + ct.node + "."
+	end := s.Mark()
+	for i := mark; i < end; i++ {
+		p := s.Metrics()[i].Path
+		t, ok := ct.tagged[p]
+		if !ok {
+			m, found := strings.CutPrefix(p, prefix)
+			if !found {
+				continue
+			}
+			t = "container." + m + suffix
+			if len(ct.tagged) < 4096 {
+				ct.tagged[p] = t
+			}
+		}
+		s.AlsoAs(i, t)
+	}
+}
+
+// tagsOf is the ";k=v" tag list of the container, sorted by tag name,
+// empty values omitted.
+func (c *collector) tagsOf(ct *container) string {
+	var info Info
+	if c.opts.Namer != nil {
+		info, _ = c.opts.Namer.Lookup(ct.id)
+	}
+	runtime := ct.runtime
+	if info.Runtime != "" {
+		runtime = info.Runtime
+	}
+	tags := [][2]string{
+		{"host", c.opts.Hostname}, {"container", ct.rawName}, {"image", info.Image},
+		{"runtime", runtime}, {"pod", info.Pod}, {"namespace", info.Namespace},
+	}
+	for _, l := range c.opts.TagLabels {
+		if v, ok := info.Labels[l]; ok {
+			tags = append(tags, [2]string{"label_" + TagName(l), v})
+		}
+	}
+	slices.SortFunc(tags, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	var b strings.Builder
+	for _, t := range tags {
+		v := TagValue(t[1])
+		if v == "" {
+			continue
+		}
+		b.WriteByte(';')
+		b.WriteString(t[0])
+		b.WriteByte('=')
+		b.WriteString(v)
+	}
+	return b.String()
+}
+
+// TagName makes s a Graphite tag name: no ';' '!' '^' '=' or spaces (nor
+// other control or non-ASCII bytes, which carbon's line protocol and
+// graphite-web's tag database handle badly), each replaced by '_'.
+func TagName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r <= ' ', r >= 0x7f, r == ';', r == '!', r == '^', r == '=':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// TagValue makes s a Graphite tag value: no ';', no spaces (or other
+// control or non-ASCII bytes), and not starting with '~'; each such byte
+// becomes '_'. An empty value stays empty (the tag is then omitted).
+func TagValue(s string) string {
+	v := strings.Map(func(r rune) rune {
+		switch {
+		case r <= ' ', r >= 0x7f, r == ';':
+			return '_'
+		}
+		return r
+	}, s)
+	if strings.HasPrefix(v, "~") {
+		v = "_" + v[1:]
+	}
+	return v
 }

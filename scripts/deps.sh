@@ -12,3 +12,15 @@ if ((${#need[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 scripts/graphite.sh install
+
+# The container tests need the real Docker Engine (it runs on the project's
+# machines; there is no registry, the tests build their images locally).
+# A missing daemon fails here, loudly, instead of skipping those tests.
+if ! command -v docker >/dev/null 2>&1; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io
+fi
+if ! docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; then
+	echo "deps.sh: the Docker daemon is not reachable (docker version failed); the container tests need it" >&2
+	exit 1
+fi

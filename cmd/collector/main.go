@@ -24,6 +24,8 @@ import (
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/config"
 	"github.com/nodemetrics/nodemetrics/containers"
+	"github.com/nodemetrics/nodemetrics/docker"
+	"github.com/nodemetrics/nodemetrics/events"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -40,6 +42,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	registry := append(collectors.Registry(), containers.Factory(containers.Options{}))
+	registry = append(registry, collectors.CgroupCompat()...)
+	registry = append(registry, docker.DiamondFactory(nil))
 	names := make([]string, len(registry))
 	for i, f := range registry {
 		names[i] = f.Name
@@ -60,7 +64,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	registry[len(registry)-1] = containers.Factory(containers.Options{MaxContainers: cfg.MaxContainers})
 	level, _ := config.ParseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
@@ -73,10 +76,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var factories []collectors.Factory
 	for _, f := range registry {
-		if (len(cfg.Collectors) == 0 && f.Default) || contains(cfg.Collectors, f.Name) {
+		if (len(cfg.Collectors) == 0 && f.Default) || contains(cfg.Collectors, f.Name) || compatOn(cfg, f.Name) {
 			factories = append(factories, f)
 		}
 	}
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	dock, err := wireContainers(bg, &cfg, hostname, factories, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
+	defer dock.stop()
 	opts := agent.Options{
 		Host:      collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs},
 		Factories: factories,
@@ -172,6 +183,104 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// compatOn: Diamond's cgroup and docker collectors are off by default and
+// switched on by their config keys (spec/metrics.md §15-17).
+func compatOn(cfg config.Config, name string) bool {
+	switch name {
+	case "cpuacct_cgroup":
+		return cfg.CpuacctCgroup
+	case "memory_cgroup":
+		return cfg.MemoryCgroup
+	case "docker":
+		return cfg.Docker
+	}
+	return false
+}
+
+// dockerWiring is what wireContainers started.
+type dockerWiring struct {
+	events *events.Dispatcher
+	stop   func()
+}
+
+// wireContainers connects the containers and docker rows of factories (in
+// place) to one Docker API cache and one event dispatcher, and starts their
+// background loops on ctx. Nothing here waits for the daemon longer than
+// the bounded warm-up before the first cycle.
+func wireContainers(ctx context.Context, cfg *config.Config, hostname string, factories []collectors.Factory, log *slog.Logger) (*dockerWiring, error) {
+	ci, di := -1, -1
+	for i, f := range factories {
+		switch f.Name {
+		case "containers":
+			ci = i
+		case "docker":
+			di = i
+		}
+	}
+	w := &dockerWiring{stop: func() {}}
+	if ci < 0 && di < 0 {
+		return w, nil
+	}
+	socket, err := docker.SocketPath(cfg.DockerHost, cfg.Procfs)
+	if err != nil {
+		return nil, err
+	}
+	client := docker.NewClient(socket)
+	var cache *docker.Cache
+	disp, err := events.New(events.Options{
+		Host: hostname, URL: cfg.EventsURL, AuditFile: cfg.AuditFile, Logger: log,
+		// The Docker stream reports Docker's containers (with exit codes):
+		// their cgroup events would be doubles.
+		Suppress: func(ev events.Event) bool {
+			return ev.Source == events.SourceCgroup && ev.Runtime == "docker" && cache.Live()
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.events = disp
+	copts := docker.Options{Interval: time.Duration(cfg.Interval), Images: di >= 0, Logger: log}
+	if !cfg.Once {
+		copts.Events = disp
+	}
+	cache = docker.NewCache(client, copts)
+	if ci >= 0 {
+		factories[ci] = containers.Factory(containers.Options{
+			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp,
+			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname,
+		})
+	}
+	if di >= 0 {
+		factories[di] = docker.DiamondFactory(cache)
+	}
+	// Warm-up: names for the first cycle, bounded.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if err := cache.Refresh(wctx); err != nil {
+		log.Debug("docker API not available at start", "socket", socket, "err", err)
+	}
+	cancel()
+	if cfg.Once {
+		w.stop = func() { disp.Close() }
+		return w, nil
+	}
+	ctx, cancelBG := context.WithCancel(ctx)
+	done := make(chan struct{}, 2)
+	go func() { cache.Run(ctx); done <- struct{}{} }()
+	go func() { disp.Run(ctx); done <- struct{}{} }()
+	w.stop = func() {
+		// Give queued events a moment to reach graphite-web.
+		deadline := time.Now().Add(3 * time.Second)
+		for disp.Pending() > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancelBG()
+		<-done
+		<-done
+		disp.Close()
+	}
+	return w, nil
 }
 
 func contains(list []string, s string) bool {

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+)
+
+// burnerSrc is the tiny static program the test containers run: it burns
+// CPU, allocates memory, echoes TCP, as its flags say, and exits 143 on
+// SIGTERM (a PID 1 ignores signals it does not handle).
+const burnerSrc = `package main
+
+import (
+	"flag"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+var keep [][]byte
+
+func main() {
+	cpu := flag.Bool("cpu", false, "burn one CPU")
+	alloc := flag.Int("alloc", 0, "allocate and touch MB")
+	serve := flag.String("serve", "", "echo TCP on this address")
+	flag.Parse()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	for i := 0; i < *alloc; i++ {
+		m := make([]byte, 1<<20)
+		for j := range m {
+			m[j] = byte(j)
+		}
+		keep = append(keep, m)
+	}
+	if *serve != "" {
+		ln, err := net.Listen("tcp", *serve)
+		if err != nil {
+			os.Exit(2)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(c, c); c.Close() }()
+			}
+		}()
+	}
+	if *cpu {
+		go func() {
+			x := 0
+			for {
+				x++
+			}
+		}()
+	}
+	<-sig
+	os.Exit(143)
+}
+`
+
+// dockerCmd runs the docker CLI; the daemon must be up (a test that needs
+// Docker fails, never skips, without it).
+func dockerCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func requireDocker(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Fatalf("docker CLI not found: %v", err)
+	}
+	dockerCmd(t, "version", "--format", "{{.Server.APIVersion}}")
+}
+
+func randSuffix() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// buildBurnerImage builds the burner statically and imports it as a
+// one-file image FROM scratch; removed in t.Cleanup.
+func buildBurnerImage(t *testing.T, tag string) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "main.go"), []byte(burnerSrc), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module burner\n\ngo 1.21\n"), 0o644))
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", "burner", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build burner: %v\n%s", err, out)
+	}
+	tarball := filepath.Join(dir, "rootfs.tar")
+	if out, err := exec.Command("tar", "-C", dir, "--owner=0", "--group=0", "-cf", tarball, "burner").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	dockerCmd(t, "import", "--change", `ENTRYPOINT ["/burner"]`, tarball, tag)
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+}
+
+type testContainers struct {
+	t     *testing.T
+	names []string
+}
+
+func (c *testContainers) run(name string, args ...string) string {
+	c.t.Helper()
+	c.names = append(c.names, name)
+	return dockerCmd(c.t, append([]string{"run", "-d", "--name", name}, args...)...)
+}
+
+func (c *testContainers) cleanup() {
+	if len(c.names) > 0 {
+		exec.Command("docker", append([]string{"rm", "-f"}, c.names...)...).Run()
+	}
+}
+
+// TestDockerEndToEnd runs the agent (in-process) against the REAL Docker
+// Engine and a REAL Graphite, with --tags and --events-url: per-container
+// cpu, memory and network, the Docker lifecycle events as graphite-web
+// events, tagged series, the audit file; then the agent image itself as a
+// Docker container names the same containers.
+func TestDockerEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real containers and Graphite")
+	}
+	requireDocker(t)
+	sfx := randSuffix()
+	img := "nmtest" + sfx + ":1"
+	host := "dock" + sfx
+	buildBurnerImage(t, img)
+	g := graphitetest.Start(t)
+
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuf{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", host, "--prefix", "test",
+			"--collectors", "containers,docker", "--tags", "--tag-labels", "tier,absent",
+			"--events-url", g.WebURL, "--audit-file", audit, "--log-level", "debug"}, logs, logs)
+	}()
+	stopped := false
+	stopAgent := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("agent exit %d", code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("agent did not stop")
+		}
+	}
+	t.Cleanup(stopAgent)
+	defer func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	}()
+	// Let the agent's first cycle and the events stream start: containers
+	// started from now on are "start"s.
+	prefix := "test." + host + ".containers."
+	g.WaitFor(t, prefix+"running_count", "-10min", func(s []graphitetest.Series) bool {
+		_, _, ok := lastValue(s)
+		return ok
+	}, 30*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "docker events stream connected") {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent never connected to the Docker events stream")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	cs := &testContainers{t: t}
+	t.Cleanup(cs.cleanup)
+	n := func(x string) string { return "nmt" + sfx + "-" + x }
+	cs.run(n("a"), "--label", "tier=web", "--label", "nmtest=1", "--memory", "200m", img, "-cpu", "-alloc", "30")
+	cs.run(n("b"), "--network", "host", "--label", "nmtest=1", img)
+	cs.run(n("c"), "--label", "nmtest=1", img, "-serve", ":7777")
+	cs.run(n("d"), "--network", "container:"+n("c"), "--label", "nmtest=1", img)
+	cs.run(n("e"), "--memory", "20m", "--memory-swap", "20m", "--label", "nmtest=1", img, "-alloc", "100")
+	cs.run(n("f"), "--label", "nmtest=1", img)
+	cs.run(n("g"), "--label", "nmtest=1", img)
+
+	// Traffic through c's (and d's) network namespace, from the host.
+	ip := dockerCmd(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", n("c"))
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		buf := bytes.Repeat([]byte("x"), 64<<10)
+		end := time.Now().Add(8 * time.Second)
+		for time.Now().Before(end) {
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "7777"), time.Second)
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			for i := 0; i < 16; i++ {
+				conn.Write(buf)
+				conn.Read(buf)
+			}
+			conn.Close()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+
+	positive := func(s []graphitetest.Series) bool { v, _, ok := lastValue(s); return ok && v > 0 }
+	cpu := g.WaitFor(t, prefix+n("a")+".cpu.total", "-10min", func(s []graphitetest.Series) bool {
+		v, _, ok := lastValue(s)
+		return ok && v > 30
+	}, 40*time.Second)
+	t.Logf("a cpu.total %v", cpu[0].Values())
+	g.WaitFor(t, prefix+n("a")+".memory.usage_byte", "-10min", func(s []graphitetest.Series) bool {
+		v, _, ok := lastValue(s)
+		return ok && v > 25<<20
+	}, 30*time.Second)
+	g.WaitFor(t, prefix+n("a")+".memory.limit_byte", "-10min", func(s []graphitetest.Series) bool {
+		v, _, ok := lastValue(s)
+		return ok && v == 200<<20
+	}, 30*time.Second)
+	g.WaitFor(t, prefix+n("c")+".network.eth0.rx_byte", "-10min", positive, 30*time.Second)
+	g.WaitFor(t, prefix+n("c")+".network.eth0.tx_byte", "-10min", positive, 30*time.Second)
+	g.WaitFor(t, prefix+n("b")+".memory.usage_byte", "-10min", positive, 30*time.Second)
+	g.WaitFor(t, prefix+n("d")+".memory.usage_byte", "-10min", positive, 30*time.Second)
+	<-trafficDone
+	// b shares the host's namespace, d shares c's: neither has network series.
+	for _, x := range []string{"b", "d"} {
+		if found, err := g.Find(prefix + n(x) + ".network.*"); err != nil || len(found) > 0 {
+			t.Errorf("%s has network series %v (err %v); its namespace is counted elsewhere", n(x), found, err)
+		}
+	}
+
+	// Tagged series, selected by image.
+	g.WaitFor(t, "seriesByTag('name=container.cpu.total','image=~nmtest"+sfx+".*')", "-10min", func(s []graphitetest.Series) bool {
+		for _, x := range s {
+			if x.Tags["container"] == n("a") && x.Tags["label_tier"] == "web" && x.Tags["runtime"] == "docker" && x.Tags["host"] == host {
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second)
+
+	// Lifecycle: stop f (SIGTERM: exit 143), kill and remove g.
+	dockerCmd(t, "stop", "-t", "5", n("f"))
+	dockerCmd(t, "kill", n("g"))
+	dockerCmd(t, "rm", n("g"))
+
+	// The events, as Grafana's annotations read them.
+	want := map[string]string{ // what -> tag that must select it
+		n("a") + " start":   "start",
+		n("e") + " oom":     "oom",
+		n("e") + " die":     "die",
+		n("f") + " kill":    "kill",
+		n("f") + " die":     "die",
+		n("g") + " kill":    "kill",
+		n("g") + " destroy": "destroy",
+	}
+	var evs []graphitetest.Event
+	deadline = time.Now().Add(40 * time.Second)
+	for {
+		var err error
+		evs, err = g.Events("-1h", "container host="+host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]int{}
+		for _, e := range evs {
+			have[e.What]++
+		}
+		missing := []string{}
+		for w := range want {
+			if have[w] == 0 {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events missing %v; have %v", missing, have)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	counts := map[string]int{}
+	for _, e := range evs {
+		counts[e.What]++
+		if e.What == n("e")+" die" && !strings.Contains(e.Data, "exit code 137") {
+			t.Errorf("oom-killed die event data %q, want exit code 137", e.Data)
+		}
+		if e.What == n("f")+" die" && !strings.Contains(e.Data, "exit code 143") {
+			t.Errorf("stopped die event data %q, want exit code 143", e.Data)
+		}
+	}
+	// Docker's stream and the cgroup walk both see a start: one event only.
+	if counts[n("a")+" start"] != 1 {
+		t.Errorf("%d start events of %s, want exactly 1: %v", counts[n("a")+" start"], n("a"), counts)
+	}
+	for what, tag := range want {
+		sel, err := g.Events("-1h", tag+" host="+host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := false
+		for _, e := range sel {
+			ok = ok || e.What == what
+		}
+		if !ok {
+			t.Errorf("tags=%s does not select %q", tag, what)
+		}
+	}
+	// The per-cycle counters add up.
+	g.WaitFor(t, "sum(integral(test."+host+".containers.events.oom))", "-10min", func(s []graphitetest.Series) bool {
+		v, _, ok := lastValue(s)
+		return ok && v >= 1
+	}, 30*time.Second)
+
+	// The Diamond docker.* counts.
+	g.WaitFor(t, "test."+host+".docker.containers_running_count", "-10min", func(s []graphitetest.Series) bool {
+		v, _, ok := lastValue(s)
+		return ok && v >= 4
+	}, 30*time.Second)
+	g.WaitFor(t, "test."+host+".docker.containers."+n("a")+".cpu.total", "-10min", positive, 30*time.Second)
+
+	// The agent itself as a Docker container, while ours still run.
+	testAgentContainer(t, []string{n("a"), n("b"), n("c"), n("d")})
+
+	stopAgent()
+	// The audit trail.
+	b, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var r struct {
+			Time, Host, ID, Name, Image, Event string
+			Labels                             map[string]string
+			ExitCode                           *int `json:"exit_code"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		if !strings.HasPrefix(r.Name, "nmt"+sfx) {
+			continue
+		}
+		if r.Host != host || len(r.ID) != 64 || r.Image != img || r.Time == "" {
+			t.Errorf("audit record %s", sc.Text())
+		}
+		key := r.Name + " " + r.Event
+		if r.ExitCode != nil {
+			key += fmt.Sprintf(" %d", *r.ExitCode)
+		}
+		seen[key] = true
+		if r.Name == n("a") && r.Labels["tier"] != "web" {
+			t.Errorf("audit labels of a: %v", r.Labels)
+		}
+	}
+	for _, k := range []string{n("a") + " start", n("e") + " oom", n("e") + " die 137", n("f") + " die 143", n("g") + " destroy"} {
+		if !seen[k] {
+			t.Errorf("audit has no %q; has %v", k, seen)
+		}
+	}
+}
+
+// testAgentContainer builds the agent image with image/build.sh, loads it
+// and runs it with the host's /proc, /sys and /run read-only, --pid host,
+// --network host: --once --output - names the test containers.
+func testAgentContainer(t *testing.T, names []string) {
+	t.Helper()
+	out := t.TempDir()
+	script, err := filepath.Abs("../../image/build.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "nmtest-agent" + randSuffix()
+	bin := filepath.Join(t.TempDir(), "collector")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if o, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build agent: %v\n%s", err, o)
+	}
+	cmd := exec.Command("bash", script, out)
+	cmd.Env = append(os.Environ(), "IMAGE_NAME="+name, "VERSION=test", "SOURCE_DATE_EPOCH=0", "COLLECTOR="+bin)
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("image/build.sh: %v\n%s", err, o)
+	}
+	tag := name + ":test"
+	dockerCmd(t, "load", "-i", filepath.Join(out, "nodemetrics-docker.tar"))
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	ctr := name + "-run"
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", ctr).Run() })
+	res := dockerCmd(t, "run", "--name", ctr, "--pid", "host", "--network", "host",
+		"-v", "/proc:/host/proc:ro", "-v", "/sys:/host/sys:ro", "-v", "/run:/host/run:ro",
+		tag, "--once", "--output", "-", "--procfs", "/host/proc", "--sysfs", "/host/sys",
+		"--collectors", "containers", "--hostname", "inctr", "--log-level", "warn")
+	for _, n := range names {
+		if !strings.Contains(res, "servers.inctr.containers."+n+".memory.usage_byte ") {
+			t.Errorf("the agent in a container does not name %s:\n%s", n, res)
+		}
+	}
+}

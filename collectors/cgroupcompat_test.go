@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package collectors
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func compatLines(t *testing.T, f func(Host, *slog.Logger) (Collector, error), h Host) []string {
+	t.Helper()
+	c, err := f(h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSample(time.Unix(100, 0), false, State{})
+	if err := c.Collect(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range s.Metrics() {
+		out = append(out, m.Path+" "+strconv.FormatFloat(m.Value, 'f', -1, 64))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Diamond's paths (spec/metrics.md §15-16) over a v1 tree with the root,
+// docker/<id> and system.slice/foo.service.
+func TestCgroupCompat(t *testing.T) {
+	root := t.TempDir()
+	h := Host{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Root: root}
+	cg := filepath.Join(root, "sys/fs/cgroup")
+	writeFile(t, cg+"/cpuacct/cpuacct.stat", "user 100\nsystem 50\n")
+	writeFile(t, cg+"/cpuacct/docker/abc/cpuacct.stat", "user 7\nsystem 3\n")
+	writeFile(t, cg+"/cpuacct/system.slice/foo.service/cpuacct.stat", "user 1\nsystem 2\n")
+	writeFile(t, cg+"/memory/memory.stat", "cache 10\nrss 20\nswap 30\nmapped_file 1\ntotal_cache 11\ntotal_rss 21\ntotal_swap 31\n")
+	writeFile(t, cg+"/memory/docker/abc/memory.stat", "cache 1\nrss 2\ntotal_cache 1\ntotal_rss 2\n")
+	got := compatLines(t, newCpuacctCgroup, h)
+	want := []string{
+		"sys.fs.cgroup.cpuacct.docker.abc.system 3", "sys.fs.cgroup.cpuacct.docker.abc.user 7",
+		"sys.fs.cgroup.cpuacct.system.slice.foo.service.system 2", "sys.fs.cgroup.cpuacct.system.slice.foo.service.user 1",
+		"sys.fs.cgroup.cpuacct.system.system 50", "sys.fs.cgroup.cpuacct.system.user 100",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("cpuacct:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	got = compatLines(t, newMemoryCgroup, h)
+	want = []string{
+		"memory_cgroup.docker.abc.cache 1", "memory_cgroup.docker.abc.rss 2",
+		"memory_cgroup.docker.abc.total_cache 1", "memory_cgroup.docker.abc.total_rss 2",
+		"memory_cgroup.system.cache 10", "memory_cgroup.system.rss 20", "memory_cgroup.system.swap 30",
+		"memory_cgroup.system.total_cache 11", "memory_cgroup.system.total_rss 21", "memory_cgroup.system.total_swap 31",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("memory:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A v2 host: nothing, not an error.
+	v2 := t.TempDir()
+	writeFile(t, v2+"/sys/fs/cgroup/cgroup.controllers", "cpu memory\n")
+	c, _ := newMemoryCgroup(Host{Sys: v2 + "/sys"}, nil)
+	if err := c.Collect(context.Background(), NewSample(time.Unix(1, 0), false, State{})); err != ErrNoData {
+		t.Errorf("v2: %v, want ErrNoData", err)
+	}
+}
+
+// The real host tree (cgroup v1 here) gives the root as "system".
+func TestCgroupCompatRealHost(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/cpuacct/cpuacct.stat"); err != nil {
+		t.Skip("no cgroup v1 cpuacct hierarchy")
+	}
+	got := compatLines(t, newCpuacctCgroup, DefaultHost())
+	if !strings.Contains(strings.Join(got, "\n"), "sys.fs.cgroup.cpuacct.system.user ") {
+		t.Errorf("no root cgroup in %v", got)
+	}
+}

@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package docker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/containers"
+	"github.com/nodemetrics/nodemetrics/events"
+)
+
+// Options configure a Cache.
+type Options struct {
+	// Interval between list refreshes (the agent's interval); an event or
+	// an unknown id looked up refreshes sooner (at most once a second).
+	Interval time.Duration
+	// Events receives the daemon's lifecycle events; nil: the stream is
+	// not followed.
+	Events *events.Dispatcher
+	// Images: also count images (Diamond's docker collector).
+	Images bool
+	// MinBackoff, MaxBackoff bound the reconnect delay of the events stream
+	// (default 200 ms and 10 s).
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+}
+
+// Snapshot is the cache's view of the daemon at its last refresh.
+type Snapshot struct {
+	At            time.Time
+	ByID          map[string]containers.Info // every container, running or not
+	Running       []string                   // ids of running containers
+	RunningCount  int
+	StoppedCount  int
+	ImagesCount   int
+	DanglingCount int
+	ImagesOK      bool
+	running       map[string]bool
+	inspected     map[string]bool // ids whose Pid came from inspect
+	// DockerNames are the daemon's names (no leading '/') by id, for
+	// Diamond's docker.containers.<name>; Info.Name of a Kubernetes
+	// container is namespace/pod/container instead.
+	DockerNames map[string]string
+}
+
+// Cache is a background-refreshed copy of the daemon's containers. Lookup
+// (containers.Namer) only reads the last snapshot: a missing, dead or
+// hanging daemon never delays its caller.
+type Cache struct {
+	c    *Client
+	opts Options
+	log  *slog.Logger
+
+	snap atomic.Pointer[Snapshot]
+	poke chan struct{}
+
+	mu           sync.Mutex
+	stale        map[string]bool // ids to inspect again (restarted)
+	connected    bool
+	disconnected time.Time
+	everOK       bool
+	lastErr      string
+
+	// stream dedupe: keys of events at or after since - dedupeWindow
+	since time.Time
+	seen  map[string]int64
+}
+
+// NewCache returns a cache over client c; call Run.
+func NewCache(c *Client, opts Options) *Cache {
+	if opts.Interval <= 0 {
+		opts.Interval = 10 * time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 200 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Cache{c: c, opts: opts, log: opts.Logger, poke: make(chan struct{}, 1),
+		stale: map[string]bool{}, seen: map[string]int64{}}
+}
+
+// Lookup implements containers.Namer: the cached info of a container by
+// full id. An unknown id asks the background loop for an early refresh.
+func (k *Cache) Lookup(id string) (containers.Info, bool) {
+	s := k.snap.Load()
+	if s != nil {
+		if info, ok := s.ByID[id]; ok {
+			return info, true
+		}
+	}
+	k.Poke()
+	return containers.Info{}, false
+}
+
+// Snapshot is the last refresh, nil before the first success.
+func (k *Cache) Snapshot() *Snapshot { return k.snap.Load() }
+
+// Poke requests a refresh soon, without waiting.
+func (k *Cache) Poke() {
+	select {
+	case k.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Live reports whether the events stream covers Docker's containers: it is
+// connected, or was less than a minute ago (a reconnect replays what was
+// missed with since=).
+func (k *Cache) Live() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.connected || (!k.disconnected.IsZero() && time.Since(k.disconnected) < time.Minute)
+}
+
+// Run refreshes the cache every Interval (sooner when poked) and follows the
+// events stream, until ctx is done.
+func (k *Cache) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	if k.opts.Events != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); k.follow(ctx, time.Now()) }()
+	}
+	last := time.Time{}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-t.C:
+		case <-k.poke:
+			// At most one early refresh a second: a flood of unknown ids
+			// (a cgroup of a foreign runtime) must not hammer the daemon.
+			if d := time.Since(last); d < time.Second {
+				select {
+				case <-ctx.Done():
+					wg.Wait()
+					return
+				case <-time.After(time.Second - d):
+				}
+			}
+		}
+		last = time.Now()
+		if err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
+			k.logErr("docker refresh failed", err)
+		}
+		t.Reset(k.opts.Interval)
+	}
+}
+
+func (k *Cache) logErr(msg string, err error) {
+	k.mu.Lock()
+	repeat := k.lastErr == err.Error()
+	k.lastErr = err.Error()
+	k.mu.Unlock()
+	if repeat {
+		k.log.Debug(msg, "socket", k.c.Socket, "err", err)
+	} else {
+		k.log.Warn(msg, "socket", k.c.Socket, "err", err)
+	}
+}
+
+// Refresh lists the containers and inspects the new running ones (for
+// their host pid and configured image). Each API call is bounded by the
+// client's timeout.
+func (k *Cache) Refresh(ctx context.Context) error {
+	if k.c.APIVersion() == "" {
+		if _, err := k.c.Negotiate(ctx); err != nil {
+			return err
+		}
+	}
+	list, err := k.c.Containers(ctx, true)
+	if err != nil {
+		return err
+	}
+	prev := k.snap.Load()
+	k.mu.Lock()
+	stale := k.stale
+	k.stale = map[string]bool{}
+	k.mu.Unlock()
+	s := &Snapshot{At: time.Now(), ByID: make(map[string]containers.Info, len(list)),
+		running: map[string]bool{}, inspected: map[string]bool{}, DockerNames: map[string]string{}}
+	for _, c := range list {
+		info := containers.Info{Image: c.Image, Runtime: "docker", Labels: c.Labels}
+		if len(c.Names) > 0 {
+			info.Name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		running := c.State == "running" || c.State == "paused" || c.State == "restarting"
+		if running {
+			s.RunningCount++
+			s.Running = append(s.Running, c.ID)
+			s.running[c.ID] = true
+			if prev != nil && prev.inspected[c.ID] && prev.running[c.ID] && !stale[c.ID] {
+				old := prev.ByID[c.ID]
+				info.Pid, info.Image = old.Pid, old.Image
+				s.inspected[c.ID] = true
+			} else if in, err := k.c.Inspect(ctx, c.ID); err == nil {
+				info.Pid = in.State.Pid
+				if in.Config.Image != "" {
+					info.Image = in.Config.Image
+				}
+				if n := strings.TrimPrefix(in.Name, "/"); n != "" {
+					info.Name = n
+				}
+				if in.Config.Labels != nil {
+					info.Labels = in.Config.Labels
+				}
+				s.inspected[c.ID] = true
+			} else if ctx.Err() != nil {
+				return err
+			}
+		} else {
+			s.StoppedCount++
+		}
+		s.DockerNames[c.ID] = info.Name
+		info.Pod = info.Labels["io.kubernetes.pod.name"]
+		info.Namespace = info.Labels["io.kubernetes.pod.namespace"]
+		if info.Pod != "" {
+			if c := info.Labels["io.kubernetes.container.name"]; c != "" {
+				info.Name = info.Namespace + "/" + info.Pod + "/" + c
+			}
+		}
+		s.ByID[c.ID] = info
+	}
+	if k.opts.Images {
+		imgs, err1 := k.c.Images(ctx, false)
+		dang, err2 := k.c.Images(ctx, true)
+		if err := errors.Join(err1, err2); err == nil {
+			ids := map[string]bool{}
+			for _, i := range imgs {
+				ids[i.ID] = true
+			}
+			s.ImagesCount, s.DanglingCount, s.ImagesOK = len(ids), len(dang), true
+		} else if prev != nil && prev.ImagesOK {
+			s.ImagesCount, s.DanglingCount, s.ImagesOK = prev.ImagesCount, prev.DanglingCount, true
+		}
+	}
+	k.snap.Store(s)
+	k.mu.Lock()
+	if !k.everOK {
+		k.log.Info("docker API connected", "socket", k.c.Socket, "api_version", k.c.APIVersion(), "containers", len(list))
+	}
+	k.everOK, k.lastErr = true, ""
+	k.mu.Unlock()
+	return nil
+}
+
+// dedupeWindow: a reconnect asks since=<last event time>; the daemon
+// replays events at that time (and clocks of a restarted daemon may step),
+// so keys are kept for this long behind the newest event.
+const dedupeWindow = 2 * time.Minute
+
+// follow reads the events stream, reconnecting with backoff and since=<time
+// of the last event seen> so that nothing is lost; replayed events are
+// dropped by their id+action+timeNano key.
+func (k *Cache) follow(ctx context.Context, start time.Time) {
+	k.since = start
+	backoff := k.opts.MinBackoff
+	for ctx.Err() == nil {
+		opened := false
+		err := k.c.Events(ctx, k.since, func() {
+			opened = true
+			backoff = k.opts.MinBackoff
+			k.mu.Lock()
+			if !k.connected {
+				k.log.Info("docker events stream connected", "since", k.since.UTC().Format(time.RFC3339Nano))
+			}
+			k.connected = true
+			k.mu.Unlock()
+		}, k.handle)
+		k.mu.Lock()
+		if k.connected {
+			k.connected, k.disconnected = false, time.Now()
+		}
+		k.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if opened {
+			k.log.Warn("docker events stream ended, reconnecting", "err", err)
+		} else {
+			k.logErr("docker events stream unavailable", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > k.opts.MaxBackoff {
+			backoff = k.opts.MaxBackoff
+		}
+	}
+}
+
+// handle is one stream message.
+func (k *Cache) handle(m Message) {
+	action, id := m.Action, m.Actor.ID
+	if action == "" {
+		action = m.Status
+	}
+	if id == "" {
+		id = m.ID
+	}
+	if m.Type != "" && m.Type != "container" {
+		return
+	}
+	// "exec_start: sh" style actions are not lifecycle events.
+	if i := strings.IndexByte(action, ':'); i >= 0 {
+		action = action[:i]
+	}
+	ns := m.TimeNano
+	if ns == 0 {
+		ns = m.Time * 1e9
+	}
+	key := id + "|" + action + "|" + itoa(ns)
+	if _, dup := k.seen[key]; dup {
+		return
+	}
+	k.seen[key] = ns
+	if t := time.Unix(0, ns); t.After(k.since) {
+		k.since = t
+	}
+	if len(k.seen) > 256 {
+		cut := k.since.Add(-dedupeWindow).UnixNano()
+		for key, t := range k.seen {
+			if t < cut {
+				delete(k.seen, key)
+			}
+		}
+	}
+	switch action {
+	case events.Start, events.Die, events.OOM, events.Kill, events.Destroy:
+	default:
+		return
+	}
+	if action == events.Start {
+		k.mu.Lock()
+		k.stale[id] = true // a restart has a new pid
+		k.mu.Unlock()
+	}
+	k.Poke()
+	attrs := m.Actor.Attributes
+	ev := events.Event{
+		Time: time.Unix(0, ns), ID: id, Name: attrs["name"], Image: attrs["image"],
+		Runtime: "docker", Action: action, Source: events.SourceDocker,
+	}
+	if ev.Image == "" {
+		ev.Image = m.From
+	}
+	if action == events.Die {
+		ev.ExitCode = events.ExitCode(attrs["exitCode"])
+	}
+	if action == events.Kill {
+		ev.Signal = attrs["signal"]
+	}
+	if s := k.snap.Load(); s != nil {
+		if info, ok := s.ByID[id]; ok {
+			ev.Labels = info.Labels
+			if ev.Name == "" {
+				ev.Name = info.Name
+			}
+		}
+	}
+	if ev.Labels == nil {
+		// Container events carry the labels among the attributes.
+		ev.Labels = map[string]string{}
+		for k, v := range attrs {
+			switch k {
+			case "name", "image", "exitCode", "signal", "execDuration":
+				continue
+			}
+			ev.Labels[k] = v
+		}
+	}
+	k.opts.Events.Emit(ev)
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

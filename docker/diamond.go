@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package docker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/collectors"
+)
+
+// DiamondFactory is the registry row of Diamond's DockerCollector
+// (spec/metrics.md §17), off by default; config key docker = true or
+// --collectors docker turns it on.
+//
+// The counts come from the cache's last refresh (GET /containers/json?all=1,
+// /images/json, /images/json?all=1&filters={"dangling":["true"]}); nothing
+// is published while the daemon has not answered for 5 minutes.
+//
+// Per running container the values are read from its cgroup files instead
+// of the stats API (one stats call per container per cycle would be slow
+// and could hang); they are the same numbers the daemon's stats report:
+//
+//	RSS_byte, cache_byte, swap_byte    memory.stat total_rss, total_cache, total_swap
+//	pagein_count, pageout_count        memory.stat total_pgpgin, total_pgpgout
+//	cpu.total                          cpuacct.usage (ns)       v2: cpu.stat usage_usec*1000
+//	cpu.usermode, cpu.kernelmode       cpuacct.stat user/system ticks * 1e9/USER_HZ
+//	                                                            v2: user_usec, system_usec *1000
+//	cpu.system                         host /proc/stat "cpu" user..softirq ticks * 1e9/USER_HZ
+//
+// all cumulative gauges, as Diamond publishes them. On cgroup v2 the memory
+// keys do not exist and are skipped (as Diamond skips them).
+func DiamondFactory(cache *Cache) collectors.Factory {
+	return collectors.Factory{
+		Name:    "docker",
+		Default: false,
+		Paths: []string{
+			"docker.<containers_running_count|containers_stopped_count|images_count|images_dangling_count>",
+			"docker.containers.<name>.<RSS_byte|cache_byte|swap_byte|pagein_count|pageout_count>",
+			"docker.containers.<name>.cpu.<total|kernelmode|usermode|system>",
+		},
+		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
+			return &diamond{h: h, cache: cache}, nil
+		},
+	}
+}
+
+type diamond struct {
+	h     collectors.Host
+	cache *Cache
+}
+
+const userHZ = 100
+
+func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
+	if d.cache == nil {
+		return collectors.ErrNoData
+	}
+	snap := d.cache.Snapshot()
+	if snap == nil || time.Since(snap.At) > 5*time.Minute {
+		return collectors.ErrNoData
+	}
+	s.GaugeInt("docker.containers_running_count", uint64(snap.RunningCount))
+	s.GaugeInt("docker.containers_stopped_count", uint64(snap.StoppedCount))
+	if snap.ImagesOK {
+		s.GaugeInt("docker.images_count", uint64(snap.ImagesCount))
+		s.GaugeInt("docker.images_dangling_count", uint64(snap.DanglingCount))
+	}
+	sysNS, haveSys := d.systemCPU()
+	ids := append([]string(nil), snap.Running...)
+	sort.Slice(ids, func(i, j int) bool { return snap.DockerNames[ids[i]] < snap.DockerNames[ids[j]] })
+	for _, id := range ids {
+		name := snap.DockerNames[id]
+		if name == "" {
+			name = id[:min(12, len(id))]
+		}
+		// Diamond publishes the name as is (a dot adds a level); only bytes
+		// that would break the plaintext line are replaced.
+		name = strings.Map(func(r rune) rune {
+			if r <= ' ' || r == 0x7f {
+				return '_'
+			}
+			return r
+		}, name)
+		p := "docker.containers." + name + "."
+		d.container(s, p, id)
+		if haveSys {
+			s.GaugeInt(p+"cpu.system", sysNS)
+		}
+	}
+	return nil
+}
+
+// cgroupDir finds the container's directory below a controller root
+// (cgroupfs driver: docker/<id>; systemd driver: system.slice/docker-<id>.scope).
+func cgroupDir(root, id string) string {
+	for _, rel := range []string{"docker/" + id, "system.slice/docker-" + id + ".scope"} {
+		d := filepath.Join(root, rel)
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return d
+		}
+	}
+	return ""
+}
+
+func (d *diamond) container(s *collectors.Sample, p, id string) {
+	base := d.h.SysPath("fs", "cgroup")
+	if _, err := os.Stat(filepath.Join(base, "cgroup.controllers")); err == nil {
+		// cgroup v2: CPU only.
+		if dir := cgroupDir(base, id); dir != "" {
+			kv := readKV(filepath.Join(dir, "cpu.stat"))
+			if v, ok := kv["usage_usec"]; ok {
+				s.GaugeInt(p+"cpu.total", v*1000)
+			}
+			if v, ok := kv["system_usec"]; ok {
+				s.GaugeInt(p+"cpu.kernelmode", v*1000)
+			}
+			if v, ok := kv["user_usec"]; ok {
+				s.GaugeInt(p+"cpu.usermode", v*1000)
+			}
+		}
+		return
+	}
+	if dir := cgroupDir(filepath.Join(base, "memory"), id); dir != "" {
+		kv := readKV(filepath.Join(dir, "memory.stat"))
+		for _, m := range [][2]string{{"total_rss", "RSS_byte"}, {"total_cache", "cache_byte"},
+			{"total_swap", "swap_byte"}, {"total_pgpgin", "pagein_count"}, {"total_pgpgout", "pageout_count"}} {
+			if v, ok := kv[m[0]]; ok {
+				s.GaugeInt(p+m[1], v)
+			}
+		}
+	}
+	for _, ctrl := range []string{"cpuacct", "cpu,cpuacct", "cpuacct,cpu"} {
+		dir := cgroupDir(filepath.Join(base, ctrl), id)
+		if dir == "" {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage")); err == nil {
+			if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
+				s.GaugeInt(p+"cpu.total", v)
+			}
+		}
+		kv := readKV(filepath.Join(dir, "cpuacct.stat"))
+		if v, ok := kv["system"]; ok {
+			s.GaugeInt(p+"cpu.kernelmode", v*(1e9/userHZ))
+		}
+		if v, ok := kv["user"]; ok {
+			s.GaugeInt(p+"cpu.usermode", v*(1e9/userHZ))
+		}
+		break
+	}
+}
+
+// systemCPU is Docker's system_cpu_usage: the host's /proc/stat "cpu" line,
+// user nice system idle iowait irq softirq, in ns.
+func (d *diamond) systemCPU() (uint64, bool) {
+	f, err := os.Open(d.h.ProcPath("stat"))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 8 || fields[0] != "cpu" {
+			continue
+		}
+		var sum uint64
+		for _, x := range fields[1:8] {
+			v, err := strconv.ParseUint(x, 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			sum += v
+		}
+		return sum * (1e9 / userHZ), true
+	}
+	return 0, false
+}
+
+func readKV(path string) map[string]uint64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]uint64{}
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		f := bytes.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		if v, err := strconv.ParseUint(string(f[1]), 10, 64); err == nil {
+			out[string(f[0])] = v
+		}
+	}
+	return out
+}
