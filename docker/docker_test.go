@@ -292,7 +292,9 @@ func TestHangingDaemon(t *testing.T) {
 	d := newFake(t, "1.41", "1.12")
 	d.hang = make(chan struct{})
 	c := NewClient(d.sock)
-	c.Timeout = 300 * time.Millisecond
+	// A timeout far longer than a cycle may take: a cycle that waited for
+	// the daemon would show, however loaded the machine.
+	c.Timeout = 3 * time.Second
 	cache := NewCache(c, Options{Interval: 50 * time.Millisecond, Events: mustDispatcher(t), Logger: quietLog()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -328,7 +330,7 @@ func TestHangingDaemon(t *testing.T) {
 		if err := col.Collect(context.Background(), s); err != nil {
 			t.Fatal(err)
 		}
-		if el := time.Since(start); el > 50*time.Millisecond {
+		if el := time.Since(start); el > time.Second {
 			t.Fatalf("cycle took %v with a hanging daemon", el)
 		}
 		var names []string
@@ -344,8 +346,8 @@ func TestHangingDaemon(t *testing.T) {
 	if err := cache.Refresh(context.Background()); err == nil {
 		t.Fatal("refresh of a hanging daemon succeeded")
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("refresh took %v with a 300ms timeout", el)
+	if el := time.Since(start); el > 10*time.Second {
+		t.Fatalf("refresh took %v with a 3s timeout", el)
 	}
 }
 

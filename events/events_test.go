@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package events
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/collectors"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// graphite-web failing (a fault the real one cannot be made to show on
+// demand: a 503 from a proxy in front of it) keeps the events queued and
+// retried: every event arrives once, in order.
+func TestRetryUntilAccepted(t *testing.T) {
+	var mu sync.Mutex
+	var got []Payload
+	fails := 2
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != "/events/" || r.Method != http.MethodPost {
+			t.Errorf("%s %s", r.Method, r.URL.Path)
+		}
+		if fails > 0 {
+			fails--
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		var p Payload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		got = append(got, p)
+	}))
+	defer srv.Close()
+	d, err := New(Options{Host: "h1", URL: srv.URL + "/", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	code := 137
+	d.Emit(Event{ID: strings.Repeat("a", 64), Name: "web 1", Image: "web:1", Action: Start, Source: SourceDocker})
+	d.Emit(Event{ID: strings.Repeat("a", 64), Name: "web 1", Image: "web:1", Action: Die, ExitCode: &code, Source: SourceDocker})
+	deadline := time.Now().Add(30 * time.Second)
+	for d.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].What != "web 1 start" {
+		t.Fatalf("posted %+v", got)
+	}
+	if got[1].What != "web 1 die" || !strings.Contains(got[1].Data, "exit code 137") {
+		t.Errorf("die event %+v", got[1])
+	}
+	for _, p := range got {
+		for _, tag := range p.Tags {
+			if strings.ContainsAny(tag, " \t\n") {
+				t.Errorf("tag %q has a space: graphite-web splits tags on spaces", tag)
+			}
+		}
+		if !contains(p.Tags, "container=web_1") || !contains(p.Tags, "host=h1") || !contains(p.Tags, "container") {
+			t.Errorf("tags %v", p.Tags)
+		}
+	}
+	if st := d.Stats(); st.Posted != 2 || st.Failed != 2 || st.Emitted != 2 || st.Dropped != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A graphite-web that never answers: Emit still returns at once, the
+// queue keeps the newest QueueLen events and counts what it dropped.
+func TestFullQueueDropsOldest(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer srv.Close()
+	defer close(hang)
+	d, err := New(Options{URL: srv.URL, QueueLen: 3, Timeout: time.Minute, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; i < 10; i++ {
+		d.Emit(Event{ID: "x", Name: "n", Action: Kill, Time: time.Unix(int64(i+1), 0)})
+	}
+	if p := d.Pending(); p != 3 {
+		t.Errorf("pending %d, want 3", p)
+	}
+	if st := d.Stats(); st.Dropped != 7 || st.Emitted != 10 {
+		t.Errorf("stats %+v, want 7 dropped of 10", st)
+	}
+}
+
+// Counts publishes per-cycle numbers of every known event, zeros included,
+// and starts again from zero; Suppress removes an event entirely; the
+// audit file has one JSON object per event.
+func TestCountsSuppressAudit(t *testing.T) {
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	d, err := New(Options{Host: "h", AuditFile: audit, Logger: quiet(),
+		Suppress: func(ev Event) bool { return ev.Source == SourceCgroup && ev.Runtime == "docker" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Emit(Event{ID: "m1", Name: "box", Runtime: "nspawn", Action: Start, Source: SourceCgroup})
+	d.Emit(Event{ID: "d1", Name: "dup", Runtime: "docker", Action: Start, Source: SourceCgroup})
+	d.Emit(Event{ID: "m1", Name: "box", Runtime: "nspawn", Action: OOM, Source: SourceCgroup})
+	d.Emit(Event{ID: "m1", Name: "box", Runtime: "nspawn", Action: OOM, Source: SourceCgroup})
+	counts := func() map[string]float64 {
+		s := collectors.NewSample(time.Unix(100, 0), false, collectors.State{})
+		d.Counts(s)
+		m := map[string]float64{}
+		for _, x := range s.Metrics() {
+			m[x.Path] = x.Value
+		}
+		return m
+	}
+	c := counts()
+	if len(c) != len(Names) || c["containers.events.start"] != 1 || c["containers.events.oom"] != 2 || c["containers.events.die"] != 0 {
+		t.Errorf("first counts %v", c)
+	}
+	if c = counts(); c["containers.events.oom"] != 0 || c["containers.events.start"] != 0 {
+		t.Errorf("second counts %v, want zeros", c)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 3 || lines[0]["name"] != "box" || lines[0]["event"] != "start" || lines[0]["host"] != "h" || lines[2]["event"] != "oom" {
+		t.Errorf("audit %v", lines)
+	}
+}
+
+// An audit file that cannot be opened is a configuration error.
+func TestAuditFileError(t *testing.T) {
+	_, err := New(Options{AuditFile: filepath.Join(t.TempDir(), "no", "such", "dir", "a.jsonl")})
+	if err == nil || !strings.Contains(err.Error(), "audit file") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// Whatever the names, the event's tags have no spaces (graphite-web
+// splits on them) and the payload is valid JSON.
+func FuzzPayload(f *testing.F) {
+	f.Add("web 1", "img:1", "host.a", "die", "7")
+	f.Add("", "", "", "", "")
+	f.Fuzz(func(t *testing.T, name, image, host, action, code string) {
+		d := &Dispatcher{opts: Options{Host: host}}
+		p := d.PayloadOf(Event{ID: name + image, Name: name, Image: image, Runtime: "docker", Action: action, ExitCode: ExitCode(code)})
+		for _, tag := range p.Tags {
+			if strings.ContainsAny(tag, " \t\r\n") {
+				t.Fatalf("tag %q", tag)
+			}
+		}
+		if _, err := json.Marshal(p); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
