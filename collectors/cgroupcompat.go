@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // CgroupCompat are Diamond's cgroup v1 collectors (spec/metrics.md §15-16),
@@ -95,12 +97,12 @@ func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
 		name := c.prefix + cgName(rel, c.strip) + "."
 		for len(b) > 0 {
 			var line []byte
-			line, b = nextLine(b)
-			k, rest := nextField(line)
-			v, _ := nextField(rest)
+			line, b = kernfile.NextLine(b)
+			k, rest := kernfile.NextField(line)
+			v, _ := kernfile.NextField(rest)
 			for _, want := range c.keys {
 				if string(k) == want {
-					if n, ok := parseUint(v); ok {
+					if n, ok := kernfile.ParseUint(v); ok {
 						s.GaugeInt(name+want, n)
 					} else if firstErr == nil {
 						firstErr = &os.PathError{Op: "parse", Path: filepath.Join(path, c.file), Err: fs.ErrInvalid}

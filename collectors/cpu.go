@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // cpuModes are the columns of a /proc/stat cpu line, in kernel order. Old
@@ -30,7 +32,7 @@ var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "s
 // (xenfix=None), and halving a measured value would hide the real numbers.
 type cpu struct {
 	file  string
-	buf   fileBuf
+	buf   kernfile.Buf
 	paths [][len(cpuModes)]string // paths[0] = total, paths[i+1] = cpu<i>
 }
 
@@ -61,14 +63,14 @@ func parseCPULine(rest []byte, v *[len(cpuModes)]uint64) (int, error) {
 	n := 0
 	for {
 		var f []byte
-		f, rest = nextField(rest)
+		f, rest = kernfile.NextField(rest)
 		if len(f) == 0 {
 			break
 		}
 		if n == len(v) {
 			break // a future kernel's extra column
 		}
-		x, ok := parseUint(f)
+		x, ok := kernfile.ParseUint(f)
 		if !ok {
 			return 0, fmt.Errorf("bad counter %q", f)
 		}
@@ -96,7 +98,7 @@ func cpuLabel(label []byte) (n int, ok, bad bool) {
 	if len(label) == 3 {
 		return -1, true, false
 	}
-	u, good := parseUint(label[3:])
+	u, good := kernfile.ParseUint(label[3:])
 	if !good || u >= maxCPUIndex {
 		return 0, true, true
 	}
@@ -104,7 +106,7 @@ func cpuLabel(label []byte) (n int, ok, bad bool) {
 }
 
 func (c *cpu) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}
@@ -113,8 +115,8 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 	var v [len(cpuModes)]uint64
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
 		var line []byte
-		line, rest = nextLine(rest)
-		label, fields := nextField(line)
+		line, rest = kernfile.NextLine(rest)
+		label, fields := kernfile.NextField(line)
 		n, ok, bad := cpuLabel(label)
 		if !ok {
 			continue

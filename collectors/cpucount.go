@@ -5,6 +5,8 @@ package collectors
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // onlineCPUs counts the online CPUs the way glibc's get_nprocs does, which
@@ -14,7 +16,7 @@ import (
 // runtime.NumCPU: inside a container those describe the container.
 type onlineCPUs struct {
 	online, stat string
-	buf          fileBuf
+	buf          kernfile.Buf
 }
 
 func newOnlineCPUs(h Host) onlineCPUs {
@@ -22,19 +24,19 @@ func newOnlineCPUs(h Host) onlineCPUs {
 }
 
 func (o *onlineCPUs) count() (int, error) {
-	if b, err := o.buf.read(o.online); err == nil {
+	if b, err := o.buf.Read(o.online); err == nil {
 		if n, err := parseCPUList(b); err == nil {
 			return n, nil
 		}
 	}
-	b, err := o.buf.read(o.stat)
+	b, err := o.buf.Read(o.stat)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for rest := b; len(rest) > 0; {
 		var line []byte
-		line, rest = nextLine(rest)
+		line, rest = kernfile.NextLine(rest)
 		if len(line) > 3 && bytes.HasPrefix(line, []byte("cpu")) && line[3] >= '0' && line[3] <= '9' {
 			n++
 		}
@@ -54,13 +56,13 @@ func parseCPUList(b []byte) (int, error) {
 	n := 0
 	for _, part := range bytes.Split(b, []byte(",")) {
 		lo, hi, isRange := bytes.Cut(part, []byte("-"))
-		a, ok := parseUint(lo)
+		a, ok := kernfile.ParseUint(lo)
 		if !ok {
 			return 0, fmt.Errorf("bad cpu list %q", b)
 		}
 		z := a
 		if isRange {
-			if z, ok = parseUint(hi); !ok || z < a || z-a > 1<<20 {
+			if z, ok = kernfile.ParseUint(hi); !ok || z < a || z-a > 1<<20 {
 				return 0, fmt.Errorf("bad cpu list %q", b)
 			}
 		}

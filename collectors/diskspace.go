@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // diskspace publishes the space and inodes of the host's real filesystems,
@@ -38,7 +40,7 @@ type diskspace struct {
 	h     Host
 	log   *slog.Logger
 	files [3]string // <procfs>/1/mountinfo, <procfs>/1/mounts, <procfs>/mounts
-	buf   fileBuf
+	buf   kernfile.Buf
 
 	filesystems []string // Diamond's default list
 	exclude     []string // exclude_filters '^/export/home' as prefixes
@@ -112,7 +114,7 @@ func newDiskspace(h Host, log *slog.Logger) (Collector, error) {
 func (c *diskspace) readTable() ([]mountEntry, error) {
 	var firstErr error
 	for i, f := range c.files {
-		b, err := c.buf.read(f)
+		b, err := c.buf.Read(f)
 		if err != nil {
 			if firstErr == nil || (errors.Is(firstErr, fs.ErrNotExist) && !errors.Is(err, fs.ErrNotExist)) {
 				firstErr = err

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // fakeFS stands in for stat/statfs: mount point (host path) -> values.
@@ -406,13 +408,13 @@ func BenchmarkCollectDiskspace(b *testing.B) {
 // its bind mount /var/lib/docker, as Diamond does) and statfs the one real
 // filesystem.
 func BenchmarkReadDiskspace(b *testing.B) {
-	var buf fileBuf
+	var buf kernfile.Buf
 	file := filepath.Join("testdata", "diskspace", "real", "proc", "1", "mountinfo")
 	var st syscall.Statfs_t
 	var sst syscall.Stat_t
 	b.ReportAllocs()
 	for range b.N {
-		if _, err := buf.read(file); err != nil {
+		if _, err := buf.Read(file); err != nil {
 			b.Fatal(err)
 		}
 		if syscall.Stat("/", &sst) != nil || syscall.Stat("/var/lib/docker", &sst) != nil {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // entropy publishes entropy.available (bits) from
@@ -16,7 +18,7 @@ import (
 //	256   -> entropy.available 256
 type entropy struct {
 	file string
-	buf  fileBuf
+	buf  kernfile.Buf
 }
 
 func newEntropy(h Host, _ *slog.Logger) (Collector, error) {
@@ -24,11 +26,11 @@ func newEntropy(h Host, _ *slog.Logger) (Collector, error) {
 }
 
 func (c *entropy) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}
-	v, ok := parseUint(bytes.TrimSpace(b))
+	v, ok := kernfile.ParseUint(bytes.TrimSpace(b))
 	if !ok {
 		return fmt.Errorf("parse %s: bad value %q", c.file, bytes.TrimSpace(b))
 	}

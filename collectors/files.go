@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // files publishes the file-handle counts of /proc/sys/fs/file-nr, as
@@ -17,7 +19,7 @@ import (
 // external commands.
 type files struct {
 	file string
-	buf  fileBuf
+	buf  kernfile.Buf
 }
 
 func newFiles(h Host, _ *slog.Logger) (Collector, error) {
@@ -29,11 +31,11 @@ var filesPaths = [3]string{"files.assigned", "files.unused", "files.max"}
 // parseFileNr reads the three counts of file-nr.
 func parseFileNr(b []byte) ([3]uint64, error) {
 	var v [3]uint64
-	rest, _ := nextLine(b)
+	rest, _ := kernfile.NextLine(b)
 	for i := range v {
 		var f []byte
-		f, rest = nextField(rest)
-		x, ok := parseUint(f)
+		f, rest = kernfile.NextField(rest)
+		x, ok := kernfile.ParseUint(f)
 		if !ok {
 			return v, fmt.Errorf("field %d: bad value %q", i+1, f)
 		}
@@ -43,7 +45,7 @@ func parseFileNr(b []byte) ([3]uint64, error) {
 }
 
 func (c *files) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+
 	"github.com/nodemetrics/nodemetrics/carbon"
 )
 
@@ -116,11 +118,11 @@ func benchCollectSteady(b *testing.B, name string, h Host) {
 // benchReadSteady is the floor for benchCollectSteady: only reading the
 // same files with one reused buffer.
 func benchReadSteady(b *testing.B, paths ...string) {
-	var buf fileBuf
+	var buf kernfile.Buf
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, p := range paths {
-			if _, err := buf.read(p); err != nil {
+			if _, err := buf.Read(p); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // interrupts publishes the per-CPU interrupt counts of /proc/interrupts with
@@ -41,7 +43,7 @@ import (
 // (Diamond sums int()-truncated per-CPU rates; spec §18).
 type interrupts struct {
 	file   string
-	buf    fileBuf
+	buf    kernfile.Buf
 	line   irqLine
 	values []uint64
 	// cache maps a name (the path below "interrupts.") to its paths, so a
@@ -180,7 +182,7 @@ func cpuColumns(header []byte) int {
 	n := 0
 	for h := header; ; n++ {
 		var f []byte
-		if f, h = nextField(h); len(f) == 0 {
+		if f, h = kernfile.NextField(h); len(f) == 0 {
 			return n
 		}
 	}
@@ -200,11 +202,11 @@ func (c *interrupts) pathsFor(name []byte, ncpu int) *irqPaths {
 }
 
 func (c *interrupts) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}
-	header, rest := nextLine(b)
+	header, rest := kernfile.NextLine(b)
 	n := cpuColumns(header)
 	if n == 0 {
 		return fmt.Errorf("parse %s: line 1: no CPU columns in the header", c.file)
@@ -214,7 +216,7 @@ func (c *interrupts) Collect(_ context.Context, s *Sample) error {
 	var firstErr error
 	for lineNo := 2; len(rest) > 0; lineNo++ {
 		var line []byte
-		line, rest = nextLine(rest)
+		line, rest = kernfile.NextLine(rest)
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
@@ -245,7 +247,7 @@ func (c *interrupts) publishLine(s *Sample, line []byte, n int) (ok bool, err er
 	}
 	c.values = c.values[:0]
 	for _, f := range l.counts {
-		v, good := parseUint(f)
+		v, good := kernfile.ParseUint(f)
 		if !good {
 			return false, fmt.Errorf("bad count %q", f)
 		}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // iostat publishes per-disk I/O statistics of /proc/diskstats, as Diamond's
@@ -28,7 +30,7 @@ import (
 // matching device.
 type iostat struct {
 	file string
-	buf  fileBuf
+	buf  kernfile.Buf
 	devs map[string]*ioDev // by name as in the file
 	gen  uint64
 }
@@ -103,14 +105,14 @@ type diskstatsLine struct {
 // ignores silently: empty, fewer than 14 fields (partitions of 2.6 kernels
 // had 7), ram* and loop* devices.
 func parseDiskstatsLine(line []byte, d *diskstatsLine) (skip bool, err error) {
-	maj, rest := nextField(line)
+	maj, rest := kernfile.NextField(line)
 	if len(maj) == 0 {
 		return true, nil
 	}
-	min, rest := nextField(rest)
-	name, rest := nextField(rest)
-	_, okMaj := parseUint(maj)
-	_, okMin := parseUint(min)
+	min, rest := kernfile.NextField(rest)
+	name, rest := kernfile.NextField(rest)
+	_, okMaj := kernfile.ParseUint(maj)
+	_, okMin := kernfile.ParseUint(min)
 	if !okMaj || !okMin || len(name) == 0 {
 		return true, fmt.Errorf("bad major/minor/name in %q", line)
 	}
@@ -118,7 +120,7 @@ func parseDiskstatsLine(line []byte, d *diskstatsLine) (skip bool, err error) {
 	n := 0
 	for r := rest; n < ioColumns; n++ {
 		var f []byte
-		if f, r = nextField(r); len(f) == 0 {
+		if f, r = kernfile.NextField(r); len(f) == 0 {
 			break
 		}
 	}
@@ -130,8 +132,8 @@ func parseDiskstatsLine(line []byte, d *diskstatsLine) (skip bool, err error) {
 	}
 	for i := range d.v {
 		var f []byte
-		f, rest = nextField(rest)
-		v, ok := parseUint(f)
+		f, rest = kernfile.NextField(rest)
+		v, ok := kernfile.ParseUint(f)
 		if !ok {
 			return true, fmt.Errorf("device %s: column %d: bad value %q", name, i+4, f)
 		}
@@ -239,7 +241,7 @@ func (c *iostat) device(name []byte) *ioDev {
 }
 
 func (c *iostat) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}
@@ -248,7 +250,7 @@ func (c *iostat) Collect(_ context.Context, s *Sample) error {
 	var l diskstatsLine
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = kernfile.NextLine(b)
 		skip, err := parseDiskstatsLine(line, &l)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, n, err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 func TestParseDiskstatsLine(t *testing.T) {
@@ -238,11 +240,11 @@ func BenchmarkCollectIOStat(b *testing.B) {
 }
 
 func BenchmarkReadIOStat(b *testing.B) {
-	var buf fileBuf
+	var buf kernfile.Buf
 	file := filepath.Join("testdata", "iostat", "real", "t1", "proc", "diskstats")
 	b.ReportAllocs()
 	for range b.N {
-		if _, err := buf.read(file); err != nil {
+		if _, err := buf.Read(file); err != nil {
 			b.Fatal(err)
 		}
 	}

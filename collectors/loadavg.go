@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // loadavg publishes the run-queue load averages of /proc/loadavg, as
@@ -21,7 +23,7 @@ import (
 type loadavg struct {
 	file string
 	cpus onlineCPUs
-	buf  fileBuf
+	buf  kernfile.Buf
 }
 
 func newLoadavg(h Host, _ *slog.Logger) (Collector, error) {
@@ -39,21 +41,21 @@ func parseLoadavg(b []byte) (loadavgValues, error) {
 	rest := b
 	for i := range v.load {
 		var f []byte
-		f, rest = nextField(rest)
+		f, rest = kernfile.NextField(rest)
 		x, err := strconv.ParseFloat(string(f), 64)
 		if err != nil || x < 0 {
 			return v, fmt.Errorf("load average %d: bad value %q", i+1, f)
 		}
 		v.load[i] = x
 	}
-	f, _ := nextField(rest)
+	f, _ := kernfile.NextField(rest)
 	r, t, ok := bytes.Cut(f, []byte("/"))
 	if !ok {
 		return v, fmt.Errorf("tasks field: want R/T, got %q", f)
 	}
 	var okR, okT bool
-	v.running, okR = parseUint(r)
-	v.total, okT = parseUint(bytes.TrimSpace(t))
+	v.running, okR = kernfile.ParseUint(r)
+	v.total, okT = kernfile.ParseUint(bytes.TrimSpace(t))
 	if !okR || !okT {
 		return v, fmt.Errorf("tasks field: bad numbers in %q", f)
 	}
@@ -61,7 +63,7 @@ func parseLoadavg(b []byte) (loadavgValues, error) {
 }
 
 func (c *loadavg) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // memory publishes the /proc/meminfo lines Diamond's MemoryCollector keeps
@@ -20,7 +22,7 @@ import (
 // (MemAvailable needs kernel ≥ 3.14).
 type memory struct {
 	file string
-	buf  fileBuf
+	buf  kernfile.Buf
 }
 
 // memKeys are the meminfo names published, in publishing order; memPaths
@@ -104,8 +106,8 @@ func parseMeminfo(b []byte) (memValues, error) {
 	var errs []error
 	for n, rest := 1, b; len(rest) > 0; n++ {
 		var line []byte
-		line, rest = nextLine(rest)
-		name, r := nextField(line)
+		line, rest = kernfile.NextLine(rest)
+		name, r := kernfile.NextField(line)
 		if len(name) < 2 || name[len(name)-1] != ':' {
 			continue
 		}
@@ -113,10 +115,10 @@ func parseMeminfo(b []byte) (memValues, error) {
 		if i < 0 {
 			continue
 		}
-		val, r := nextField(r)
-		unit, r := nextField(r)
-		extra, _ := nextField(r)
-		x, ok := parseUint(val)
+		val, r := kernfile.NextField(r)
+		unit, r := kernfile.NextField(r)
+		extra, _ := kernfile.NextField(r)
+		x, ok := kernfile.ParseUint(val)
 		if !ok || string(unit) != "kB" || len(extra) > 0 || x > (1<<64-1)/1024 {
 			errs = append(errs, fmt.Errorf("line %d: bad %s value %q", n, memKeys[i], line))
 			continue
@@ -128,7 +130,7 @@ func parseMeminfo(b []byte) (memValues, error) {
 }
 
 func (c *memory) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ package collectors
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // mountEntry is one mounted filesystem as the mount table lists it. The
@@ -29,7 +31,7 @@ func parseMountInfo(b []byte, dst []mountEntry) ([]mountEntry, error) {
 	var firstErr error
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = kernfile.NextLine(b)
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
@@ -49,26 +51,26 @@ func parseMountInfoLine(line []byte) (mountEntry, error) {
 	var e mountEntry
 	var id, parent, devno, mp, opts []byte
 	rest := line
-	id, rest = nextField(rest)
-	parent, rest = nextField(rest)
-	devno, rest = nextField(rest)
-	_, rest = nextField(rest) // root within the filesystem: not needed
-	mp, rest = nextField(rest)
-	opts, rest = nextField(rest)
+	id, rest = kernfile.NextField(rest)
+	parent, rest = kernfile.NextField(rest)
+	devno, rest = kernfile.NextField(rest)
+	_, rest = kernfile.NextField(rest) // root within the filesystem: not needed
+	mp, rest = kernfile.NextField(rest)
+	opts, rest = kernfile.NextField(rest)
 	if len(opts) == 0 {
 		return e, fmt.Errorf("want at least 10 fields, got %q", line)
 	}
-	if _, ok := parseUint(id); !ok {
+	if _, ok := kernfile.ParseUint(id); !ok {
 		return e, fmt.Errorf("bad mount id %q", id)
 	}
-	if _, ok := parseUint(parent); !ok {
+	if _, ok := kernfile.ParseUint(parent); !ok {
 		return e, fmt.Errorf("bad parent id %q", parent)
 	}
 	maj, min, ok := bytes.Cut(devno, []byte(":"))
-	if _, okMaj := parseUint(maj); !ok || !okMaj {
+	if _, okMaj := kernfile.ParseUint(maj); !ok || !okMaj {
 		return e, fmt.Errorf("bad major:minor %q", devno)
 	}
-	if _, okMin := parseUint(min); !okMin {
+	if _, okMin := kernfile.ParseUint(min); !okMin {
 		return e, fmt.Errorf("bad major:minor %q", devno)
 	}
 	// The root is usually a path, but an nsfs mount (Docker's and ip
@@ -80,7 +82,7 @@ func parseMountInfoLine(line []byte) (mountEntry, error) {
 	// Optional fields (shared:N, master:N ...) run up to a lone "-".
 	for {
 		var f []byte
-		f, rest = nextField(rest)
+		f, rest = kernfile.NextField(rest)
 		if len(f) == 0 {
 			return e, fmt.Errorf("no \"-\" separator in %q", line)
 		}
@@ -88,8 +90,8 @@ func parseMountInfoLine(line []byte) (mountEntry, error) {
 			break
 		}
 	}
-	fstype, rest := nextField(rest)
-	source, _ := nextField(rest)
+	fstype, rest := kernfile.NextField(rest)
+	source, _ := kernfile.NextField(rest)
 	if len(fstype) == 0 || len(source) == 0 {
 		return e, fmt.Errorf("missing fs type or source in %q", line)
 	}
@@ -106,13 +108,13 @@ func parseMounts(b []byte, dst []mountEntry) ([]mountEntry, error) {
 	var firstErr error
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
-		line, b = nextLine(b)
-		dev, rest := nextField(line)
+		line, b = kernfile.NextLine(b)
+		dev, rest := kernfile.NextField(line)
 		if len(dev) == 0 {
 			continue
 		}
-		mp, rest := nextField(rest)
-		fstype, _ := nextField(rest)
+		mp, rest := kernfile.NextField(rest)
+		fstype, _ := kernfile.NextField(rest)
 		if len(fstype) == 0 {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("line %d: want at least 3 fields, got %q", n, line)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // network publishes the interface counters of the HOST's /proc/net/dev (read
@@ -28,7 +30,7 @@ import (
 // interface is one Graphite node (Diamond would add a level: spec §0, §18).
 type network struct {
 	file  string
-	buf   fileBuf
+	buf   kernfile.Buf
 	paths map[string]*netPaths // per interface name, built once
 }
 
@@ -86,11 +88,11 @@ func splitNetDevLine(line []byte) (name, rest []byte, ok bool) {
 func parseNetDevCounters(rest []byte, v *[len(netColumns)]uint64) error {
 	for i := range v {
 		var f []byte
-		f, rest = nextField(rest)
+		f, rest = kernfile.NextField(rest)
 		if len(f) == 0 {
 			return fmt.Errorf("%d counters, want %d", i, len(netColumns))
 		}
-		x, ok := parseUint(f)
+		x, ok := kernfile.ParseUint(f)
 		if !ok {
 			return fmt.Errorf("column %d: bad counter %q", i+1, f)
 		}
@@ -114,21 +116,21 @@ func (c *network) pathsFor(name []byte) *netPaths {
 }
 
 func (c *network) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}
 	// Every kernel starts the file with the same two header lines: without
 	// them this is not /proc/net/dev, whatever the lines below look like.
 	if !bytes.HasPrefix(b, []byte("Inter-|")) {
-		first, _ := nextLine(b)
+		first, _ := kernfile.NextLine(b)
 		return fmt.Errorf("parse %s: line 1: want the \"Inter-|\" header, got %q", c.file, first)
 	}
 	var firstErr error
 	var v [len(netColumns)]uint64
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
 		var line []byte
-		line, rest = nextLine(rest)
+		line, rest = kernfile.NextLine(rest)
 		name, counters, ok := splitNetDevLine(line)
 		// An excluded interface is not parsed at all: a host with
 		// thousands of veths costs no more than a few bytes compares

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // proc publishes the scheduler counters of /proc/stat as Diamond's
@@ -21,7 +23,7 @@ import (
 // raw mode ctxt and processes are the counts as read.
 type proc struct {
 	file string
-	buf  fileBuf
+	buf  kernfile.Buf
 }
 
 func newProc(h Host, _ *slog.Logger) (Collector, error) {
@@ -55,8 +57,8 @@ func parseProcStat(b []byte, st *procStat) error {
 	var firstErr error
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
 		var line []byte
-		line, rest = nextLine(rest)
-		key, fields := nextField(line)
+		line, rest = kernfile.NextLine(rest)
+		key, fields := kernfile.NextField(line)
 		if len(key) == 0 || key[0] < 'b' || key[0] > 'p' {
 			continue // cpuN, intr, softirq lines are most of the file
 		}
@@ -64,8 +66,8 @@ func parseProcStat(b []byte, st *procStat) error {
 			if st.seen[i] || string(key) != procKeys[i].key {
 				continue
 			}
-			f, _ := nextField(fields)
-			v, ok := parseUint(f)
+			f, _ := kernfile.NextField(fields)
+			v, ok := kernfile.ParseUint(f)
 			if !ok {
 				if firstErr == nil {
 					firstErr = fmt.Errorf("line %d: bad %s value %q", lineNo, procKeys[i].key, f)
@@ -80,7 +82,7 @@ func parseProcStat(b []byte, st *procStat) error {
 }
 
 func (c *proc) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // sockets publishes the socket counts of /proc/net/sockstat as gauges, as
@@ -26,7 +28,7 @@ import (
 // which is not an error.
 type sockets struct {
 	file, file6 string
-	buf         fileBuf
+	buf         kernfile.Buf
 }
 
 var sockPaths = [...]string{
@@ -125,24 +127,24 @@ func parseSockstat(b []byte, v *sockValues) error {
 	var errs []error
 	for n, rest := 1, b; len(rest) > 0; n++ {
 		var line []byte
-		line, rest = nextLine(rest)
-		label, r := nextField(line)
+		line, rest = kernfile.NextLine(rest)
+		label, r := kernfile.NextField(line)
 		id := sockLabel(label)
 		if id == sockLabelNone {
 			continue
 		}
 		for {
 			var key, val []byte
-			key, r = nextField(r)
+			key, r = kernfile.NextField(r)
 			if len(key) == 0 {
 				break
 			}
-			val, r = nextField(r)
+			val, r = kernfile.NextField(r)
 			i := sockIndex(id, key)
 			if i < 0 {
 				continue
 			}
-			x, ok := parseUint(val)
+			x, ok := kernfile.ParseUint(val)
 			if !ok || v.n[i]+x < x {
 				errs = append(errs, fmt.Errorf("line %d: bad %s %s value %q", n, label, key, val))
 				continue
@@ -165,7 +167,7 @@ func newSockets(h Host, _ *slog.Logger) (Collector, error) {
 
 func (c *sockets) Collect(_ context.Context, s *Sample) error {
 	var v sockValues
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}
@@ -173,7 +175,7 @@ func (c *sockets) Collect(_ context.Context, s *Sample) error {
 	if err := parseSockstat(b, &v); err != nil {
 		errs = append(errs, fmt.Errorf("parse %s: %w", c.file, err))
 	}
-	if b, err := c.buf.read(c.file6); err == nil {
+	if b, err := c.buf.Read(c.file6); err == nil {
 		if err := parseSockstat(b, &v); err != nil {
 			errs = append(errs, fmt.Errorf("parse %s: %w", c.file6, err))
 		}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // tcp publishes TCP counters from the TcpExt: lines of /proc/net/netstat
@@ -36,7 +38,7 @@ import (
 // gauge for Diamond but is not in allowed_names, so it is not published.
 type tcp struct {
 	netstat, snmp string
-	buf           fileBuf
+	buf           kernfile.Buf
 	cols          map[string]*tcpCol // by column name, kept across cycles
 	order         []*tcpCol          // in order of first appearance
 	gen           uint64             // cycle number, to tell this cycle's values
@@ -93,7 +95,7 @@ func (c *tcp) Collect(_ context.Context, s *Sample) error {
 	// netstat that is TcpExt: (MPTcpExt: does not start with Tcp) and in
 	// snmp Tcp:, so the exact labels select the same lines.
 	for _, f := range [2]struct{ path, prefix string }{{c.netstat, "TcpExt:"}, {c.snmp, "Tcp:"}} {
-		b, err := c.buf.read(f.path)
+		b, err := c.buf.Read(f.path)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -132,22 +134,22 @@ func parseHeaderValues(b []byte, prefix string, fn func(name []byte, v int64)) e
 	n := 0
 	for rest := b; len(rest) > 0; {
 		var header []byte
-		header, rest = nextLine(rest)
+		header, rest = kernfile.NextLine(rest)
 		n++
 		if len(header) < len(prefix) || string(header[:len(prefix)]) != prefix {
 			continue
 		}
-		values, _ := nextLine(rest)
-		hl, names := nextField(header)
-		vl, vals := nextField(values)
+		values, _ := kernfile.NextLine(rest)
+		hl, names := kernfile.NextField(header)
+		vl, vals := kernfile.NextField(values)
 		if len(rest) == 0 || !bytes.Equal(hl, vl) {
 			return fmt.Errorf("line %d: %q header without a value line", n, hl)
 		}
 		var errs []error
 		for {
 			var name, val []byte
-			name, names = nextField(names)
-			val, vals = nextField(vals)
+			name, names = kernfile.NextField(names)
+			val, vals = kernfile.NextField(vals)
 			if len(name) == 0 || len(val) == 0 {
 				if len(name) != 0 || len(val) != 0 {
 					errs = append(errs, fmt.Errorf("line %d: %q: %d names, %d values",
@@ -155,7 +157,7 @@ func parseHeaderValues(b []byte, prefix string, fn func(name []byte, v int64)) e
 				}
 				break
 			}
-			v, ok := parseInt(val)
+			v, ok := kernfile.ParseInt(val)
 			if !ok {
 				errs = append(errs, fmt.Errorf("line %d: %s: bad value %q", n+1, name, val))
 				continue
@@ -169,7 +171,7 @@ func parseHeaderValues(b []byte, prefix string, fn func(name []byte, v int64)) e
 
 func countFields(b []byte) int {
 	n := 0
-	for f, r := nextField(b); len(f) > 0; f, r = nextField(r) {
+	for f, r := kernfile.NextField(b); len(f) > 0; f, r = kernfile.NextField(r) {
 		n++
 	}
 	return n

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // uptime publishes uptime.minutes from the first field of /proc/uptime
@@ -16,7 +18,7 @@ import (
 //	350735.47 234388.90   -> uptime.minutes 5845.591166666667
 type uptime struct {
 	file string
-	buf  fileBuf
+	buf  kernfile.Buf
 }
 
 func newUptime(h Host, _ *slog.Logger) (Collector, error) {
@@ -25,7 +27,7 @@ func newUptime(h Host, _ *slog.Logger) (Collector, error) {
 
 // parseUptime returns the seconds since boot.
 func parseUptime(b []byte) (float64, error) {
-	f, _ := nextField(b)
+	f, _ := kernfile.NextField(b)
 	if n := len(f); n > 0 && f[n-1] == '\n' {
 		f = f[:n-1]
 	}
@@ -38,11 +40,11 @@ func parseUptime(b []byte) (float64, error) {
 }
 
 func (c *uptime) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}
-	line, _ := nextLine(b)
+	line, _ := kernfile.NextLine(b)
 	secs, err := parseUptime(line)
 	if err != nil {
 		return fmt.Errorf("parse %s: %w", c.file, err)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // vmstat publishes six counters of /proc/vmstat as per-second rates, as
@@ -19,7 +21,7 @@ import (
 // file lacks is not published.
 type vmstat struct {
 	file string
-	buf  fileBuf
+	buf  kernfile.Buf
 }
 
 var vmstatKeys = [...]string{"pgfault", "pgmajfault", "pgpgin", "pgpgout", "pswpin", "pswpout"}
@@ -62,18 +64,18 @@ func parseVMStat(b []byte) (vmstatValues, error) {
 	var errs []error
 	for n, rest := 1, b; len(rest) > 0; n++ {
 		var line []byte
-		line, rest = nextLine(rest)
+		line, rest = kernfile.NextLine(rest)
 		if len(line) == 0 || line[0] != 'p' {
 			continue // every wanted key starts with 'p': skip the rest cheaply
 		}
-		name, r := nextField(line)
+		name, r := kernfile.NextField(line)
 		i := vmstatIndex(name)
 		if i < 0 {
 			continue
 		}
-		val, r := nextField(r)
-		extra, _ := nextField(r)
-		x, ok := parseUint(val)
+		val, r := kernfile.NextField(r)
+		extra, _ := kernfile.NextField(r)
+		x, ok := kernfile.ParseUint(val)
 		if !ok || len(extra) > 0 {
 			errs = append(errs, fmt.Errorf("line %d: bad %s value %q", n, vmstatKeys[i], line))
 			continue
@@ -85,7 +87,7 @@ func parseVMStat(b []byte) (vmstatValues, error) {
 }
 
 func (c *vmstat) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.read(c.file)
+	b, err := c.buf.Read(c.file)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+
 	"github.com/nodemetrics/nodemetrics/collectors"
 )
 
@@ -117,12 +119,12 @@ func benchCollect(b *testing.B, v2 bool) {
 // buffer and stat-ing the same namespace links.
 func benchRead(b *testing.B, v2 bool) {
 	_, files, stats := synthHost(b, v2, benchN)
-	var buf fileBuf
+	var buf kernfile.Buf
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, f := range files {
-			if _, err := buf.read(f); err != nil {
+			if _, err := buf.Read(f); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/events"
 )
@@ -158,7 +160,7 @@ type collector struct {
 	opts  Options
 	log   *slog.Logger
 	lay   layout
-	buf   fileBuf
+	buf   kernfile.Buf
 	w     walker
 	gen   uint64
 	byRel map[string]*container
@@ -406,7 +408,7 @@ func (c *collector) read(path string) ([]byte, bool) {
 	if path == "" {
 		return nil, false
 	}
-	b, err := c.buf.read(path)
+	b, err := c.buf.Read(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENODEV) && !errors.Is(err, syscall.ESRCH) {
 			c.fail(err)

@@ -5,6 +5,8 @@ package containers
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // Parsers for the cgroup and proc files of a container. They work on the
@@ -18,7 +20,7 @@ func parseSingle(b []byte) (v uint64, max bool, err error) {
 	if string(f) == "max" {
 		return 0, true, nil
 	}
-	v, ok := parseUint(f)
+	v, ok := kernfile.ParseUint(f)
 	if !ok {
 		return 0, false, fmt.Errorf("want one number, got %q", clip(f))
 	}
@@ -37,8 +39,8 @@ func parseSingle(b []byte) (v uint64, max bool, err error) {
 func parseKV(b []byte, keys []string, out []uint64) (found uint32, err error) {
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
-		line, b = nextLine(b)
-		k, rest := nextField(line)
+		line, b = kernfile.NextLine(b)
+		k, rest := kernfile.NextField(line)
 		if len(k) == 0 {
 			continue
 		}
@@ -46,8 +48,8 @@ func parseKV(b []byte, keys []string, out []uint64) (found uint32, err error) {
 			if i >= 32 || i >= len(out) || string(k) != want {
 				continue
 			}
-			f, tail := nextField(rest)
-			v, ok := parseUint(f)
+			f, tail := kernfile.NextField(rest)
+			v, ok := kernfile.ParseUint(f)
 			if !ok || len(bytes.TrimSpace(tail)) != 0 {
 				if err == nil {
 					err = fmt.Errorf("line %d: bad value for %s: %q", n, want, clip(line))
@@ -73,14 +75,14 @@ type ioTotals struct {
 func parseIOStat(b []byte) (t ioTotals, err error) {
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
-		line, b = nextLine(b)
-		dev, rest := nextField(line)
+		line, b = kernfile.NextLine(b)
+		dev, rest := kernfile.NextField(line)
 		if len(dev) == 0 {
 			continue
 		}
 		for {
 			var kv []byte
-			kv, rest = nextField(rest)
+			kv, rest = kernfile.NextField(rest)
 			if len(kv) == 0 {
 				break
 			}
@@ -104,7 +106,7 @@ func parseIOStat(b []byte) (t ioTotals, err error) {
 			default:
 				continue
 			}
-			x, ok := parseUint(v)
+			x, ok := kernfile.ParseUint(v)
 			if !ok {
 				if err == nil {
 					err = fmt.Errorf("line %d: bad value %q", n, clip(kv))
@@ -129,12 +131,12 @@ func parseIOStat(b []byte) (t ioTotals, err error) {
 func parseBlkio(b []byte) (read, write uint64, err error) {
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
-		line, b = nextLine(b)
-		dev, rest := nextField(line)
+		line, b = kernfile.NextLine(b)
+		dev, rest := kernfile.NextField(line)
 		if len(dev) == 0 || string(dev) == "Total" {
 			continue
 		}
-		op, rest := nextField(rest)
+		op, rest := kernfile.NextField(rest)
 		var dst *uint64
 		switch string(op) {
 		case "Read":
@@ -149,8 +151,8 @@ func parseBlkio(b []byte) (read, write uint64, err error) {
 			}
 			continue
 		}
-		f, _ := nextField(rest)
-		v, ok := parseUint(f)
+		f, _ := kernfile.NextField(rest)
+		v, ok := kernfile.ParseUint(f)
 		if !ok {
 			if err == nil {
 				err = fmt.Errorf("line %d: bad value in %q", n, clip(line))
@@ -168,8 +170,8 @@ func parseBlkio(b []byte) (read, write uint64, err error) {
 func parseFirstPid(b []byte) (int, bool) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
-		v, ok := parseUint(bytes.TrimSpace(line))
+		line, b = kernfile.NextLine(b)
+		v, ok := kernfile.ParseUint(bytes.TrimSpace(line))
 		if ok && v > 0 && v < 1<<31 {
 			return int(v), true
 		}
@@ -196,7 +198,7 @@ var netDevCols = [16]int8{0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1
 func nextNetDev(b []byte, n *int) (name []byte, v netDev, rest []byte, ok bool, err error) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = kernfile.NextLine(b)
 		*n++
 		i := bytes.IndexByte(line, ':')
 		if i < 0 || bytes.IndexByte(line[:i], '|') >= 0 {
@@ -207,11 +209,11 @@ func nextNetDev(b []byte, n *int) (name []byte, v netDev, rest []byte, ok bool, 
 		cols := 0
 		for ; cols < 16; cols++ {
 			var f []byte
-			f, rest = nextField(rest)
+			f, rest = kernfile.NextField(rest)
 			if len(f) == 0 {
 				break
 			}
-			x, good := parseUint(f)
+			x, good := kernfile.ParseUint(f)
 			if !good {
 				return name, v, b, true, fmt.Errorf("line %d: bad value %q for %s", *n, clip(f), clip(name))
 			}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package kernfile reads and tokenises the small text files of /proc, /sys
+// and cgroupfs without allocating in steady state: the host collectors and
+// the containers collector read thousands of them per cycle.
+package kernfile
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Buf reads small kernel files into a buffer that is reused from cycle to
+// cycle, so a steady-state collection allocates nothing for reading. The
+// buffer starts at 4 KiB: /proc/sys files make the kernel allocate and zero
+// a buffer as large as the read, so a huge first read is slow
+// (notes/performance.md).
+type Buf struct{ b []byte }
+
+// Read returns the whole content of path. The slice is valid until the
+// next call.
+func (f *Buf) Read(path string) ([]byte, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	if f.b == nil {
+		f.b = make([]byte, 0, 4096)
+	}
+	b := f.b[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := fd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	f.b = b
+	return b, nil
+}
+
+// NextLine splits off the first line of b (without its newline).
+func NextLine(b []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i], b[i+1:]
+	}
+	return b, nil
+}
+
+// NextField splits off the first space- or tab-separated field of b.
+func NextField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	j := i
+	for j < len(b) && b[j] != ' ' && b[j] != '\t' {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+// ParseUint parses a decimal unsigned integer without allocating.
+func ParseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// ParseInt parses a decimal signed integer without allocating.
+func ParseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	u, ok := ParseUint(b)
+	if !ok || u > 1<<63 || (!neg && u == 1<<63) {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true
+	}
+	return int64(u), true
+}
