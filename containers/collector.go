@@ -80,6 +80,8 @@ func Factory(opts Options) collectors.Factory {
 			"containers.<name>.io.<read_byte_per_second|write_byte_per_second|reads_per_second|writes_per_second>",
 			"containers.<name>.network.<if>.<rx_byte|tx_byte|rx_packets|tx_packets|rx_errors|tx_errors|rx_drop|tx_drop>",
 			"containers.<name>.pids.current",
+			"containers.events.<start|die|oom|kill|destroy> (events seen in the cycle)",
+			"container.<metric>;host=..;container=..;image=..;runtime=..;pod=..;namespace=..;label_<k>=.. (with --tags)",
 		},
 		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
 			return NewCollector(h, opts, log)
