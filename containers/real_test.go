@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/events"
 )
 
 // realCgroups creates test cgroups in every hierarchy mounted under
@@ -473,4 +474,85 @@ func procTicks(t *testing.T, pid int) uint64 {
 	u, _ := strconv.ParseUint(f[11], 10, 64)
 	sys, _ := strconv.ParseUint(f[12], 10, 64)
 	return u + sys
+}
+
+// TestRealCgroupEvents: the runtime-neutral lifecycle events of a real
+// nspawn-style machine cgroup: it appears after the first cycle (start),
+// its process is OOM-killed by its memory limit (oom), it goes (die).
+// Counted per cycle as containers.events.<event> and written to the audit
+// file with the machine's name.
+func TestRealCgroupEvents(t *testing.T) {
+	r := newRealCgroups(t)
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	disp, err := events.New(events.Options{Host: "h", AuditFile: audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disp.Close()
+	c := newTest(t, collectors.DefaultHost(), Options{Events: disp})
+	counts := func() map[string]float64 {
+		t.Helper()
+		got, _, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+		return byNode(got)["events"]
+	}
+	if n := counts(); n["start"] != 0 || n["die"] != 0 || n["oom"] != 0 {
+		t.Fatalf("first cycle counts %v: what exists at start-up is not a start", n)
+	}
+
+	name := "nmtest-evt" + strconv.Itoa(os.Getpid())
+	rel := `machine.slice/machine-` + strings.ReplaceAll(name, "-", `\x2d`) + ".scope"
+	r.mkdir(rel)
+	limited := false
+	for _, root := range r.roots {
+		d := filepath.Join(root, rel)
+		for f, v := range map[string]string{"memory.limit_in_bytes": "16777216", "memory.max": "16777216", "memory.swap.max": "0"} {
+			if exists(filepath.Join(d, f)) {
+				if err := os.WriteFile(filepath.Join(d, f), []byte(v), 0o644); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				limited = limited || f != "memory.swap.max"
+			}
+		}
+	}
+	if !limited {
+		t.Fatal("no memory controller to limit the test cgroup")
+	}
+	cmd, in := r.start(rel, "sh", "-c", "read x; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 120")
+	// Other tests may start containers meanwhile (packages run in
+	// parallel): the counts are at least ours, the audit file says exactly.
+	if n := counts(); n["start"] < 1 {
+		t.Errorf("after the cgroup appeared: counts %v, want start 1", n)
+	}
+	// dd's 64 MB buffer in a 16 MB cgroup without swap: the kernel kills it.
+	in.Write([]byte("go\n"))
+	deadline := time.Now().Add(20 * time.Second)
+	oom := 0.0
+	for oom == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		oom += counts()["oom"]
+	}
+	if oom < 1 {
+		t.Errorf("oom events %v, want 1", oom)
+	}
+	r.kill(cmd)
+	r.rmdir(rel)
+	if n := counts(); n["die"] < 1 {
+		t.Errorf("after the cgroup went: counts %v, want die 1", n)
+	}
+	disp.Close()
+	b, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.Contains(line, `"name":"`+name+`"`) && strings.Contains(line, `"source":"cgroup"`) {
+			_, ev, _ := strings.Cut(line, `"event":"`)
+			ev, _, _ = strings.Cut(ev, `"`)
+			seq = append(seq, ev)
+		}
+	}
+	if strings.Join(seq, ",") != "start,oom,die" {
+		t.Errorf("audit events of %s: %v, want start,oom,die\n%s", name, seq, b)
+	}
 }
