@@ -47,14 +47,7 @@ func TestRetryUntilAccepted(t *testing.T) {
 		got = append(got, p)
 	}))
 	defer srv.Close()
-	d, err := New(Options{Host: "h1", URL: srv.URL + "/", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	d := running(t, Options{Host: "h1", URL: srv.URL + "/", Logger: quiet()})
 	code := 137
 	d.Emit(Event{ID: strings.Repeat("a", 64), Name: "web 1", Image: "web:1", Action: Start, Source: SourceDocker})
 	d.Emit(Event{ID: strings.Repeat("a", 64), Name: "web 1", Image: "web:1", Action: Die, ExitCode: &code, Source: SourceDocker})
@@ -85,6 +78,19 @@ func TestRetryUntilAccepted(t *testing.T) {
 	}
 }
 
+// running is a dispatcher whose Run goes on until the test ends.
+func running(t *testing.T, opts Options) *Dispatcher {
+	d, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -101,14 +107,7 @@ func TestFullQueueDropsOldest(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
 	defer srv.Close()
 	defer close(hang)
-	d, err := New(Options{URL: srv.URL, QueueLen: 3, Timeout: time.Minute, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	d := running(t, Options{URL: srv.URL, QueueLen: 3, Timeout: time.Minute, Logger: quiet()})
 	for i := 0; i < 10; i++ {
 		d.Emit(Event{ID: "x", Name: "n", Action: Kill, Time: time.Unix(int64(i+1), 0)})
 	}
