@@ -15,11 +15,13 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
+	"github.com/nodemetrics/nodemetrics/events"
 )
 
 // BenchmarkSoak24h compresses 24 hours of a 1 s agent (86,400 cycles, a
 // fake clock) with container churn (one container stops and a new one
-// starts every cycle: 86,400 starts and stops) into one run, over the e2e
+// starts every cycle: 86,400 starts and stops, with tagged series and
+// lifecycle events) into one run, over the e2e
 // fixture host plus a synthetic cgroup v2 tree, and reports RSS,
 // goroutines, open files and heap at the start, the middle and the end:
 // they must stay flat. Run it with `make soak` (-benchtime=1x); SOAK_CYCLES
@@ -41,7 +43,14 @@ func BenchmarkSoak24h(b *testing.B) {
 	// Host files from the fixture, cgroups from the synthetic tree.
 	must(b, os.Symlink(filepath.Join(fixture, "sys", "devices"), filepath.Join(root, "sys", "devices")))
 	host := collectors.Host{Proc: filepath.Join(fixture, "proc"), Sys: filepath.Join(root, "sys"), Root: filepath.Join(root, "absent")}
-	factories := append(collectors.Registry(), containers.Factory(containers.Options{}))
+	// Tags and lifecycle events on: their per-container state (tagged
+	// paths) and the event counts must not grow with churn either.
+	disp, err := events.New(events.Options{Host: "soak"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	factories := append(collectors.Registry(), containers.Factory(containers.Options{
+		Tags: true, Hostname: "soak", Events: disp}))
 	a, err := New(Options{Host: host, Factories: factories, Prefix: "servers", Hostname: "soak",
 		Interval: time.Second, Logger: quiet()})
 	if err != nil {
