@@ -29,10 +29,11 @@ web="http://127.0.0.1:$web_port"
 if nspawn/nspawn-container --check; then
 	echo "running the image under systemd-nspawn (machine nodemetrics-run)"
 	nspawn/nspawn-container --name nodemetrics-run image/build/nodemetrics.tar.gz -- \
-		--graphite "127.0.0.1:$carbon_port" --interval "$interval" &
+		--graphite "127.0.0.1:$carbon_port" --interval "$interval" --tags --events-url "$web" &
 else
 	echo "systemd-nspawn cannot run here (see above): running bin/collector directly"
-	bin/collector --graphite "127.0.0.1:$carbon_port" --interval "$interval" --hostname "$host" &
+	bin/collector --graphite "127.0.0.1:$carbon_port" --interval "$interval" --hostname "$host" \
+		--tags --events-url "$web" &
 fi
 agent_pid=$!
 
@@ -45,6 +46,9 @@ The agent sends every $interval to carbon on 127.0.0.1:$carbon_port. Open (rates
   $web/render?target=servers.$host.network.*.rx_byte&from=-10min
   $web/render?target=servers.$host.diskspace.*.byte_percentfree&from=-10min
   $web/render?target=servers.$host.agent.collectors.*.duration_seconds&from=-10min
+  $web/render?target=servers.$host.containers.*.cpu.total&from=-10min          (containers, by name)
+  $web/render?target=seriesByTag('name=container.memory.usage_byte')&from=-10min (tagged)
+  $web/events/get_data?from=-1h&tags=container                                (container start/die/oom)
   $web/render?target=servers.$host.memory.MemTotal&format=json&from=-10min   (JSON)
   $web/metrics/find?query=servers.$host.*                                     (the tree)
 Ctrl-C stops the agent and Graphite.
