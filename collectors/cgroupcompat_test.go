@@ -91,3 +91,26 @@ func TestCgroupCompatRealHost(t *testing.T) {
 		t.Errorf("no root cgroup in %v", got)
 	}
 }
+
+// Any stat file content: only the known keys with numeric values come out,
+// under the collector's prefix; a bad value is an error, never a panic.
+func FuzzCgroupCompat(f *testing.F) {
+	f.Add("user 100\nsystem 50\n", "cache 1\nrss 2\ntotal_swap x\n")
+	f.Add("user\n\n system 1", "rss 18446744073709551616\n")
+	f.Fuzz(func(t *testing.T, cpuacct, memory string) {
+		root := t.TempDir()
+		writeFile(t, root+"/sys/fs/cgroup/cpuacct/cpuacct.stat", cpuacct)
+		writeFile(t, root+"/sys/fs/cgroup/memory/memory.stat", memory)
+		h := Host{Proc: root + "/proc", Sys: root + "/sys", Root: root}
+		for _, newC := range []func(Host, *slog.Logger) (Collector, error){newCpuacctCgroup, newMemoryCgroup} {
+			c, _ := newC(h, nil)
+			s := NewSample(time.Unix(100, 0), false, State{})
+			c.Collect(context.Background(), s)
+			for _, m := range s.Metrics() {
+				if !strings.HasPrefix(m.Path, "sys.fs.cgroup.cpuacct.system.") && !strings.HasPrefix(m.Path, "memory_cgroup.system.") {
+					t.Fatalf("path %q", m.Path)
+				}
+			}
+		}
+	})
+}
