@@ -2,6 +2,9 @@
 #
 # make run    a local carbon-cache + graphite-web on 127.0.0.1, the agent sending to it
 # make test   vet + every test (installs what the tests need: Go modules, graphite, ...)
+#             including the dashboards check (dashboards/ is one of ./...)
+# make dashboards-check  the Grafana dashboards against a real graphite-web fed by the agent
+# make screenshots       PNGs of the main dashboard panels into docs/img (for the README)
 # make bench  collector and whole-cycle benchmarks
 # make soak   24 simulated hours with container churn: RSS, goroutines, fds flat
 # make fuzz   every fuzz target for FUZZTIME each (make test runs them briefly)
@@ -15,7 +18,7 @@ RUNDIR    ?= $(CURDIR)/.state/run
 INTERVAL  ?= 5s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet unit fuzz bench soak run image clean
+.PHONY: all build deps test vet unit fuzz bench soak run image clean dashboards-check screenshots
 
 all: build
 
@@ -35,8 +38,22 @@ vet:
 unit:
 	$(GO) test -count=1 -timeout 10m ./...
 
+# unit runs go test ./..., which includes ./dashboards: make test runs the
+# dashboards check once, in parallel with the other packages.
 test: deps vet unit
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+# dashboards-check: a real carbon-cache + graphite-web, real containers
+# (cgroups and processes made by the test), the agent at a 1 s interval;
+# then every panel target, variable and annotation of dashboards/*.json
+# sent as Grafana's Graphite data source sends them (dashboards/live_test.go).
+dashboards-check: deps
+	$(GO) test -count=1 -timeout 5m ./dashboards
+
+# screenshots: a 60 s run, then the main panels drawn by graphite-web's
+# /render?format=png into docs/img (overview.png is the README's picture).
+screenshots: deps
+	scripts/screenshots.sh docs/img
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
