@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -220,7 +219,7 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 		}
 		built <- err
 	}()
-	fx := &fixture{g: startGraphite(t), log: &syncBuffer{}}
+	fx := &fixture{g: graphitetest.Start(t), log: &syncBuffer{}}
 	fx.w = web{t: t, base: fx.g.WebURL, c: &http.Client{Timeout: 30 * time.Second}}
 
 	cg := newCgroups(t)
@@ -321,57 +320,6 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 			return seen["web-1"] && seen["web-2"] && seen["web-3"] && seen["db-1"] && seen["job-1"]
 		}, 60*time.Second)
 	return fx
-}
-
-// startGraphite is graphitetest.Start, tried up to three times: about one
-// start in twenty (seen in a loop of Start alone, on an idle machine)
-// fails with "carbon exited during start-up" and nothing in carbon's logs,
-// a fault of the start-up in scripts/graphite.sh that is not this check's
-// subject. Any other failure fails the same way three times.
-func startGraphite(t *testing.T) *graphitetest.Graphite {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		tb := &startTB{TB: t}
-		g := func() (g *graphitetest.Graphite) {
-			defer func() {
-				if r := recover(); r != nil && r != errStartFailed {
-					panic(r)
-				}
-			}()
-			return graphitetest.Start(tb)
-		}()
-		if g != nil {
-			tb.started = true // from now on its errors are the test's
-			return g
-		}
-		if attempt == 3 {
-			t.Fatalf("graphite did not start in 3 attempts; the last: %s", tb.msg)
-		}
-		t.Logf("graphite start failed (attempt %d of 3): %s", attempt, tb.msg)
-	}
-}
-
-var errStartFailed = errors.New("graphitetest.Start failed")
-
-// startTB turns graphitetest.Start's Fatal into a panic startGraphite
-// recovers from, and its errors while starting into log lines.
-type startTB struct {
-	testing.TB
-	started bool
-	msg     string
-}
-
-func (s *startTB) Fatal(args ...any) { s.msg = fmt.Sprint(args...); panic(errStartFailed) }
-func (s *startTB) Fatalf(f string, args ...any) {
-	s.msg = fmt.Sprintf(f, args...)
-	panic(errStartFailed)
-}
-func (s *startTB) Errorf(f string, args ...any) {
-	if s.started {
-		s.TB.Errorf(f, args...)
-		return
-	}
-	s.TB.Logf("while starting graphite: "+f, args...)
 }
 
 // has(n): at least one series with n points.

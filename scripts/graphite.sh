@@ -143,8 +143,8 @@ wait_until() {
 	shift 2
 	until "$@"; do
 		if ! alive "$name"; then
-			echo "graphite.sh: $name exited during start-up; last lines of $log:" >&2
-			tail -n 30 "$log" >&2 || true
+			echo "graphite.sh: $name exited during start-up; last lines of $log and its own logs:" >&2
+			tail -n 30 "$log" "$DIR"/log/carbon/*.log >&2 2>/dev/null || true
 			return 1
 		fi
 		if ((SECONDS >= deadline)); then
