@@ -5,8 +5,6 @@ package containers
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"net"
@@ -15,168 +13,20 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 )
 
-// realCgroups creates test cgroups in every hierarchy mounted under
-// /sys/fs/cgroup (each v1 controller, the named systemd one, and cgroup2,
-// whether at the root or at unified/), and removes them in t.Cleanup:
-// processes killed first, then leaves before their parents, and only the
-// directories this test created.
-type realCgroups struct {
-	t       *testing.T
-	roots   []string
-	created []string // absolute dirs, in creation order
-	procs   []*exec.Cmd
-}
-
-func newRealCgroups(t *testing.T) *realCgroups {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
+// newRealCgroups is the test's cgroup tree (internal/cgrouptest).
+func newRealCgroups(t *testing.T) *cgrouptest.Tree {
 	if testing.Short() {
 		t.Skip("creates real cgroups and processes")
 	}
-	base := "/sys/fs/cgroup"
-	r := &realCgroups{t: t}
-	if exists(filepath.Join(base, "cgroup.controllers")) {
-		r.roots = []string{base}
-	} else {
-		ents, err := os.ReadDir(base)
-		if err != nil {
-			t.Skip(err)
-		}
-		for _, e := range ents {
-			// cpu -> cpu,cpuacct style symlinks would be a second view of
-			// one hierarchy: only real directories.
-			if e.Type()&os.ModeSymlink == 0 && e.IsDir() && exists(filepath.Join(base, e.Name(), "cgroup.procs")) {
-				r.roots = append(r.roots, filepath.Join(base, e.Name()))
-			}
-		}
-	}
-	if len(r.roots) == 0 {
-		t.Skip("no cgroup hierarchy")
-	}
-	t.Cleanup(r.cleanup)
-	return r
-}
-
-// mkdir creates rel in every hierarchy, parents included.
-func (r *realCgroups) mkdir(rel string) {
-	r.t.Helper()
-	for _, root := range r.roots {
-		d := root
-		for _, part := range strings.Split(rel, "/") {
-			parent := d
-			d = filepath.Join(d, part)
-			if exists(d) {
-				continue
-			}
-			if err := os.Mkdir(d, 0o755); err != nil {
-				r.t.Fatalf("mkdir %s: %v", d, err)
-			}
-			r.created = append(r.created, d)
-			// cpuset needs CPUs and memory nodes before it takes a task.
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
-					os.WriteFile(filepath.Join(d, f), b, 0o644)
-				}
-			}
-			// cgroup2: give the children the controllers (best effort; a
-			// hybrid host's unified tree has none).
-			if b, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers")); err == nil {
-				for _, c := range strings.Fields(string(b)) {
-					os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+c), 0o644)
-				}
-			}
-		}
-	}
-}
-
-// move puts pid into rel in every hierarchy.
-func (r *realCgroups) move(rel string, pid int) {
-	r.t.Helper()
-	for _, root := range r.roots {
-		p := filepath.Join(root, rel, "cgroup.procs")
-		if err := os.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			r.t.Fatalf("move %d to %s: %v", pid, p, err)
-		}
-	}
-}
-
-// start runs a command in its own process group (so its children die
-// with it) and moves it into rel before it does anything: the command
-// should first wait on stdin when what it does must be charged there.
-func (r *realCgroups) start(rel string, name string, args ...string) (*exec.Cmd, *os.File) {
-	r.t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	cmd.Stdin = pr
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	pr.Close()
-	r.procs = append(r.procs, cmd)
-	r.move(rel, cmd.Process.Pid)
-	return cmd, pw
-}
-
-func (r *realCgroups) kill(cmd *exec.Cmd) {
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	cmd.Wait()
-}
-
-// rmdir removes rel (a leaf) from every hierarchy, waiting for the killed
-// tasks to leave it.
-func (r *realCgroups) rmdir(rel string) {
-	for _, root := range r.roots {
-		d := filepath.Join(root, rel)
-		for i := 0; i < 100; i++ {
-			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-func (r *realCgroups) cleanup() {
-	for _, cmd := range r.procs {
-		if cmd.ProcessState == nil {
-			r.kill(cmd)
-		}
-	}
-	for i := len(r.created) - 1; i >= 0; i-- {
-		d := r.created[i]
-		for j := 0; j < 100; j++ {
-			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if exists(d) {
-			r.t.Errorf("cleanup: %s left behind", d)
-		}
-	}
-}
-
-// testID is a 64-hex container id starting with 0badc0de, recognisable
-// in a cgroup listing if a run is interrupted before its cleanup.
-func testID(t *testing.T) string {
-	b := make([]byte, 28)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "0badc0de" + hex.EncodeToString(b)
+	return cgrouptest.New(t)
 }
 
 // byNode groups rendered lines by container node.
@@ -207,7 +57,7 @@ func byNode(lines []string) map[string]map[string]float64 {
 func TestRealCgroups(t *testing.T) {
 	r := newRealCgroups(t)
 	uid := "0badc0de-" + strconv.Itoa(os.Getpid()) + "-4000-8000-000000000001"
-	burner, alloc, gone, kubeA, kubeB := testID(t), testID(t), testID(t), testID(t), testID(t)
+	burner, alloc, gone, kubeA, kubeB := cgrouptest.ID(t), cgrouptest.ID(t), cgrouptest.ID(t), cgrouptest.ID(t), cgrouptest.ID(t)
 	cg := map[string]string{
 		"burner": "system.slice/docker-" + burner + ".scope",
 		"alloc":  "docker/" + alloc,
@@ -218,18 +68,20 @@ func TestRealCgroups(t *testing.T) {
 		"machine": `machine.slice/machine-nmtest\x2dbox.scope`,
 	}
 	for _, rel := range cg {
-		r.mkdir(rel)
+		r.Mkdir(rel)
 	}
-	burnerCmd, _ := r.start(cg["burner"], "sh", "-c", "while :; do :; done")
+	burnerCmd := exec.Command("sh", "-c", "while :; do :; done")
+	r.Start(burnerCmd, cg["burner"])
 	// dd reads 60 MB from /dev/zero into its buffer (touching every page)
 	// and then blocks writing into the pipe nobody reads: 60 MB charged
 	// to the cgroup it was moved into before `read` returned.
-	_, allocIn := r.start(cg["alloc"], "sh", "-c", "read x; dd if=/dev/zero bs=60M count=1 2>/dev/null | sleep 120")
+	allocIn := r.Start(exec.Command("sh", "-c", "read x; dd if=/dev/zero bs=60M count=1 2>/dev/null | sleep 120"), cg["alloc"])
 	allocIn.Write([]byte("go\n"))
-	goneCmd, _ := r.start(cg["gone"], "sleep", "120")
-	r.start(cg["kubeA"], "sleep", "120")
-	r.start(cg["kubeB"], "sleep", "120")
-	r.start(cg["machine"], "sleep", "120")
+	goneCmd := exec.Command("sleep", "120")
+	r.Start(goneCmd, cg["gone"])
+	r.Start(exec.Command("sleep", "120"), cg["kubeA"])
+	r.Start(exec.Command("sleep", "120"), cg["kubeB"])
+	r.Start(exec.Command("sleep", "120"), cg["machine"])
 
 	c := newTest(t, collectors.DefaultHost(), Options{})
 	names := map[string]string{
@@ -321,8 +173,8 @@ func TestRealCgroups(t *testing.T) {
 	}
 
 	// One container stops: next cycle it is gone, with its state.
-	r.kill(goneCmd)
-	r.rmdir(cg["gone"])
+	r.Kill(goneCmd)
+	r.Rmdir(cg["gone"])
 	got, st, _ = collect(t, c, time.Now().Unix()+10, false, st)
 	if byNode(got)[names["gone"]] != nil {
 		t.Errorf("removed container still published")
@@ -370,13 +222,15 @@ func TestRealNetns(t *testing.T) {
 	run("-n", ns, "link", "set", "lo", "up")
 
 	uid := "0badc0de-" + strconv.Itoa(pid) + "-4000-8000-000000000002"
-	a, b := testID(t), testID(t)
+	a, b := cgrouptest.ID(t), cgrouptest.ID(t)
 	relA := "kubepods/besteffort/pod" + uid + "/" + a
 	relB := "kubepods/besteffort/pod" + uid + "/" + b
-	r.mkdir(relA)
-	r.mkdir(relB)
-	cmdA, _ := r.start(relA, "ip", "netns", "exec", ns, "sleep", "120")
-	cmdB, _ := r.start(relB, "ip", "netns", "exec", ns, "sleep", "120")
+	r.Mkdir(relA)
+	r.Mkdir(relB)
+	cmdA := exec.Command("ip", "netns", "exec", ns, "sleep", "120")
+	r.Start(cmdA, relA)
+	cmdB := exec.Command("ip", "netns", "exec", ns, "sleep", "120")
+	r.Start(cmdB, relB)
 	// ip netns exec enters the namespace, then execs sleep: wait for both.
 	nsIno := func(p int) uint64 { i, _ := inode(fmt.Sprintf("/proc/%d/ns/net", p)); return i }
 	self := nsIno(os.Getpid())
@@ -501,9 +355,9 @@ func TestRealCgroupEvents(t *testing.T) {
 
 	name := "nmtest-evt" + strconv.Itoa(os.Getpid())
 	rel := `machine.slice/machine-` + strings.ReplaceAll(name, "-", `\x2d`) + ".scope"
-	r.mkdir(rel)
+	r.Mkdir(rel)
 	limited := false
-	for _, root := range r.roots {
+	for _, root := range r.Roots {
 		d := filepath.Join(root, rel)
 		for f, v := range map[string]string{"memory.limit_in_bytes": "16777216", "memory.max": "16777216", "memory.swap.max": "0"} {
 			if exists(filepath.Join(d, f)) {
@@ -517,7 +371,8 @@ func TestRealCgroupEvents(t *testing.T) {
 	if !limited {
 		t.Fatal("no memory controller to limit the test cgroup")
 	}
-	cmd, in := r.start(rel, "sh", "-c", "read x; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 120")
+	cmd := exec.Command("sh", "-c", "read x; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 120")
+	in := r.Start(cmd, rel)
 	// Other tests may start containers meanwhile (packages run in
 	// parallel): the counts are at least ours, the audit file says exactly.
 	if n := counts(); n["start"] < 1 {
@@ -534,8 +389,8 @@ func TestRealCgroupEvents(t *testing.T) {
 	if oom < 1 {
 		t.Errorf("oom events %v, want 1", oom)
 	}
-	r.kill(cmd)
-	r.rmdir(rel)
+	r.Kill(cmd)
+	r.Rmdir(rel)
 	if n := counts(); n["die"] < 1 {
 		t.Errorf("after the cgroup went: counts %v, want die 1", n)
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 )
 
@@ -222,7 +223,7 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 	fx := &fixture{g: graphitetest.Start(t), log: &syncBuffer{}}
 	fx.w = web{t: t, base: fx.g.WebURL, c: &http.Client{Timeout: 30 * time.Second}}
 
-	cg := newCgroups(t)
+	cg := cgrouptest.New(t)
 	stub := startDockerStub(t)
 	steady, job, gone := testContainers(t.TempDir())
 	for _, c := range steady {
@@ -287,8 +288,7 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 	// limit: the kernel kills it (memory.oom_control oom_kill).
 	fx.g.WaitFor(t, p+"containers.job-1.memory.oom_kills", "-10min", has(1), 30*time.Second)
 	hog := exec.Command("sh", "-c", "read x; exec dd if=/dev/zero of=/dev/null bs=96M count=1")
-	hogIn := cg.start(hog)
-	cg.move(job.rel, hog.Process.Pid)
+	hogIn := cg.Start(hog, job.rel)
 	hogIn.Write([]byte("go\n"))
 	if err := hog.Wait(); err == nil {
 		t.Fatalf("dd with a 96 MB buffer survived the 64 MB limit of job-1")

@@ -27,176 +27,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 )
-
-// cgroups creates test cgroups in every hierarchy mounted under
-// /sys/fs/cgroup (each v1 controller, the named systemd one, cgroup2 at
-// the root or at unified/) and removes them in t.Cleanup: processes killed
-// first, then the directories it made, leaves first. The pattern of
-// containers/real_test.go, which does not export it; here a missing
-// hierarchy or privilege fails the test instead of skipping it.
-type cgroups struct {
-	t       testing.TB
-	roots   []string
-	created []string
-	procs   []*exec.Cmd
-	pipes   []*os.File // the processes' stdin: held open until cleanup
-}
-
-func newCgroups(t testing.TB) *cgroups {
-	if os.Geteuid() != 0 {
-		t.Fatal("the dashboards check makes real cgroups: run it as root")
-	}
-	base := "/sys/fs/cgroup"
-	r := &cgroups{t: t}
-	if exists(filepath.Join(base, "cgroup.controllers")) {
-		r.roots = []string{base}
-	} else {
-		ents, err := os.ReadDir(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			// cpu,cpuacct style symlinks are a second view of one hierarchy.
-			if e.Type()&os.ModeSymlink == 0 && e.IsDir() && exists(filepath.Join(base, e.Name(), "cgroup.procs")) {
-				r.roots = append(r.roots, filepath.Join(base, e.Name()))
-			}
-		}
-	}
-	if len(r.roots) == 0 {
-		t.Fatal("no cgroup hierarchy under /sys/fs/cgroup")
-	}
-	t.Cleanup(r.cleanup)
-	return r
-}
-
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// mkdir creates rel in every hierarchy, parents included.
-func (r *cgroups) mkdir(rel string) {
-	r.t.Helper()
-	for _, root := range r.roots {
-		d := root
-		for _, part := range strings.Split(rel, "/") {
-			parent := d
-			d = filepath.Join(d, part)
-			if exists(d) {
-				continue
-			}
-			if err := os.Mkdir(d, 0o755); err != nil {
-				r.t.Fatalf("mkdir %s: %v", d, err)
-			}
-			r.created = append(r.created, d)
-			// cpuset needs CPUs and memory nodes before it takes a task.
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
-					os.WriteFile(filepath.Join(d, f), b, 0o644)
-				}
-			}
-			// cgroup2: hand the controllers down (best effort; a hybrid
-			// host's unified tree has none).
-			if b, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers")); err == nil {
-				for _, c := range strings.Fields(string(b)) {
-					os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+c), 0o644)
-				}
-			}
-		}
-	}
-}
-
-// set writes the first of files that exists in each hierarchy's rel;
-// it reports whether any was written.
-func (r *cgroups) set(rel string, value string, files ...string) bool {
-	r.t.Helper()
-	done := false
-	for _, root := range r.roots {
-		for _, f := range files {
-			p := filepath.Join(root, rel, f)
-			if !exists(p) {
-				continue
-			}
-			if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
-				r.t.Fatalf("%s: %v", p, err)
-			}
-			done = true
-			break
-		}
-	}
-	return done
-}
-
-// start runs cmd in its own process group, outside any test cgroup: cmd
-// must wait for a line on stdin before doing anything worth accounting.
-// Write a line to the returned file to let it go.
-func (r *cgroups) start(cmd *exec.Cmd) *os.File {
-	r.t.Helper()
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	cmd.Stdin = pr
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	pr.Close()
-	r.procs = append(r.procs, cmd)
-	r.pipes = append(r.pipes, pw)
-	return pw
-}
-
-// move puts pid into rel in every hierarchy.
-func (r *cgroups) move(rel string, pid int) {
-	r.t.Helper()
-	for _, root := range r.roots {
-		p := filepath.Join(root, rel, "cgroup.procs")
-		if err := os.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			r.t.Fatalf("move %d to %s: %v", pid, p, err)
-		}
-	}
-}
-
-func (r *cgroups) kill(cmd *exec.Cmd) {
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	cmd.Wait()
-}
-
-// rmdir removes rel (a leaf) from every hierarchy, waiting for killed
-// tasks to leave it.
-func (r *cgroups) rmdir(rel string) {
-	for _, root := range r.roots {
-		removeDir(filepath.Join(root, rel))
-	}
-}
-
-func removeDir(d string) {
-	for i := 0; i < 250; i++ {
-		if err := os.Remove(d); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *cgroups) cleanup() {
-	for _, cmd := range r.procs {
-		if cmd.ProcessState == nil {
-			r.kill(cmd)
-		}
-	}
-	for _, p := range r.pipes {
-		p.Close()
-	}
-	for i := len(r.created) - 1; i >= 0; i-- {
-		removeDir(r.created[i])
-		if exists(r.created[i]) {
-			r.t.Errorf("cleanup: %s left behind", r.created[i])
-		}
-	}
-}
 
 // containerID is a 64-hex id starting with 0badc0de (recognisable in a
 // cgroup listing if a run is interrupted before its cleanup).
@@ -329,7 +162,7 @@ type testContainer struct {
 // waits until the agent's docker cache has listed it, so that its first
 // cycle already has the name; then makes its cgroup (Docker's systemd
 // driver path) in every hierarchy, moves the process in and lets it go.
-func startContainer(t testing.TB, r *cgroups, stub *dockerStub, c *testContainer, waitList bool) {
+func startContainer(t testing.TB, r *cgrouptest.Tree, stub *dockerStub, c *testContainer, waitList bool) {
 	t.Helper()
 	c.id = containerID(t)
 	c.rel = "system.slice/docker-" + c.id + ".scope"
@@ -344,7 +177,7 @@ func startContainer(t testing.TB, r *cgroups, stub *dockerStub, c *testContainer
 	if c.work.Net > 0 {
 		c.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	}
-	c.stdin = r.start(c.cmd)
+	c.stdin = r.Start(c.cmd, "")
 	before := stub.listCount()
 	stub.add(stubContainer{ID: c.id, Name: c.name, Image: c.image, Labels: c.labels, Pid: c.cmd.Process.Pid})
 	if waitList {
@@ -358,30 +191,30 @@ func startContainer(t testing.TB, r *cgroups, stub *dockerStub, c *testContainer
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	r.mkdir(c.rel)
+	r.Mkdir(c.rel)
 	if c.memLimit > 0 {
 		v := strconv.FormatInt(c.memLimit, 10)
-		if !r.set(c.rel, v, "memory.limit_in_bytes", "memory.max") {
+		if !r.Set(c.rel, v, "memory.limit_in_bytes", "memory.max") {
 			t.Fatalf("%s: no memory controller to limit", c.name)
 		}
 	}
 	if c.cpuQuota > 0 {
 		us := strconv.Itoa(int(c.cpuQuota * 100000))
-		r.set(c.rel, "100000", "cpu.cfs_period_us")
-		if !r.set(c.rel, us, "cpu.cfs_quota_us") && !r.set(c.rel, us+" 100000", "cpu.max") {
+		r.Set(c.rel, "100000", "cpu.cfs_period_us")
+		if !r.Set(c.rel, us, "cpu.cfs_quota_us") && !r.Set(c.rel, us+" 100000", "cpu.max") {
 			t.Fatalf("%s: no cpu controller to limit", c.name)
 		}
 	}
-	r.move(c.rel, c.cmd.Process.Pid)
+	r.Move(c.rel, c.cmd.Process.Pid)
 	if _, err := c.stdin.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // stopContainer kills the container's processes and removes its cgroup.
-func stopContainer(r *cgroups, stub *dockerStub, c *testContainer) {
-	r.kill(c.cmd)
-	r.rmdir(c.rel)
+func stopContainer(r *cgrouptest.Tree, stub *dockerStub, c *testContainer) {
+	r.Kill(c.cmd)
+	r.Rmdir(c.rel)
 	stub.remove(c.id)
 }
 

@@ -5,8 +5,6 @@ package deploy
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 )
 
 // Host fixtures of the end-to-end test: a shared mount point, a loop-mounted
@@ -87,92 +87,6 @@ func diskspaceName(mp string) string {
 	return strings.NewReplacer("/", "_", ".", "_").Replace(mp)
 }
 
-// testCgroup is the cgroup docker/<id> of a Docker (cgroupfs driver)
-// container, made by the test in each v1 controller the collector reads and
-// in the cgroup2 tree (unified/ on this hybrid host, or the root on a v2
-// host).
-type testCgroup struct {
-	id      string
-	leaves  []string // docker/<id> in every hierarchy
-	created []string // what the test made (docker/ itself maybe), parents first
-}
-
-// e2eIDPrefix starts the ids of the test's cgroups so that leftovers of an
-// interrupted run are recognisable in a cgroup listing.
-const e2eIDPrefix = "0e2e0e2e"
-
-func makeDockerCgroup(t *testing.T) *testCgroup {
-	t.Helper()
-	b := make([]byte, 28)
-	rand.Read(b)
-	cg := &testCgroup{id: e2eIDPrefix + hex.EncodeToString(b)}
-	base := "/sys/fs/cgroup"
-	var roots []string
-	if _, err := os.Stat(filepath.Join(base, "cgroup.controllers")); err == nil {
-		roots = []string{base}
-	} else {
-		seen := map[string]bool{}
-		for _, c := range []string{"memory", "cpuacct", "cpu", "pids", "blkio", "unified"} {
-			r, err := filepath.EvalSymlinks(filepath.Join(base, c)) // cpu -> cpu,cpuacct
-			if err != nil || seen[r] {
-				continue
-			}
-			if _, err := os.Stat(filepath.Join(r, "cgroup.procs")); err != nil {
-				continue
-			}
-			seen[r] = true
-			roots = append(roots, r)
-		}
-	}
-	if len(roots) == 0 {
-		t.Fatal("no cgroup hierarchy under /sys/fs/cgroup")
-	}
-	t.Cleanup(cg.remove(t))
-	for _, r := range roots {
-		d := r
-		for _, part := range []string{"docker", cg.id} {
-			d = filepath.Join(d, part)
-			if _, err := os.Stat(d); err == nil {
-				continue
-			}
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatalf("mkdir %s: %v", d, err)
-			}
-			cg.created = append(cg.created, d)
-		}
-		cg.leaves = append(cg.leaves, d)
-	}
-	return cg
-}
-
-// move puts pid into the cgroup in every hierarchy.
-func (cg *testCgroup) move(t *testing.T, pid int) {
-	t.Helper()
-	for _, d := range cg.leaves {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			t.Fatalf("move %d into %s: %v", pid, d, err)
-		}
-	}
-}
-
-// remove deletes the directories the test made, leaves first, waiting for
-// killed tasks to leave them.
-func (cg *testCgroup) remove(t *testing.T) func() {
-	return func() {
-		for i := len(cg.created) - 1; i >= 0; i-- {
-			d := cg.created[i]
-			var err error
-			poll(5*time.Second, 20*time.Millisecond, func() bool {
-				err = os.Remove(d)
-				return err == nil || os.IsNotExist(err)
-			})
-			if err != nil && !os.IsNotExist(err) {
-				t.Errorf("cgroup %s left behind: %v", d, err)
-			}
-		}
-	}
-}
-
 // testNetns is a network namespace joined to the host's by a veth pair in
 // a /30 of 10.232.0.0/16 (the containers package's tests use 10.231/16).
 type testNetns struct {
@@ -210,30 +124,17 @@ func makeNetns(t *testing.T) *testNetns {
 }
 
 // startIn starts `ip netns exec NS sleep 300` as a new process group whose
-// leader is moved into cg BEFORE it enters the namespace (it waits on its
-// stdin first), so its memory is charged there. It waits until the pid is
-// in the namespace and returns the pid; t.Cleanup kills the group.
-func (n *testNetns) startIn(t *testing.T, cg *testCgroup) int {
+// leader is moved into the cgroup rel of cgs BEFORE it enters the namespace
+// (it waits on its stdin first), so its memory is charged there. It waits
+// until the pid is in the namespace and returns the pid; cgs kills it.
+func (n *testNetns) startIn(t *testing.T, cgs *cgrouptest.Tree, rel string) int {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", "read x; exec ip netns exec "+n.name+" sleep 300")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pw, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in := cgs.Start(cmd, rel)
 	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		syscall.Kill(-pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
-	cg.move(t, pid)
-	if _, err := pw.Write([]byte("go\n")); err != nil {
+	if _, err := in.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
-	pw.Close()
 	self := nsInode(t, "/proc/self/ns/net")
 	if !poll(10*time.Second, 10*time.Millisecond, func() bool {
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 )
 
@@ -267,12 +268,14 @@ func TestNspawnEndToEnd(t *testing.T) {
 	if err := os.Mkdir(mp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cg := makeDockerCgroup(t)
+	cgs := cgrouptest.New(t)
+	id := cgrouptest.ID(t)
+	cgs.Mkdir("docker/" + id) // Docker's cgroupfs driver
 	ns := makeNetns(t)
-	pid := ns.startIn(t, cg)
+	pid := ns.startIn(t, cgs, "docker/"+id)
 	hostNet := sampleHostNetDev(t)
 	t.Logf("cgroup docker/%s, pid %d in netns %s (%s %s <-> %s %s)",
-		cg.id, pid, ns.name, ns.hostIf, ns.hostAddr, ns.nsIf, ns.nsAddr)
+		id, pid, ns.name, ns.hostIf, ns.hostAddr, ns.nsIf, ns.nsAddr)
 
 	cmd := exec.Command(wrapper, "--name", name, img, "--",
 		"--graphite", g.CarbonAddr, "--interval", "1s", "--counters", "--log-level", "debug")
@@ -422,7 +425,7 @@ func TestNspawnEndToEnd(t *testing.T) {
 	if before[0] == 0 || before[1] == 0 {
 		t.Fatalf("no traffic arrived in the netns: %v", before)
 	}
-	ctr := root + ".containers." + cg.id[:12]
+	ctr := root + ".containers." + id[:12]
 	for _, col := range []string{"rx_byte", "rx_packets"} {
 		i := netDevColumn(col)
 		target := ctr + ".network." + ns.nsIf + "." + col
