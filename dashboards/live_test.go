@@ -7,8 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -37,44 +35,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// web is a small client of graphite-web that speaks as Grafana does.
-type web struct {
-	t    testing.TB
-	base string
-	c    *http.Client
-}
+// web is a client of graphite-web that speaks as Grafana does.
+type web struct{ g *graphitetest.Graphite }
 
 func (w web) do(method, path string, form url.Values) ([]byte, error) {
-	var req *http.Request
-	var err error
-	if method == "POST" {
-		req, err = http.NewRequest("POST", w.base+path, strings.NewReader(form.Encode()))
-		if req != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-	} else {
-		u := w.base + path
-		if len(form) > 0 {
-			u += "?" + form.Encode()
-		}
-		req, err = http.NewRequest("GET", u, nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	resp, err := w.c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("%s %s: %s: %.300s", method, path, resp.Status, body)
-	}
-	return body, nil
+	return w.g.Do(method, path, form)
 }
 
 type renderSeries struct {
@@ -221,7 +186,7 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 		built <- err
 	}()
 	fx := &fixture{g: graphitetest.Start(t), log: &syncBuffer{}}
-	fx.w = web{t: t, base: fx.g.WebURL, c: &http.Client{Timeout: 30 * time.Second}}
+	fx.w = web{g: fx.g}
 
 	cg := cgrouptest.New(t)
 	stub := startDockerStub(t)

@@ -195,12 +195,28 @@ func freePort(t testing.TB, udp bool) int {
 	return 0
 }
 
-func (g *Graphite) get(path string, q url.Values) ([]byte, error) {
+// Do sends a request to graphite-web as Grafana's Graphite data source
+// does: GET with q in the query string, or POST with q as a form. A status
+// other than 200 is an error that quotes the body.
+func (g *Graphite) Do(method, path string, q url.Values) ([]byte, error) {
 	u := g.WebURL + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+	var req *http.Request
+	var err error
+	if method == http.MethodPost {
+		req, err = http.NewRequest(method, u, strings.NewReader(q.Encode()))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	} else {
+		if len(q) > 0 {
+			u += "?" + q.Encode()
+		}
+		req, err = http.NewRequest(method, u, nil)
 	}
-	resp, err := g.client.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := g.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -210,14 +226,14 @@ func (g *Graphite) get(path string, q url.Values) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("GET %s: %s: %.500s", u, resp.Status, body)
+		return body, fmt.Errorf("%s %s: %s: %.500s", method, u, resp.Status, body)
 	}
 	return body, nil
 }
 
 // Get fetches a graphite-web path (such as "/functions") with query q and
 // returns the body; a status other than 200 is an error.
-func (g *Graphite) Get(path string, q url.Values) ([]byte, error) { return g.get(path, q) }
+func (g *Graphite) Get(path string, q url.Values) ([]byte, error) { return g.Do(http.MethodGet, path, q) }
 
 // Render returns /render?target=TARGET&from=FROM&format=json. from is a
 // Graphite time such as "-5min"; empty means graphite's default (-24h).
@@ -226,7 +242,7 @@ func (g *Graphite) Render(target, from string) ([]Series, error) {
 	if from != "" {
 		q.Set("from", from)
 	}
-	body, err := g.get("/render", q)
+	body, err := g.Get("/render", q)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +282,7 @@ func (s Series) Values() map[int64]float64 {
 
 // Find returns the paths (ids) /metrics/find?query=QUERY matches.
 func (g *Graphite) Find(query string) ([]string, error) {
-	body, err := g.get("/metrics/find", url.Values{"query": {query}})
+	body, err := g.Get("/metrics/find", url.Values{"query": {query}})
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +358,7 @@ func (g *Graphite) Events(from, tags string) ([]Event, error) {
 	if tags != "" {
 		q.Set("tags", tags)
 	}
-	body, err := g.get("/events/get_data", q)
+	body, err := g.Get("/events/get_data", q)
 	if err != nil {
 		return nil, err
 	}
