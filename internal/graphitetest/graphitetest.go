@@ -233,7 +233,9 @@ func (g *Graphite) Do(method, path string, q url.Values) ([]byte, error) {
 
 // Get fetches a graphite-web path (such as "/functions") with query q and
 // returns the body; a status other than 200 is an error.
-func (g *Graphite) Get(path string, q url.Values) ([]byte, error) { return g.Do(http.MethodGet, path, q) }
+func (g *Graphite) Get(path string, q url.Values) ([]byte, error) {
+	return g.Do(http.MethodGet, path, q)
+}
 
 // Render returns /render?target=TARGET&from=FROM&format=json. from is a
 // Graphite time such as "-5min"; empty means graphite's default (-24h).
