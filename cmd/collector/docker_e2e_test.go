@@ -214,7 +214,8 @@ func TestDockerEndToEnd(t *testing.T) {
 	cs := &testContainers{t: t}
 	t.Cleanup(cs.cleanup)
 	n := func(x string) string { return "nmt" + sfx + "-" + x }
-	cs.run(n("a"), "--label", "tier=web", "--label", "nmtest=1", "--memory", "200m", img, "-cpu", "-alloc", "30")
+	// Half a CPU: enough to see, not enough to starve the rest of the suite.
+	cs.run(n("a"), "--label", "tier=web", "--label", "nmtest=1", "--memory", "200m", "--cpus", "0.5", img, "-cpu", "-alloc", "30")
 	cs.run(n("b"), "--network", "host", "--label", "nmtest=1", img)
 	cs.run(n("c"), "--label", "nmtest=1", img, "-serve", ":7777")
 	cs.run(n("d"), "--network", "container:"+n("c"), "--label", "nmtest=1", img)
