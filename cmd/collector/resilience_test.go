@@ -198,7 +198,10 @@ func TestSIGKILLMidSpoolThenRestart(t *testing.T) {
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now().Unix()
+	// The first tick counted is the second whole second from now: the
+	// process's start-up may cross a second boundary on a loaded machine,
+	// and that tick was never due.
+	start := time.Now().Unix() + 1
 	time.Sleep(6300 * time.Millisecond)
 	agent.Process.Signal(syscall.SIGKILL)
 	agent.Wait()
@@ -255,7 +258,16 @@ func TestBlackHoleCarbonKeepsCadence(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--graphite", tap.ln.Addr().String(), "--interval", "1s", "--hostname", "bh"}, logs, logs)
 	}()
-	start := time.Now().Unix()
+	// Ticks are counted from the first whole second after the agent is
+	// running (its start-up, Docker API warm-up included, may cross a
+	// second boundary on a loaded machine: that tick was never due).
+	for up := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "msg=starting"); {
+		if time.Now().After(up) {
+			t.Fatalf("the agent did not start:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now().Unix() + 1
 	time.Sleep(8 * time.Second) // the black hole: nothing is read
 	close(gate)
 	blackholeEnd := time.Now().Unix()
