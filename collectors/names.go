@@ -2,6 +2,8 @@
 
 package collectors
 
+import "strings"
+
 // Segment makes s safe as ONE node of a Graphite path: every byte outside
 // [A-Za-z0-9_-:+@=%#~] becomes '_', so a dot or space in a device,
 // interface, mount or host name cannot add a level or break the line
@@ -38,4 +40,17 @@ func segmentByte(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// LineSafe keeps s as it is (dots included: they add levels, as Diamond's
+// unsanitised names do) except for the bytes that would break a plaintext
+// line or an event tag: spaces, control characters and DEL become '_'.
+// Diamond's compatibility paths and graphite-web event tags use it.
+func LineSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, s)
 }

@@ -84,12 +84,7 @@ func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
 		}
 		// Diamond publishes the name as is (a dot adds a level); only bytes
 		// that would break the plaintext line are replaced.
-		name = strings.Map(func(r rune) rune {
-			if r <= ' ' || r == 0x7f {
-				return '_'
-			}
-			return r
-		}, name)
+		name = collectors.LineSafe(name)
 		p := "docker.containers." + name + "."
 		d.container(s, p, id)
 		if haveSys {

@@ -319,10 +319,10 @@ func (d *Dispatcher) PayloadOf(ev Event) Payload {
 	if name == "" {
 		name = short(ev.ID)
 	}
-	tags := []string{"container", tagValue(ev.Action)}
+	tags := []string{"container", collectors.LineSafe(ev.Action)}
 	add := func(k, v string) {
 		if v != "" {
-			tags = append(tags, k+"="+tagValue(v))
+			tags = append(tags, k+"="+collectors.LineSafe(v))
 		}
 	}
 	add("host", d.opts.Host)
@@ -367,16 +367,6 @@ func (d *Dispatcher) post(ctx context.Context, ev Event) error {
 		return fmt.Errorf("POST /events/: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
-}
-
-// tagValue makes s one space-free event tag.
-func tagValue(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r == 0x7f {
-			return '_'
-		}
-		return r
-	}, s)
 }
 
 func short(id string) string {
