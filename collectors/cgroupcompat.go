@@ -28,8 +28,9 @@ func CgroupCompat() []Factory {
 
 type cgroupCompat struct {
 	h      Host
-	dirs   []string // controller roots tried in order
-	file   string   // the stat file looked for in every directory
+	buf    kernfile.Buf // one buffer for every cgroup's stat file
+	dirs   []string     // controller roots tried in order
+	file   string       // the stat file looked for in every directory
 	prefix string
 	keys   []string
 	strip  bool // drop a leading '.' of <cg> (cpuacct; harmless for memory)
@@ -57,12 +58,7 @@ func cgName(rel string, strip bool) string {
 	if strip {
 		n = strings.TrimPrefix(n, ".")
 	}
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r == 0x7f {
-			return '_'
-		}
-		return r
-	}, n)
+	return LineSafe(n)
 }
 
 func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
@@ -89,7 +85,7 @@ func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
 		if !d.IsDir() {
 			return nil
 		}
-		b, err := os.ReadFile(filepath.Join(path, c.file))
+		b, err := c.buf.Read(filepath.Join(path, c.file))
 		if err != nil {
 			return nil
 		}
