@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # make run    a local carbon-cache + graphite-web on 127.0.0.1, the agent sending to it
+#             (CLUSTER=1: three nodes into a relay tier and two carbon-caches)
 # make test   vet + every test (installs what the tests need: Go modules, graphite, ...)
 #             including the dashboards check (dashboards/ is one of ./...)
 # make dashboards-check  the Grafana dashboards against a real graphite-web fed by the agent
@@ -80,8 +81,16 @@ image:
 soak:
 	$(GO) test -run '^$$' -bench Soak24h -benchtime 1x -timeout 60m ./agent
 
+# make run CLUSTER=1: the agent on three nodes (network namespaces) into a
+# Graphite cluster (scripts/cluster.sh: two carbon-c-relays, two
+# carbon-caches, one graphite-web frontend on 127.0.0.1:8080).
+ifeq ($(CLUSTER),1)
+run: deps build
+	scripts/cluster.sh run $(RUNDIR)/cluster bin/collector $(INTERVAL)
+else
 run: deps build image
 	scripts/run.sh $(RUNDIR) $(INTERVAL)
+endif
 
 clean:
 	rm -rf bin .state
