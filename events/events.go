@@ -345,7 +345,9 @@ func (d *Dispatcher) PayloadOf(ev Event) Payload {
 		fmt.Fprintf(&data, ", signal %s", ev.Signal)
 	}
 	fmt.Fprintf(&data, " (from %s)", ev.Source)
-	return Payload{What: name + " " + ev.Action, Tags: tags, When: ev.Time.Unix(), Data: data.String()}
+	// what is a title: bounded and on one line (graphite-web keeps 255
+	// characters of it).
+	return Payload{What: collectors.Tag(name) + " " + collectors.Tag(ev.Action), Tags: tags, When: ev.Time.Unix(), Data: data.String()}
 }
 
 func (d *Dispatcher) post(ctx context.Context, ev Event) error {

@@ -57,10 +57,10 @@ func TestRetryUntilAccepted(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 || got[0].What != "web 1 start" {
+	if len(got) != 2 || got[0].What != "web_1 start" {
 		t.Fatalf("posted %+v", got)
 	}
-	if got[1].What != "web 1 die" || !strings.Contains(got[1].Data, "exit code 137") {
+	if got[1].What != "web_1 die" || !strings.Contains(got[1].Data, "exit code 137") {
 		t.Errorf("die event %+v", got[1])
 	}
 	for _, p := range got {
@@ -179,8 +179,9 @@ func TestAuditFileError(t *testing.T) {
 	}
 }
 
-// Whatever the names, the event's tags have no spaces (graphite-web
-// splits on them) and the payload is valid JSON.
+// Whatever the names, the event's tags are clean (no spaces: graphite-web
+// splits on them; nothing the naming rules replace), the title is one
+// bounded line, and the payload is valid JSON.
 func FuzzPayload(f *testing.F) {
 	f.Add("web 1", "img:1", "host.a", "die", "7")
 	f.Add("", "", "", "", "")
@@ -188,9 +189,13 @@ func FuzzPayload(f *testing.F) {
 		d := &Dispatcher{opts: Options{Host: host}}
 		p := d.PayloadOf(Event{ID: name + image, Name: name, Image: image, Runtime: "docker", Action: action, ExitCode: ExitCode(code)})
 		for _, tag := range p.Tags {
-			if strings.ContainsAny(tag, " \t\r\n") {
+			_, v, _ := strings.Cut(tag, "=")
+			if strings.ContainsAny(tag, " \t\r\n") || collectors.Tag(v) != v {
 				t.Fatalf("tag %q", tag)
 			}
+		}
+		if strings.ContainsAny(p.What, "\r\n") || len(p.What) > 2*collectors.MaxName+1 {
+			t.Fatalf("what %q", p.What)
 		}
 		if _, err := json.Marshal(p); err != nil {
 			t.Fatal(err)
