@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,6 +178,12 @@ func TestReadmeMakeRun(t *testing.T) {
 			t.Errorf("README does not document make run's %s", knob)
 		}
 	}
+	// A test started in the background inherits SIGINT ignored, and so
+	// would make: with a handler installed here, exec gives make the
+	// default disposition, as a terminal's foreground job has it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	clone := filepath.Join(t.TempDir(), "nodemetrics")
 	run(t, nil, "git", "clone", "-q", root, clone)
 	host, _, _ := strings.Cut(shortHostname(t), ".")
@@ -208,6 +216,7 @@ func TestReadmeMakeRun(t *testing.T) {
 			}
 		}
 		web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
+		since := time.Now().Unix() // the second round's Graphite has the first's data
 		target := "servers." + host + ".loadavg.01"
 		ok := poll(4*time.Minute, time.Second, func() bool {
 			select {
@@ -216,7 +225,7 @@ func TestReadmeMakeRun(t *testing.T) {
 				return true
 			default:
 			}
-			return hasPoint(web, target)
+			return hasPoint(web, target, since)
 		})
 		select {
 		case err := <-exited:
@@ -270,15 +279,20 @@ func TestReadmeMakeRun(t *testing.T) {
 	}
 }
 
-// hasPoint: graphite-web has a non-null point of target.
-func hasPoint(web, target string) bool {
-	resp, err := http.Get(web + "/render?format=json&from=-10min&target=" + url.QueryEscape(target))
+// hasPoint: graphite-web has a non-null point of target at since or later.
+func hasPoint(web, target string, since int64) bool {
+	resp, err := http.Get(web + "/render?format=json&from=" + strconv.FormatInt(since, 10) + "&target=" + url.QueryEscape(target))
 	if err != nil {
 		return false
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode == 200 && regexp.MustCompile(`\[[-0-9.e]+, [0-9]+\]`).Match(b)
+	for _, m := range regexp.MustCompile(`\[[-0-9.e]+, ([0-9]+)\]`).FindAllSubmatch(b, -1) {
+		if ts, _ := strconv.ParseInt(string(m[1]), 10, 64); ts >= since {
+			return true
+		}
+	}
+	return false
 }
 
 // TestReadmeExamples runs the README's one-shot example (twice with one
@@ -367,5 +381,61 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	if len(seen) < 3 {
 		t.Errorf("example config: only %v published:\n%s", seen, out)
+	}
+}
+
+// TestReadmeKubernetes runs the README's Kubernetes commands against the
+// real containerd (Docker's, in a namespace of its own instead of k8s.io)
+// with kubectl's input kept: the image is imported under the name the
+// rendered DaemonSet asks for.
+func TestReadmeKubernetes(t *testing.T) {
+	requireRoot(t)
+	const sock = "/run/docker/containerd/containerd.sock"
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("the Docker Engine's containerd is not running: %v", err)
+	}
+	block := codeBlock(t, readme(t), "### Kubernetes")
+	out := builtImage(t)
+	tag, err := os.ReadFile(filepath.Join(out, "IMAGE_TAG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "nmreadme" + strconv.Itoa(os.Getpid())
+	defer func() {
+		if ids, err := runErr(nil, "ctr", "-a", sock, "-n", ns, "images", "ls", "-q"); err == nil {
+			for _, id := range strings.Fields(ids) {
+				runErr(nil, "ctr", "-a", sock, "-n", ns, "images", "rm", id)
+			}
+		}
+		runErr(nil, "ctr", "-a", sock, "namespaces", "rm", ns)
+	}()
+	rendered := filepath.Join(t.TempDir(), "daemonset.yaml")
+	var cmds []string
+	for _, line := range strings.Split(block, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || line == "make image" {
+			continue // make image: builtImage did it
+		}
+		line = strings.ReplaceAll(line, "image/build/", out+"/")
+		line = strings.ReplaceAll(line, "ctr -n k8s.io ", "ctr -a "+sock+" -n "+ns+" ")
+		line = strings.ReplaceAll(line, "kubectl apply -f -", "cat >"+rendered)
+		cmds = append(cmds, line)
+	}
+	if len(cmds) != 2 {
+		t.Fatalf("the README's Kubernetes commands changed shape; update this test: %q", cmds)
+	}
+	c := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(cmds, "\n"))
+	c.Dir = root
+	if o, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(cmds, "\n"), err, o)
+	}
+	images := run(t, nil, "ctr", "-a", sock, "-n", ns, "images", "ls", "-q")
+	want := "docker.io/library/" + strings.TrimSpace(string(tag))
+	if !slices.Contains(strings.Fields(images), want) {
+		t.Errorf("ctr images: %q, want %s", images, want)
+	}
+	ds := loadYAML(t, rendered)
+	if img := path(t, ds, "spec", "template", "spec", "containers", 0, "image"); img != strings.TrimSpace(string(tag)) {
+		t.Errorf("rendered DaemonSet image %v, want %s (what the kubelet finds as %s)", img, tag, want)
 	}
 }
