@@ -77,16 +77,17 @@ func (l *Logger) Once(key, msg string, attrs ...any) {
 }
 
 // OK records that key works: after failures, an INFO line with msg, attrs
-// and the number of failures; otherwise nothing.
-func (l *Logger) OK(key, msg string, attrs ...any) {
+// and the number of failures, and true; otherwise nothing and false.
+func (l *Logger) OK(key, msg string, attrs ...any) bool {
 	l.mu.Lock()
 	st := l.keys[key]
 	if st == nil || !st.failing {
 		l.mu.Unlock()
-		return
+		return false
 	}
 	total := st.total
 	delete(l.keys, key)
 	l.mu.Unlock()
 	l.log.Info(msg, append(attrs, "failures", total)...)
+	return true
 }
