@@ -202,3 +202,50 @@ func FuzzPayload(f *testing.F) {
 		}
 	})
 }
+
+// A graphite-web (or whatever answers at --events-url) that redirects the
+// POST to another host: the redirect is refused, nothing reaches the other
+// host, the event stays queued. A redirect to another path of the same
+// host is followed.
+func TestRedirectToAnotherHostRefused(t *testing.T) {
+	var mu sync.Mutex
+	foreign, local := 0, 0
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		foreign++
+		mu.Unlock()
+	}))
+	defer other.Close()
+	var srvURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away/events/":
+			http.Redirect(w, r, other.URL+"/events/", http.StatusTemporaryRedirect)
+		case "/moved/events/":
+			http.Redirect(w, r, srvURL+"/new/events/", http.StatusPermanentRedirect)
+		case "/new/events/":
+			mu.Lock()
+			local++
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+	srvURL = srv.URL
+	away := running(t, Options{Host: "h", URL: srv.URL + "/away", Logger: quiet()})
+	moved := running(t, Options{Host: "h", URL: srv.URL + "/moved", Logger: quiet()})
+	for _, d := range []*Dispatcher{away, moved} {
+		d.Emit(Event{ID: strings.Repeat("b", 64), Name: "web", Action: Start, Source: SourceDocker})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for (moved.Pending() > 0 || away.Stats().Failed == 0) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if foreign != 0 || away.Pending() != 1 || away.Stats().Failed == 0 {
+		t.Errorf("redirect to another host: %d posts reached it, %d pending, %d failed", foreign, away.Pending(), away.Stats().Failed)
+	}
+	if local != 1 || moved.Pending() != 0 {
+		t.Errorf("same-host redirect: %d posts arrived, %d pending", local, moved.Pending())
+	}
+}
