@@ -33,7 +33,7 @@ type cgroupCompat struct {
 	file   string       // the stat file looked for in every directory
 	prefix string
 	keys   []string
-	strip  bool // drop a leading '.' of <cg> (cpuacct; harmless for memory)
+	strip  bool     // drop a leading '.' of <cg> (cpuacct; harmless for memory)
 	names  *Unique  // <cg> of each cgroup, distinct (the collision rule)
 	rels   []string // this cycle's cgroups, relative to the root
 }
