@@ -196,16 +196,6 @@ func TestSlowCollectorDoesNotFailOthers(t *testing.T) {
 	}
 }
 
-func grepLines(s, sub string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			b.WriteString(l + "\n")
-		}
-	}
-	return b.String()
-}
-
 // Carbon (a real carbon-cache) down for several cycles, then back: every
 // point produced during the outage is in Carbon afterwards, with its
 // original timestamp. Counted per second.
