@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 )
 
 // Caps on what one read returns. A kernel file is never near them (the
@@ -44,11 +43,17 @@ type Buf struct{ b []byte }
 // next call. A file over MaxBytes or MaxLines gives the content up to the
 // cap (whole lines) and a *LimitError.
 func (f *Buf) Read(path string) ([]byte, error) {
-	fd, err := os.Open(path)
+	fd, err := openRaw(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fd.Close()
+	return f.fill(path, fd, false)
+}
+
+// fill reads fd to its end: from offset 0 with pread when at is set (a
+// descriptor kept open), else from where it stands.
+func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
 	if f.b == nil {
 		f.b = make([]byte, 0, 4096)
 	}
@@ -67,7 +72,14 @@ func (f *Buf) Read(path string) ([]byte, error) {
 			copy(nb, b)
 			b = nb
 		}
-		n, err := fd.Read(b[len(b):min(cap(b), MaxBytes+1)])
+		p := b[len(b):min(cap(b), MaxBytes+1)]
+		var n int
+		var err error
+		if at {
+			n, err = fd.pread(p, int64(len(b)))
+		} else {
+			n, err = fd.Read(p)
+		}
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			break
