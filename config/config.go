@@ -53,6 +53,9 @@ type Config struct {
 	MemoryCgroup  bool     `toml:"memory_cgroup"`
 	Docker        bool     `toml:"docker"`
 
+	// Services: [[service]] sections (file only).
+	Services []Service `toml:"service"`
+
 	// Set only on the command line.
 	List bool   `toml:"-"`
 	File string `toml:"-"`
@@ -157,7 +160,7 @@ func (c *Config) validate(known []string) error {
 			return usagef("unknown collector %q (known: %s)", n, strings.Join(known, ","))
 		}
 	}
-	return nil
+	return validateServices(c.Services)
 }
 
 func contains(list []string, s string) bool {

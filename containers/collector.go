@@ -62,6 +62,9 @@ type Options struct {
 	Tags      bool
 	TagLabels []string
 	Hostname  string
+	// Known, when set, receives the published containers after every
+	// cycle (for the services collector).
+	Known *Known
 }
 
 // DefaultMaxContainers is Options.MaxContainers when unset.
@@ -277,6 +280,7 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 		ct.fresh = false // not published: no start event later either
 	}
 	c.opts.Events.Counts(s)
+	c.publishKnown(c.live[:n])
 	c.primed = true
 	if c.nerr == 0 {
 		return nil
