@@ -4,6 +4,7 @@ package services
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -25,10 +26,11 @@ var dialHook func()
 // goroutine locked to its thread, which enters the namespace with setns,
 // creates and connects the socket there (a socket stays in the namespace it
 // was created in, whichever thread uses it later) and goes back to the
-// agent's namespace. Only when going back succeeded is the thread unlocked
-// and returned to the scheduler; otherwise the goroutine exits still locked
-// and the runtime terminates the thread, so no other goroutine ever runs in
-// a foreign namespace. Entering a network namespace needs CAP_SYS_ADMIN
+// agent's namespace, also after a panic. Only when going back succeeded is
+// the thread unlocked and returned to the scheduler; otherwise the
+// goroutine exits still locked and the runtime terminates the thread (or,
+// for the main thread, parks it for good), so no other goroutine ever runs
+// in a foreign namespace. Entering a network namespace needs CAP_SYS_ADMIN
 // (and ptrace access to open the pid's ns/net link).
 func DialNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
 	var d net.Dialer
@@ -49,35 +51,38 @@ func DialNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, err
 	go func() {
 		runtime.LockOSThread()
 		var r result
-		back := false
+		// The thread's own namespace, to go back to: the agent's, as every
+		// unlocked thread is in it.
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: fmt.Errorf("open own network namespace: %w", err)}
+			return
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				r = result{err: fmt.Errorf("dial in namespace: panic: %v", p)}
 			}
-			if back {
+			// Back home, also after a panic; only then may the thread
+			// run other goroutines. If that fails the goroutine exits
+			// locked and the runtime terminates the thread.
+			if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
 				runtime.UnlockOSThread()
+			} else if r.c != nil {
+				r.c.Close()
+				r = result{err: errors.New("dial in namespace: cannot return the thread to the agent's namespace")}
 			}
+			self.Close()
 			ch <- r
 		}()
-		// The thread's own namespace now, to go back to: the agent's, as
-		// every unlocked thread is in it.
-		self, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			r.err = fmt.Errorf("open own network namespace: %w", err)
-			back = true
-			return
-		}
-		defer self.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			r.err = fmt.Errorf("setns: %w", err)
-			back = true // setns failed: the thread never left
 			return
 		}
 		if dialHook != nil {
 			dialHook()
 		}
 		r.c, r.err = d.DialContext(ctx, network, addr)
-		back = unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil
 	}()
 	r := <-ch
 	return r.c, r.err
