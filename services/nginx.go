@@ -130,7 +130,17 @@ func (p *probeEnv) nginxLocation() (statusLocation, error) {
 		return statusLocation{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), path: r.Path}, nil
 	}
 	conf := "/etc/nginx/nginx.conf"
-	if cmd, err := os.ReadFile(p.c.h.ProcPath(strconv.Itoa(p.in.Pid), "cmdline")); err == nil {
+	pid := p.in.Pid
+	if proc, err := p.c.fs().Proc(pid); err == nil {
+		// A worker's command line is "nginx: worker process": its
+		// master's names the configuration.
+		if cmd, err := proc.CmdLine(); err == nil && strings.Contains(strings.Join(cmd, " "), "worker process") {
+			if st, err := proc.Stat(); err == nil {
+				pid = st.PPID
+			}
+		}
+	}
+	if cmd, err := os.ReadFile(p.c.h.ProcPath(strconv.Itoa(pid), "cmdline")); err == nil {
 		// nginx rewrites its argv: "nginx: master process /usr/sbin/nginx -c /x.conf"
 		f := strings.Fields(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})))
 		for i := 0; i+1 < len(f); i++ {

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
 )
@@ -367,6 +369,12 @@ func (p *probeEnv) nsPath() string {
 // root is the instance's root directory as the host sees it.
 func (p *probeEnv) root() Root {
 	return NewRoot(p.c.h.ProcPath(strconv.Itoa(p.in.Pid), "root"))
+}
+
+// fs is the host's procfs for the procfs library.
+func (c *Collector) fs() procfs.FS {
+	fs, _ := procfs.NewFS(c.h.Proc)
+	return fs
 }
 
 func sameFile(a, b string) bool {
