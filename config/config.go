@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package config turns the command line (spec/cli.md) and the optional TOML
+// Package config turns the command line (README.md, Flags) and the optional TOML
 // file into one Config. Every flag has a key of the same name in the file
 // (dashes become underscores); flags win over the file. Every mistake is a
 // *UsageError whose message is one line naming the flag or key, so main can
@@ -43,7 +43,7 @@ type Config struct {
 	MaxContainers int      `toml:"max_containers"`
 	LogLevel      string   `toml:"log_level"`
 
-	// Containers (spec/containers.md).
+	// Containers (docs/metrics.md, Containers).
 	Tags          bool     `toml:"tags"`
 	TagLabels     []string `toml:"tag_labels"`
 	DockerHost    string   `toml:"docker_host"`
@@ -57,9 +57,10 @@ type Config struct {
 	Services []Service `toml:"service"`
 
 	// Set only on the command line.
-	List bool   `toml:"-"`
-	File string `toml:"-"`
-	Help bool   `toml:"-"`
+	List    bool   `toml:"-"`
+	Version bool   `toml:"-"`
+	File    string `toml:"-"`
+	Help    bool   `toml:"-"`
 }
 
 // Defaults are the values used when neither a flag nor the file sets one.
@@ -205,6 +206,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.BoolVar(&c.MemoryCgroup, "memory-cgroup", c.MemoryCgroup, "Diamond's memory_cgroup.* (cgroup v1)")
 	fs.BoolVar(&c.Docker, "docker", c.Docker, "Diamond's docker.* metrics")
 	fs.BoolVar(&c.List, "list", false, "print the collectors and their metric paths, then exit")
+	fs.BoolVar(&c.Version, "version", false, "print the version, then exit")
 	fs.StringVar(&c.File, "config", c.File, "TOML config `FILE` (flags win over it)")
 	return fs
 }

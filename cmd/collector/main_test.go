@@ -130,7 +130,7 @@ func check(t *testing.T, golden, got string) {
 	}
 }
 
-// assertWellFormed checks the output contract of spec/cli.md: three fields,
+// assertWellFormed checks the output contract of docs/metrics.md (Paths): three fields,
 // plain decimal values, no path twice.
 var valueRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 
@@ -169,4 +169,11 @@ func diffLines(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, stderr := runArgs(t, "--version")
+	if code != 0 || out != "collector "+version+"\n" || stderr != "" {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q; want 0 and %q", code, out, stderr, "collector "+version+"\n")
+	}
 }
