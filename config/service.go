@@ -67,4 +67,3 @@ func validateServices(list []Service) error {
 	}
 	return nil
 }
-
