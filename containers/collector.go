@@ -206,6 +206,7 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 	if !c.lay.ok {
 		c.lay = detectLayout(c.h)
 		if !c.lay.ok {
+			c.publishKnown(nil) // no containers: nobody waits for a list
 			return collectors.ErrNoData
 		}
 	}

@@ -101,8 +101,12 @@ func (d *discovery) fail(err error) {
 	}
 }
 
-// sockTable is a network namespace's listening sockets by inode.
+// sockTable is a network namespace's listening sockets by inode, read
+// lazily.
 type sockTable struct {
+	fs   procfs.FS
+	dir  string
+	read int // files read: 1 tcp, 2 tcp6, 3 unix
 	tcp  map[uint64]tcpListener
 	unix map[uint64]string // socket path
 }
@@ -154,7 +158,7 @@ func (d *discovery) listeners(t *target, k Kind, pid int, out []*Instance) []*In
 	}
 	tab, ok := d.tables[ns]
 	if !ok {
-		tab, err = readSockTable(d.c.h.ProcPath(p))
+		tab, err = newSockTable(d.c.h.ProcPath(p))
 		if err != nil {
 			d.fail(err)
 			return out
@@ -169,17 +173,22 @@ func (d *discovery) listeners(t *target, k Kind, pid int, out []*Instance) []*In
 	if err != nil {
 		return out
 	}
-	var ports []tcpListener
-	var socks []string
+	var inodes []uint64
 	for _, f := range fds {
 		s, ok := strings.CutPrefix(f, "socket:[")
 		if !ok {
 			continue
 		}
-		ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64)
-		if err != nil {
-			continue
+		if ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64); err == nil {
+			inodes = append(inodes, ino)
 		}
+	}
+	if err := tab.resolve(inodes); err != nil {
+		d.fail(err)
+	}
+	var ports []tcpListener
+	var socks []string
+	for _, ino := range inodes {
 		if l, ok := tab.tcp[ino]; ok {
 			ports = append(ports, l)
 		} else if path, ok := tab.unix[ino]; ok {
@@ -238,32 +247,68 @@ func dialAddr(l tcpListener) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(l.port))
 }
 
-// readSockTable reads the listening TCP and unix sockets of the network
+// newSockTable is the (not yet read) socket table of the network
 // namespace of the process at dir (<procfs>/<pid>).
-func readSockTable(dir string) (*sockTable, error) {
+func newSockTable(dir string) (*sockTable, error) {
 	fs, err := procfs.NewFS(dir)
 	if err != nil {
 		return nil, err
 	}
-	tab := &sockTable{tcp: map[uint64]tcpListener{}, unix: map[uint64]string{}}
-	for _, read := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
-		lines, err := read()
-		if err != nil {
+	return &sockTable{fs: fs, dir: dir, tcp: map[uint64]tcpListener{}, unix: map[uint64]string{}}, nil
+}
+
+// readSockTable reads a whole table (tests, fuzzing).
+func readSockTable(dir string) (*sockTable, error) {
+	tab, err := newSockTable(dir)
+	if err != nil {
+		return nil, err
+	}
+	return tab, tab.resolve([]uint64{0})
+}
+
+// resolve reads the namespace's tables, tcp then tcp6 then unix, only
+// until every inode is known. Reading /proc/<pid>/net/tcp costs the
+// kernel a walk of the whole TCP hash table (milliseconds), so a service
+// found in tcp spares the tcp6 and unix reads.
+func (tab *sockTable) resolve(inodes []uint64) error {
+	known := func() bool {
+		for _, ino := range inodes {
+			_, t := tab.tcp[ino]
+			_, u := tab.unix[ino]
+			if !t && !u {
+				return false
+			}
+		}
+		return true
+	}
+	for tab.read < 3 && !known() {
+		tab.read++
+		switch tab.read {
+		case 1, 2:
+			read, name := tab.fs.NetTCP, "tcp"
+			if tab.read == 2 {
+				read, name = tab.fs.NetTCP6, "tcp6"
+			}
+			lines, err := read()
 			if errors.Is(err, os.ErrNotExist) {
 				continue // no IPv6
 			}
-			return nil, fmt.Errorf("%s/net/tcp: %w", dir, err)
+			if err != nil {
+				return fmt.Errorf("%s/net/%s: %w", tab.dir, name, err)
+			}
+			addTCP(tab, lines)
+		case 3:
+			u, err := tab.fs.NetUNIX()
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%s/net/unix: %w", tab.dir, err)
+			}
+			addUnix(tab, u)
 		}
-		addTCP(tab, lines)
 	}
-	u, err := fs.NetUNIX()
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s/net/unix: %w", dir, err)
-	}
-	if u != nil {
-		addUnix(tab, u)
-	}
-	return tab, nil
+	return nil
 }
 
 // tcpListen is TCP_LISTEN in /proc/net/tcp's st column.

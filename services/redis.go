@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,17 @@ var redisKeys = [][2]string{
 	{"replication.master_sync_in_progress", "master_sync_in_progress"},
 	{"slaves.connected", "connected_slaves"},
 	{"slaves.last_io", "master_last_io_seconds_ago"},
+}
+
+// redisNames lists the metric names of redisKeys and the derived ones.
+func redisNames() []string {
+	var out []string
+	for _, k := range redisKeys {
+		if !slices.Contains(out, k[0]) {
+			out = append(out, k[0])
+		}
+	}
+	return append(out, "replication.master", "replication.master_link_status", "memory.used_percent", "last_save.time_since")
 }
 
 // redisInfo is INFO's "field:value" lines; dbN lines are kept apart.

@@ -119,14 +119,15 @@ func Factory(opts Options) collectors.Factory {
 		Default: true,
 		Paths: []string{
 			"nginx.<active_connections|conn_accepted|conn_handled|req_handled|req_per_conn|act_reads|act_writes|act_waits>",
-			"redis.<port>.<clients.connected|keyspace.hits|memory.internal_view|process.commands_processed|db<N>.keys|db<N>.expires|...>",
-			"memcached.<localhost|port>.<curr_items|bytes|cmd_get|cmd_set|get_hits|get_misses|...>",
-			"postgres.database.<db>.<numbackends|xact_commit|xact_rollback|blks_read|blks_hit|tup_*|deadlocks|size|connections>",
-			"postgres.<db>.connections.<active|waiting|idle|idletransaction|unknown>",
-			"containers.<name>.<nginx|redis|memcached|postgres>.... (services in containers)",
+			"redis.<port>.<" + strings.Join(redisNames(), "|") + ">",
+			"redis.<port>.db<N>.<keys|expires|avg_ttl>",
+			"memcached.<localhost|port>.<stat> (every numeric stat but pid, time, version, libevent, pointer_size...; limit_maxconn)",
+			"postgres.database.<db>.<" + strings.Join(pgStatNames, "|") + "|connections>",
+			"postgres.<db>.connections.<" + strings.Join(pgStates, "|") + ">",
+			"containers.<name>.<nginx|redis|memcached|postgres>.<metric> (services in containers)",
 			"<nginx|redis|memcached|postgres>.<metric>;<container tags>;service=<kind> (with --tags)",
-			"agent.services.<kind>.<instances|success|failed|duration_seconds>",
-			"agent.services.discovery_seconds",
+			"agent.services.<nginx|redis|memcached|postgres>.<instances|success|failed|duration_seconds>",
+			"agent.services.discovery.duration_seconds",
 		},
 		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
 			return New(h, opts, log), nil
@@ -248,7 +249,7 @@ func (c *Collector) Collect(ctx context.Context, s *collectors.Sample) error {
 		s.GaugeInt(p+"failed", uint64(st.failed))
 		s.Gauge(p+"duration_seconds", st.dur)
 	}
-	s.Gauge("agent.services.discovery_seconds", c.discSecs)
+	s.Gauge("agent.services.discovery.duration_seconds", c.discSecs)
 	return errors.Join(errs...)
 }
 
