@@ -80,7 +80,10 @@ image:
 soak:
 	$(GO) test -run '^$$' -bench Soak24h -benchtime 1x -timeout 60m ./agent
 
-run: deps build image
+# run: needs root and Go; installs Graphite and systemd-nspawn (Docker is
+# optional: without it containers are named by their short id).
+run: build image
+	scripts/deps.sh run
 	scripts/run.sh $(RUNDIR) $(INTERVAL)
 
 clean:

@@ -20,7 +20,7 @@ import (
 type fixedList []containers.Running
 
 func (l fixedList) Running() []containers.Running { return l }
-func (fixedList) Wait(context.Context)              {}
+func (fixedList) Wait(context.Context)            {}
 
 // bench100 starts 100 containers, each a memcached in a network namespace
 // and a Docker-style cgroup of its own.
