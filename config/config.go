@@ -59,6 +59,9 @@ type Config struct {
 	MemoryCgroup  bool     `toml:"memory_cgroup"`
 	Docker        bool     `toml:"docker"`
 
+	// Services: [[service]] sections (file only).
+	Services []Service `toml:"service"`
+
 	// Set only on the command line.
 	List    bool   `toml:"-"`
 	Version bool   `toml:"-"`
@@ -199,7 +202,7 @@ func (c *Config) validate(known []string) error {
 			return usagef("--events-url: %v", err)
 		}
 	}
-	return nil
+	return validateServices(c.Services)
 }
 
 // checkDestinations: each host:port has a host name or IP address and a
