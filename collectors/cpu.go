@@ -131,7 +131,7 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 			// The kernel lists "cpu" then cpuN in increasing order: a
 			// repeated or out-of-order line would publish a path twice.
 			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: %q repeated or out of order", c.file, lineNo, label)
+				firstErr = fmt.Errorf("parse %s: line %d: %q repeated or out of order", c.file.Path, lineNo, label)
 			}
 			continue
 		}
