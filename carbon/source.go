@@ -103,7 +103,7 @@ type spoolSource struct {
 
 	mu      sync.Mutex
 	fails   failLog // a full or broken disk must not flood the journal
-	pending int // lines taken by next, not yet written or released
+	pending int     // lines taken by next, not yet written or released
 	resent  uint64
 }
 
