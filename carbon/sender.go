@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -49,12 +50,16 @@ type Stats struct {
 // are separable: a source of batches (the memory queue, or the spool) and
 // a link (one connection with its unacknowledged window).
 type Sender struct {
-	cfg  Config
-	log  *slog.Logger
-	src  source
-	wake chan struct{}
+	cfg     Config
+	log     *slog.Logger
+	src     source
+	wake    chan struct{}
+	closing chan chan struct{} // Close asks the idle Run goroutine
 
 	sent, reconnects, errs atomic.Uint64
+	// down: the last dial or write failed. Flush with a spool does not
+	// wait for a Carbon that is down: the lines are on disk already.
+	down atomic.Bool
 }
 
 // maxWrite caps one Write so a write deadline covers a bounded amount.
@@ -89,7 +94,8 @@ func NewSender(cfg Config) *Sender {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr), wake: make(chan struct{}, 1)}
+	s := &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr), wake: make(chan struct{}, 1),
+		closing: make(chan chan struct{})}
 	if cfg.Spool != nil {
 		s.src = &spoolSource{sp: cfg.Spool, fails: failLog{log: s.log}}
 	} else {
@@ -151,6 +157,11 @@ func (s *Sender) Flush(ctx context.Context) error {
 		if left == 0 {
 			return nil
 		}
+		if s.cfg.Spool != nil && s.down.Load() {
+			s.cfg.Spool.Sync()
+			s.log.Info("carbon unreachable: lines stay in the spool for the next run", "lines", left)
+			return nil
+		}
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -161,6 +172,26 @@ func (s *Sender) Flush(ctx context.Context) error {
 			s.log.Info("carbon unreachable at shutdown: lines stay in the spool for the next run", "lines", left)
 			return nil
 		}
+	}
+}
+
+// Close ends the connection in order, after a successful Flush: when
+// Carbon answers our end of stream with its own, it has read every line,
+// so the window is acknowledged and the next run sends none of it again.
+// It waits for the Run goroutine until ctx ends.
+func (s *Sender) Close(ctx context.Context) {
+	if s.down.Load() || s.src.waiting() > 0 {
+		return // not idle on a live connection: Run is not listening
+	}
+	reply := make(chan struct{})
+	select {
+	case s.closing <- reply:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-reply:
+	case <-ctx.Done():
 	}
 }
 
@@ -225,6 +256,11 @@ func (s *Sender) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-s.wake:
+			case reply := <-s.closing:
+				for _, a := range l.closeAcked() {
+					s.src.acked(a)
+				}
+				close(reply)
 			}
 			continue
 		}
@@ -248,6 +284,7 @@ func (s *Sender) Run(ctx context.Context) {
 					return
 				}
 				s.errs.Add(1)
+				s.down.Store(true)
 				failing.fail("cannot connect to carbon", err)
 				if !pause() {
 					return
@@ -266,12 +303,14 @@ func (s *Sender) Run(ctx context.Context) {
 				return
 			}
 			s.errs.Add(1)
+			s.down.Store(true)
 			failing.fail("write to carbon failed", err)
 			if !broken() && !pause() {
 				return
 			}
 			continue
 		}
+		s.down.Store(false)
 		if !l.wrote {
 			l.wrote = true
 			failing.ok("connected to carbon", l.conn.RemoteAddr())
@@ -344,6 +383,34 @@ func (l *link) remember(b batch) []batch {
 	l.window = l.window[k:]
 	return out
 }
+
+// closeAcked half-closes the connection and waits (a bounded time) for
+// Carbon to close its side: it does so only after reading everything sent
+// before our end of stream, so then the whole window is acknowledged and
+// returned. The connection is closed either way.
+func (l *link) closeAcked() []batch {
+	if l.conn == nil {
+		return nil
+	}
+	defer l.close()
+	tc, ok := l.conn.(*net.TCPConn)
+	if !ok || len(l.window) == 0 || tc.CloseWrite() != nil {
+		return nil
+	}
+	tc.SetReadDeadline(time.Now().Add(closeWait))
+	var b [512]byte
+	for {
+		if _, err := tc.Read(b[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return l.takeWindow()
+			}
+			return nil
+		}
+	}
+}
+
+// closeWait bounds how long Close waits for Carbon's end of stream.
+const closeWait = 2 * time.Second
 
 // takeWindow empties the window and returns it, oldest first.
 func (l *link) takeWindow() []batch {

@@ -70,6 +70,7 @@ type Spool struct {
 	syncedAt  time.Time
 	dirty     bool // the write segment has data not fsync'ed
 	cursorErr bool // a cursor write failed: logged once
+	closed    bool
 }
 
 // pos is a place in the spool: an offset in the segment of that sequence
@@ -115,6 +116,8 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrSpoolLocked means another process holds the spool directory.
 var ErrSpoolLocked = errors.New("spool directory in use by another process")
+
+var errSpoolClosed = errors.New("spool closed")
 
 // OpenSpool opens (creating it) the spool in dir, bounded to maxBytes on
 // disk, and locks it. Segments of earlier runs are scanned from the saved
@@ -179,11 +182,11 @@ func (s *Spool) load() error {
 			continue
 		}
 		path := filepath.Join(s.dir, name)
+		s.nextSeq = max(s.nextSeq, seq+1) // its name is taken, whatever it is
 		if !e.Type().IsRegular() {
 			s.log.Warn("spool: not a regular file, skipped", "path", path, "type", e.Type().String())
 			continue
 		}
-		s.nextSeq = max(s.nextSeq, seq+1)
 		if haveCursor && seq < cur.seq {
 			os.Remove(path) // drained before the last stop
 			continue
@@ -424,6 +427,10 @@ func (s *Spool) Append(b []byte, lines int) error {
 	copy(rec[recHeader:], b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		s.dropped += uint64(lines)
+		return errSpoolClosed
+	}
 	for {
 		err := s.write(rec)
 		if err == nil {
@@ -749,6 +756,7 @@ func (s *Spool) Dropped() uint64 {
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	var err error
 	if s.w != nil {
 		s.w.Sync()
