@@ -9,9 +9,10 @@ import (
 )
 
 // Watchdog notices a main loop that stopped cycling. systemd's own
-// WatchdogSec cannot see the agent through nspawn (nspawn answers it
-// itself), so the agent watches itself and exits non-zero for its
-// supervisor (Restart=always) to restart it.
+// WatchdogSec cannot see the agent through nspawn (nspawn answers the
+// watchdog pings itself and never forwards them), so the agent watches
+// itself and exits non-zero for its supervisor (Restart=always) to
+// restart it.
 //
 // It measures monotonic time only: a wall clock stepped forward (NTP, a
 // VM resumed, an operator's date -s) must not look like a stall.

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
 // Config configures a Sender. Zero fields take the defaults in NewSender.
@@ -97,7 +99,7 @@ func NewSender(cfg Config) *Sender {
 	s := &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr), wake: make(chan struct{}, 1),
 		closing: make(chan chan struct{})}
 	if cfg.Spool != nil {
-		s.src = &spoolSource{sp: cfg.Spool, fails: failLog{log: s.log}}
+		s.src = &spoolSource{sp: cfg.Spool, fails: ratelog.New(s.log, time.Minute)}
 	} else {
 		s.src = &memSource{limit: cfg.QueueLines}
 	}
@@ -210,7 +212,7 @@ func (e *LostError) Unwrap() error { return e.Err }
 
 // Run sends until ctx ends, then closes the connection. It is the only
 // goroutine that touches the connection, so no write ever races a
-// reconnect (graphite-golang's failure).
+// reconnect (graphite-golang's failure: it races and drops data under concurrent use).
 func (s *Sender) Run(ctx context.Context) {
 	l := &link{cfg: &s.cfg, udp: strings.HasPrefix(s.cfg.Network, "udp")}
 	defer l.close()
@@ -229,7 +231,9 @@ func (s *Sender) Run(ctx context.Context) {
 			return true
 		}
 	}
-	failing := failLog{log: s.log}
+	// One key: the connection to this Carbon is one source whatever the
+	// step that failed (dial, write, closed by the peer).
+	failing := ratelog.New(s.log, time.Minute)
 	everConnected := false
 	// A broken connection is redialled at once, with the backoff reset,
 	// only if it had lived healthyConn; otherwise the backoff applies. A
@@ -269,7 +273,7 @@ func (s *Sender) Run(ctx context.Context) {
 			// "succeed" into a dead socket and lose the batch.
 			l.close()
 			s.errs.Add(1)
-			failing.fail("carbon closed the connection", errPeerClosed)
+			failing.Fail("conn", "carbon closed the connection", errPeerClosed)
 			requeue(b)
 			if !broken() && !pause() {
 				return
@@ -285,7 +289,7 @@ func (s *Sender) Run(ctx context.Context) {
 				}
 				s.errs.Add(1)
 				s.down.Store(true)
-				failing.fail("cannot connect to carbon", err)
+				failing.Fail("conn", "cannot connect to carbon", err)
 				if !pause() {
 					return
 				}
@@ -304,7 +308,7 @@ func (s *Sender) Run(ctx context.Context) {
 			}
 			s.errs.Add(1)
 			s.down.Store(true)
-			failing.fail("write to carbon failed", err)
+			failing.Fail("conn", "write to carbon failed", err)
 			if !broken() && !pause() {
 				return
 			}
@@ -313,7 +317,9 @@ func (s *Sender) Run(ctx context.Context) {
 		s.down.Store(false)
 		if !l.wrote {
 			l.wrote = true
-			failing.ok("connected to carbon", l.conn.RemoteAddr())
+			if !failing.OK("conn", "connected to carbon", "addr", l.conn.RemoteAddr()) {
+				s.log.Debug("connected to carbon", "addr", l.conn.RemoteAddr())
+			}
 		}
 		s.sent.Add(uint64(b.lines))
 		s.src.written(b)
@@ -505,34 +511,4 @@ func peerClosed(c net.Conn) bool {
 	_, err := c.Read(one[:])
 	c.SetReadDeadline(time.Time{})
 	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// failLog logs the first failure at once, then at most once a minute with
-// a count, and the recovery once: Carbon down at start-up is normal and
-// must not flood the journal with a line per retry.
-type failLog struct {
-	log      *slog.Logger
-	failing  bool
-	last     time.Time
-	repeated int // failures not logged since the last line
-	total    int // failures since the last recovery
-}
-
-func (f *failLog) fail(msg string, err error) {
-	f.total++
-	if f.failing && time.Since(f.last) < time.Minute {
-		f.repeated++
-		return
-	}
-	f.log.Warn(msg, "err", err, "repeated", f.repeated)
-	f.failing, f.last, f.repeated = true, time.Now(), 0
-}
-
-func (f *failLog) ok(msg string, addr net.Addr) {
-	if f.failing {
-		f.log.Info(msg, "addr", addr, "failures", f.total)
-	} else {
-		f.log.Debug(msg, "addr", addr)
-	}
-	f.failing, f.repeated, f.total = false, 0, 0
 }

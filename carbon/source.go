@@ -2,7 +2,11 @@
 
 package carbon
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/nodemetrics/nodemetrics/internal/ratelog"
+)
 
 // source is where a Sender's batches wait for Carbon. The Run goroutine
 // takes the oldest with next, then reports what became of it: written
@@ -101,18 +105,17 @@ func (m *memSource) stats() Stats {
 type spoolSource struct {
 	sp *Spool
 
+	fails *ratelog.Logger // a full or broken disk must not flood the journal
+
 	mu      sync.Mutex
-	fails   failLog // a full or broken disk must not flood the journal
-	pending int     // lines taken by next, not yet written or released
+	pending int // lines taken by next, not yet written or released
 	resent  uint64
 }
 
 func (p *spoolSource) push(b []byte, lines int) {
 	if err := p.sp.Append(b, lines); err != nil {
 		// Counted in the spool's Dropped.
-		p.mu.Lock()
-		p.fails.fail("cannot spool, lines dropped", err)
-		p.mu.Unlock()
+		p.fails.Fail("spool", "cannot spool, lines dropped", err, "lines", lines)
 	}
 }
 

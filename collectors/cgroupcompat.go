@@ -13,7 +13,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
-// CgroupCompat are Diamond's cgroup v1 collectors (spec/metrics.md §15-16),
+// CgroupCompat are Diamond's cgroup v1 collectors (docs/metrics.md),
 // off by default; the config keys cpuacct_cgroup and memory_cgroup (or
 // --collectors) turn them on. On a cgroup v2 host they publish nothing, as
 // Diamond does.
@@ -48,8 +48,9 @@ func newMemoryCgroup(h Host, _ *slog.Logger) (Collector, error) {
 
 // cgName is Diamond's <cg>: the directory relative to the controller root
 // with '/' -> '.', the root itself "system". Dots inside a name stay (they
-// add levels, as in Diamond: system.slice is two nodes); only bytes that
-// would break the plaintext line become '_'.
+// add levels, as in Diamond: system.slice is two nodes); each node goes
+// through the naming rules (Dotted), so a cgroup "x;tagged=1" cannot inject
+// a tag nor "semi;" break graphite-web's tag database.
 func cgName(rel string, strip bool) string {
 	if rel == "." || rel == "" {
 		return "system"
@@ -58,7 +59,7 @@ func cgName(rel string, strip bool) string {
 	if strip {
 		n = strings.TrimPrefix(n, ".")
 	}
-	return LineSafe(n)
+	return Dotted(n)
 }
 
 func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {

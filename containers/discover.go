@@ -111,7 +111,7 @@ type walkCtx struct {
 	podDir bool   // the directory itself is the pod's cgroup
 }
 
-// classify recognises the runtimes' cgroup names (notes/platform.md §5):
+// classify recognises the runtimes' cgroup names (docs/metrics.md, Containers):
 //
 //	docker/<64hex>                                  Docker, cgroupfs driver
 //	system.slice/docker-<64hex>.scope               Docker, systemd driver (also in pod slices)
@@ -242,7 +242,6 @@ const maxDepth = 8
 // descends into, not per container.
 type walker struct {
 	dbuf    []byte
-	key     []byte
 	pending [maxDepth + 1][]string
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
 // Options configure a Cache.
@@ -66,12 +67,27 @@ type Cache struct {
 	connected    bool
 	disconnected time.Time
 	everOK       bool
-	lastErr      string
+	errs         *ratelog.Logger // keys "refresh" and "events": each throttled
 
 	// stream dedupe: keys of events at or after since - dedupeWindow
 	since time.Time
 	seen  map[string]int64
+
+	// On-demand lookups of ids the last refresh did not list (see Lookup),
+	// guarded by mu and reset by every successful Refresh.
+	ondemand  map[string]containers.Info
+	notDocker map[string]bool // the daemon answered 404: another runtime's
+	spent     time.Duration   // time spent on on-demand lookups since
+	syncOff   bool            // an on-demand lookup failed: wait for a refresh
 }
+
+// ondemandTimeout bounds one on-demand inspect; ondemandBudget bounds all of
+// them between two refreshes (and is at most a tenth of the interval), so a
+// slow daemon costs a cycle at most that much.
+const (
+	ondemandTimeout = 250 * time.Millisecond
+	ondemandBudget  = 500 * time.Millisecond
+)
 
 // NewCache returns a cache over client c; call Run.
 func NewCache(c *Client, opts Options) *Cache {
@@ -87,12 +103,21 @@ func NewCache(c *Client, opts Options) *Cache {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Cache{c: c, opts: opts, log: opts.Logger, poke: make(chan struct{}, 1),
-		stale: map[string]bool{}, seen: map[string]int64{}}
+	// A host without Docker is normal (the collectors then publish nothing,
+	// quietly): one line an hour per failing source is enough.
+	return &Cache{c: c, opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, time.Hour), poke: make(chan struct{}, 1),
+		stale: map[string]bool{}, seen: map[string]int64{},
+		ondemand: map[string]containers.Info{}, notDocker: map[string]bool{}}
 }
 
 // Lookup implements containers.Namer: the cached info of a container by
-// full id. An unknown id asks the background loop for an early refresh.
+// full id. An id the last refresh did not list (a container started since)
+// is inspected at once, so that its first cycle is already published under
+// its name rather than leaving a stray series under its short id: each
+// such call is bounded by ondemandTimeout and all of them together by
+// ondemandBudget per refresh; after a failure, and before the daemon ever
+// answered, none is made until a refresh succeeds. An id the daemon does
+// not know (another runtime's container) is remembered and not asked again.
 func (k *Cache) Lookup(id string) (containers.Info, bool) {
 	s := k.snap.Load()
 	if s != nil {
@@ -100,8 +125,80 @@ func (k *Cache) Lookup(id string) (containers.Info, bool) {
 			return info, true
 		}
 	}
-	k.Poke()
+	if s == nil || !isDockerID(id) {
+		k.Poke()
+		return containers.Info{}, false
+	}
+	k.mu.Lock()
+	if info, ok := k.ondemand[id]; ok {
+		k.mu.Unlock()
+		return info, true
+	}
+	if k.notDocker[id] {
+		k.mu.Unlock()
+		return containers.Info{}, false
+	}
+	budget := min(ondemandBudget, k.opts.Interval/10) - k.spent
+	if k.syncOff || budget <= 0 {
+		k.mu.Unlock()
+		k.Poke()
+		return containers.Info{}, false
+	}
+	k.mu.Unlock()
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), min(ondemandTimeout, budget))
+	in, err := k.c.Inspect(ctx, id)
+	cancel()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.spent += time.Since(start)
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		info := containers.Info{Name: strings.TrimPrefix(in.Name, "/"), Image: in.Config.Image,
+			Runtime: "docker", Labels: in.Config.Labels, Pid: in.State.Pid}
+		kubeNames(&info)
+		k.ondemand[id] = info
+		k.Poke() // the next refresh lists it, with everything else
+		return info, true
+	case errors.As(err, &apiErr) && apiErr.Status == 404:
+		if len(k.notDocker) >= 4096 {
+			clear(k.notDocker) // ids churn: do not grow forever
+		}
+		k.notDocker[id] = true
+	default:
+		k.syncOff = true
+		k.log.Debug("docker inspect of a new container failed", "id", id, "err", err)
+		k.Poke()
+	}
 	return containers.Info{}, false
+}
+
+// isDockerID: Docker's container ids are 64 lower-case hex digits (nspawn
+// machine names and the like are never looked up on the daemon).
+func isDockerID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// kubeNames fills Pod and Namespace from a Kubernetes container's labels
+// and names it namespace/pod/container.
+func kubeNames(info *containers.Info) {
+	info.Pod = info.Labels["io.kubernetes.pod.name"]
+	info.Namespace = info.Labels["io.kubernetes.pod.namespace"]
+	if info.Pod != "" {
+		if c := info.Labels["io.kubernetes.container.name"]; c != "" {
+			info.Name = info.Namespace + "/" + info.Pod + "/" + c
+		}
+	}
 }
 
 // Snapshot is the last refresh, nil before the first success.
@@ -155,21 +252,9 @@ func (k *Cache) Run(ctx context.Context) {
 		}
 		last = time.Now()
 		if err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
-			k.logErr("docker refresh failed", err)
+			k.errs.Fail("refresh", "docker refresh failed", err, "socket", k.c.Socket)
 		}
 		t.Reset(k.opts.Interval)
-	}
-}
-
-func (k *Cache) logErr(msg string, err error) {
-	k.mu.Lock()
-	repeat := k.lastErr == err.Error()
-	k.lastErr = err.Error()
-	k.mu.Unlock()
-	if repeat {
-		k.log.Debug(msg, "socket", k.c.Socket, "err", err)
-	} else {
-		k.log.Warn(msg, "socket", k.c.Socket, "err", err)
 	}
 }
 
@@ -226,13 +311,7 @@ func (k *Cache) Refresh(ctx context.Context) error {
 			s.StoppedCount++
 		}
 		s.DockerNames[c.ID] = info.Name
-		info.Pod = info.Labels["io.kubernetes.pod.name"]
-		info.Namespace = info.Labels["io.kubernetes.pod.namespace"]
-		if info.Pod != "" {
-			if c := info.Labels["io.kubernetes.container.name"]; c != "" {
-				info.Name = info.Namespace + "/" + info.Pod + "/" + c
-			}
-		}
+		kubeNames(&info)
 		s.ByID[c.ID] = info
 	}
 	if k.opts.Images {
@@ -250,11 +329,14 @@ func (k *Cache) Refresh(ctx context.Context) error {
 	}
 	k.snap.Store(s)
 	k.mu.Lock()
+	clear(k.ondemand)
+	k.spent, k.syncOff = 0, false
 	if !k.everOK {
 		k.log.Info("docker API connected", "socket", k.c.Socket, "api_version", k.c.APIVersion(), "containers", len(list))
 	}
-	k.everOK, k.lastErr = true, ""
+	k.everOK = true
 	k.mu.Unlock()
+	k.errs.OK("refresh", "docker API reachable again", "socket", k.c.Socket)
 	return nil
 }
 
@@ -275,8 +357,9 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 			opened = true
 			backoff = k.opts.MinBackoff
 			k.mu.Lock()
-			if !k.connected {
-				k.log.Info("docker events stream connected", "since", k.since.UTC().Format(time.RFC3339Nano))
+			if since := k.since.UTC().Format(time.RFC3339Nano); !k.connected &&
+				!k.errs.OK("events", "docker events stream connected", "since", since) {
+				k.log.Info("docker events stream connected", "since", since)
 			}
 			k.connected = true
 			k.mu.Unlock()
@@ -292,7 +375,7 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 		if opened {
 			k.log.Warn("docker events stream ended, reconnecting", "err", err)
 		} else {
-			k.logErr("docker events stream unavailable", err)
+			k.errs.Fail("events", "docker events stream unavailable", err, "socket", k.c.Socket)
 		}
 		select {
 		case <-ctx.Done():

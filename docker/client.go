@@ -37,7 +37,7 @@ const MaxAPIVersion = "1.47"
 // /host/proc (the agent in a container with the host's /proc at /host/proc
 // and /run at /host/run) it is /host/run/docker.sock. Bind the host's /run
 // DIRECTORY, not the socket file: a daemon restart creates a new socket
-// inode that a file bind would not see (notes/platform.md §5).
+// inode that a file bind would not see.
 func DefaultSocket(procfs string) string {
 	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
 		return strings.TrimPrefix(h, "unix://")
@@ -51,15 +51,13 @@ func DefaultSocket(procfs string) string {
 
 // SocketPath parses --docker-host: "unix:///path", or a plain path.
 func SocketPath(host, procfs string) (string, error) {
-	switch {
-	case host == "":
+	if host == "" {
 		return DefaultSocket(procfs), nil
-	case strings.HasPrefix(host, "unix://"):
-		return strings.TrimPrefix(host, "unix://"), nil
-	case strings.HasPrefix(host, "/"):
-		return host, nil
 	}
-	return "", fmt.Errorf("--docker-host: only unix://PATH is supported, got %q", host)
+	if p := strings.TrimPrefix(host, "unix://"); strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "\x00\n") {
+		return p, nil
+	}
+	return "", fmt.Errorf("--docker-host: want unix:///absolute/path or /absolute/path, got %q", host)
 }
 
 // Client talks to one daemon. Safe for concurrent use.

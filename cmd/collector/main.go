@@ -54,6 +54,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.Help {
 		return 0
 	}
+	if cfg.Version {
+		fmt.Fprintf(stdout, "collector %s\n", version)
+		return 0
+	}
+	// Checked whatever collectors are on: a mistake must not wait for the
+	// day someone switches the docker collector on.
+	socket, err := docker.SocketPath(cfg.DockerHost, cfg.Procfs)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
 	if cfg.List {
 		for _, f := range registry {
 			for _, p := range f.Paths {
@@ -80,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	dock, err := wireContainers(bg, &cfg, hostname, factories, log)
+	dock, err := wireContainers(bg, &cfg, socket, hostname, factories, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
@@ -156,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // compatOn: Diamond's cgroup and docker collectors are off by default and
-// switched on by their config keys (spec/metrics.md §15-17).
+// switched on by their config keys (docs/metrics.md, Diamond's container collectors).
 func compatOn(cfg config.Config, name string) bool {
 	switch name {
 	case "cpuacct_cgroup":
@@ -179,7 +190,7 @@ type dockerWiring struct {
 // place) to one Docker API cache and one event dispatcher, and starts their
 // background loops on ctx. Nothing here waits for the daemon longer than
 // the bounded warm-up before the first cycle.
-func wireContainers(ctx context.Context, cfg *config.Config, hostname string, factories []collectors.Factory, log *slog.Logger) (*dockerWiring, error) {
+func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collectors.Factory, log *slog.Logger) (*dockerWiring, error) {
 	ci, di := -1, -1
 	for i, f := range factories {
 		switch f.Name {
@@ -192,10 +203,6 @@ func wireContainers(ctx context.Context, cfg *config.Config, hostname string, fa
 	w := &dockerWiring{stop: func() {}}
 	if ci < 0 && di < 0 {
 		return w, nil
-	}
-	socket, err := docker.SocketPath(cfg.DockerHost, cfg.Procfs)
-	if err != nil {
-		return nil, err
 	}
 	client := docker.NewClient(socket)
 	var cache *docker.Cache

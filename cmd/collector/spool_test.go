@@ -124,7 +124,7 @@ func TestOnceSemantics(t *testing.T) {
 // each run collected is in Carbon with its timestamp, except the one being
 // collected at each kill.
 func TestCrashDuringOutageRepeated(t *testing.T) {
-	bin := collectorBinary(t)
+	bin := agentBinary(t)
 	g := graphitetest.Start(t)
 	spool := t.TempDir()
 	logs := &syncBuf{}
