@@ -42,7 +42,9 @@ type Config struct {
 	Spool *Spool
 }
 
-// Stats are the sender's counters, in lines.
+// Stats are the sender's counters, in lines. Queued is the memory queue
+// (no spool), Spooled the spool's backlog (not yet written); Dropped counts
+// every line lost: queue or spool full, full disk, corrupt spool record.
 type Stats struct {
 	Sent, Queued, Spooled, Dropped, Resent, Reconnects, Errors uint64
 }
@@ -220,6 +222,7 @@ func (s *Sender) Run(ctx context.Context) {
 	// pause waits the jittered backoff (jitter so that a cluster of agents
 	// does not reconnect to a restarted Carbon in lockstep) and doubles it.
 	pause := func() bool {
+		s.src.idle() // an outage is when the spool's fsync matters most
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, s.cfg.BackoffMax)
 		t := time.NewTimer(wait)

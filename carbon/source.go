@@ -169,8 +169,10 @@ func (p *spoolSource) waiting() int {
 	return p.sp.Unsent() + p.pending
 }
 
+// stats: Spooled is the backlog, the lines not yet written (the window,
+// written but not yet acknowledged, is on disk too but not counted).
 func (p *spoolSource) stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{Spooled: uint64(p.sp.Lines()), Dropped: p.sp.Dropped(), Resent: p.resent}
+	return Stats{Spooled: uint64(p.sp.Unsent() + p.pending), Dropped: p.sp.Dropped(), Resent: p.resent}
 }

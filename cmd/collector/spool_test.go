@@ -132,15 +132,24 @@ func TestCrashDuringOutageRepeated(t *testing.T) {
 		"--collectors", "memory,loadavg", "--spool-dir", spool}
 	type life struct{ from, to int64 } // ticks every run must have delivered
 	var lives []life
+	starts := 0
 	start := func() (*exec.Cmd, int64) {
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// The first tick counted is the second whole second from now: a
-		// start-up crossing a second boundary never had that tick due.
-		return cmd, time.Now().Unix() + 2
+		// Ticks are counted from the first whole second after the agent
+		// says it is running (its start-up on a loaded machine may take
+		// longer than a tick: those ticks were never due).
+		starts++
+		for up := time.Now().Add(30 * time.Second); strings.Count(logs.String(), "msg=starting") < starts; {
+			if time.Now().After(up) {
+				t.Fatalf("the agent did not start:\n%s", logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return cmd, time.Now().Unix() + 1
 	}
 	agent, from := start()
 	defer func() {
@@ -153,7 +162,7 @@ func TestCrashDuringOutageRepeated(t *testing.T) {
 	g.WaitFor(t, target, "-5min", func(s []graphitetest.Series) bool { return len(pointTimes(s)) > 0 }, 30*time.Second)
 	g.StopCarbon(t)
 	for i := 0; i < 3; i++ {
-		time.Sleep(1500*time.Millisecond + rand.N(2000*time.Millisecond))
+		time.Sleep(3*time.Second + rand.N(2*time.Second))
 		killed := time.Now().Unix() // the tick of this second may be the one being collected
 		agent.Process.Signal(syscall.SIGKILL)
 		agent.Wait()
@@ -180,6 +189,13 @@ func TestCrashDuringOutageRepeated(t *testing.T) {
 	agent.Process.Signal(syscall.SIGTERM)
 	if err := agent.Wait(); err != nil {
 		t.Fatalf("agent after SIGTERM: %v\n%s", err, logs.String())
+	}
+	n := 0
+	for _, l := range lives[1:3] {
+		n += int(l.to - l.from + 1)
+	}
+	if n < 3 {
+		t.Fatalf("only %d ticks checked in the runs started during the outage: %v", n, lives)
 	}
 	t.Logf("3 kills at random moments during the outage; every tick of %v present", lives)
 }
