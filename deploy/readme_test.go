@@ -237,6 +237,20 @@ func TestReadmeMakeRun(t *testing.T) {
 			t.Fatalf("round %d: no %s in graphite-web after 4 min:\n%s", round, target, out.String())
 		}
 		rundir := filepath.Join(clone, ".state", "run")
+		if round == 1 {
+			// A second make run beside the first would stop its Graphite.
+			second := exec.Command("scripts/run.sh", rundir, "1s")
+			second.Dir = clone
+			second.Env = append(os.Environ(), fmt.Sprintf("CARBON_PORT=%d", freeTCPPort(t)), fmt.Sprintf("WEB_PORT=%d", freeTCPPort(t)))
+			o, err := second.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(o), "already running") {
+				t.Errorf("a second make run beside the first: %v\n%s", err, o)
+			}
+			refused := time.Now().Unix()
+			if !poll(30*time.Second, time.Second, func() bool { return hasPoint(web, target, refused) }) {
+				t.Error("the first run stopped sending after a second was refused")
+			}
+		}
 		procs := started(t, rundir, cmd.Process.Pid)
 		stop()
 		logs := out.String()

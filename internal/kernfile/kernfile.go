@@ -66,7 +66,11 @@ func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
 			break
 		}
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			// Doubling, but never beyond the cap (plus the byte that
+			// tells a file over it).
+			nb := make([]byte, len(b), min(2*cap(b), MaxBytes+1))
+			copy(nb, b)
+			b = nb
 		}
 		p := b[len(b):min(cap(b), MaxBytes+1)]
 		var n int
@@ -92,7 +96,9 @@ func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
 	// MaxLines bytes can have more lines, so the count costs nothing for
 	// the files of every day.
 	if len(b) > MaxLines && bytes.Count(b, nl) > MaxLines {
-		lerr = &LimitError{Path: path, What: "lines", Limit: MaxLines}
+		if lerr == nil {
+			lerr = &LimitError{Path: path, What: "lines", Limit: MaxLines}
+		}
 		b = b[:nthLineEnd(b, MaxLines)]
 	} else if lerr != nil {
 		b = b[:bytes.LastIndexByte(b, '\n')+1]
