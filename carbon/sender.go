@@ -101,7 +101,7 @@ func NewSender(cfg Config) *Sender {
 	s := &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr), wake: make(chan struct{}, 1),
 		closing: make(chan chan struct{})}
 	if cfg.Spool != nil {
-		s.src = &spoolSource{sp: cfg.Spool, fails: ratelog.New(s.log, time.Minute)}
+		s.src = &spoolSource{sp: cfg.Spool, fails: ratelog.New(s.log, time.Minute, "")}
 	} else {
 		s.src = &memSource{limit: cfg.QueueLines}
 	}
