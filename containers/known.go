@@ -14,8 +14,8 @@ type Running struct {
 	// Node is the container's path node in containers.<node>: its name
 	// sanitised and unique among the containers (collectors.Unique); a
 	// collector publishing below it must use it, not its own of Name.
-	Node string
-	Labels          map[string]string
+	Node   string
+	Labels map[string]string
 	// Tags is the container's tagged-series suffix (";container=..;host=.."
 	// sorted by tag name), "" when tagged series are off.
 	Tags string
