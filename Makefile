@@ -81,14 +81,18 @@ image:
 soak:
 	$(GO) test -run '^$$' -bench Soak24h -benchtime 1x -timeout 60m ./agent
 
+# run: needs root and Go; installs Graphite and systemd-nspawn (Docker is
+# optional: without it containers are named by their short id).
 # make run CLUSTER=1: the agent on three nodes (network namespaces) into a
 # Graphite cluster (scripts/cluster.sh: two carbon-c-relays, two
 # carbon-caches, one graphite-web frontend on 127.0.0.1:8080).
 ifeq ($(CLUSTER),1)
-run: deps build
+run: build
+	scripts/deps.sh run
 	scripts/cluster.sh run $(RUNDIR)/cluster bin/collector $(INTERVAL)
 else
-run: deps build image
+run: build image
+	scripts/deps.sh run
 	scripts/run.sh $(RUNDIR) $(INTERVAL)
 endif
 

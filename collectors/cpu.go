@@ -31,13 +31,13 @@ var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "s
 // for idle double-counted by old Xen guest kernels, it is off by default
 // (xenfix=None), and halving a measured value would hide the real numbers.
 type cpu struct {
-	file  string
+	file  kernfile.File
 	buf   kernfile.Buf
 	paths [][len(cpuModes)]string // paths[0] = total, paths[i+1] = cpu<i>
 }
 
 func newCPU(h Host, _ *slog.Logger) (Collector, error) {
-	return &cpu{file: h.ProcPath("stat")}, nil
+	return &cpu{file: kernfile.File{Path: h.ProcPath("stat")}}, nil
 }
 
 // modePaths returns the cached paths of line idx (0 = total, i+1 = cpu<i>).
@@ -106,12 +106,12 @@ func cpuLabel(label []byte) (n int, ok, bad bool) {
 }
 
 func (c *cpu) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
 	var firstErr error
-	count := 0
+	count, last := 0, -2
 	var v [len(cpuModes)]uint64
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
 		var line []byte
@@ -123,17 +123,26 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 		}
 		if bad {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: bad cpu label %q", c.file, lineNo, label)
+				firstErr = fmt.Errorf("parse %s: line %d: bad cpu label %q", c.file.Path, lineNo, label)
 			}
 			continue
 		}
+		if n <= last {
+			// The kernel lists "cpu" then cpuN in increasing order: a
+			// repeated or out-of-order line would publish a path twice.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("parse %s: line %d: %q repeated or out of order", c.file.Path, lineNo, label)
+			}
+			continue
+		}
+		last = n
 		if n >= 0 {
 			count++
 		}
 		k, err := parseCPULine(fields, &v)
 		if err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, lineNo, err)
+				firstErr = fmt.Errorf("parse %s: line %d: %w", c.file.Path, lineNo, err)
 			}
 			continue
 		}
@@ -144,7 +153,7 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 	}
 	if count == 0 {
 		if firstErr == nil {
-			firstErr = fmt.Errorf("parse %s: no cpuN lines", c.file)
+			firstErr = fmt.Errorf("parse %s: no cpuN lines", c.file.Path)
 		}
 		return firstErr
 	}

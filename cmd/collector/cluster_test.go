@@ -199,11 +199,6 @@ func pointsIn(s graphitetest.Series, from, until int64) int {
 	return n
 }
 
-// hostCollectors: the nodes' agents leave containers out: every node would
-// publish the same containers of this machine (other tests' too, which
-// come and go), which says nothing more about the cluster.
-const hostCollectors = "cpu,diskspace,entropy,files,interrupts,iostat,loadavg,memory,network,proc,sockets,tcp,uptime,vmstat"
-
 // TestCluster: three agents, each a node in a network namespace of its own,
 // send through a real carbon-c-relay (fnv1a_ch) to two real carbon-caches,
 // read through one graphite-web frontend (CLUSTER_SERVERS). One cluster
@@ -219,7 +214,10 @@ func TestCluster(t *testing.T) {
 		// A queue of 2000 lines: a relay outage of 30 s overflows it, so
 		// the outage goes through the spool.
 		agents = append(agents, startNodeAgent(t, c, n, bin, "--graphite", c.Relays[0], "--queue-lines", "2000",
-			"--collectors", hostCollectors))
+			// The host collectors only: every node would publish the same
+			// containers of this machine (other tests' too, which come and
+			// go), which says nothing more about the cluster.
+			"--collectors", strings.Join(hostCollectors, ",")))
 	}
 	for _, a := range agents {
 		c.WaitFor(t, "servers."+a.host+".cpu.total.idle", "-5min", func(s []graphitetest.Series) bool {

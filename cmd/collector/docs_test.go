@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // repoRoot is the repository's top directory (tests run in cmd/collector).
@@ -129,5 +130,101 @@ func TestNoPointerOutsideRepository(t *testing.T) {
 	}
 	if n < 50 {
 		t.Errorf("only %d files read: walked the wrong tree?", n)
+	}
+}
+
+// githubAnchor is the fragment GitHub gives a Markdown heading: lower
+// case, punctuation other than '-' and '_' dropped, spaces as '-'.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// TestDocLinks: every link from the README or docs/ to a Markdown file of
+// the repository, and to a heading in it, resolves.
+func TestDocLinks(t *testing.T) {
+	root := repoRoot(t)
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	files := append([]string{filepath.Join(root, "README.md")}, docs...)
+	link := regexp.MustCompile(`\]\(([^)\s]*)\)`)
+	heading := regexp.MustCompile(`(?m)^#+ (.*)$`)
+	anchors := func(p string) map[string]bool {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		m := map[string]bool{}
+		for _, h := range heading.FindAllStringSubmatch(string(b), -1) {
+			m[githubAnchor(h[1])] = true
+		}
+		return m
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, f)
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			dest := f
+			if file != "" {
+				dest = filepath.Join(filepath.Dir(f), file)
+			}
+			if _, err := os.Stat(dest); err != nil {
+				t.Errorf("%s: link %s: %v", rel, target, err)
+				continue
+			}
+			if frag != "" && strings.HasSuffix(dest, ".md") && !anchors(dest)[frag] {
+				t.Errorf("%s: link %s: no such heading in %s", rel, target, filepath.Base(dest))
+			}
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d links checked", n)
+	}
+}
+
+// TestReadmeListsInstalledPackages: what `make run` and `make test`
+// apt-get install (scripts/deps.sh and scripts/graphite.sh) is what the
+// README says they install.
+func TestReadmeListsInstalledPackages(t *testing.T) {
+	root := repoRoot(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrays := regexp.MustCompile(`(?m)^\s*(?:PACKAGES|pkgs)\+?=\(([^)]*)\)|install -y -qq --no-install-recommends ([a-z0-9.+-]+)$`)
+	n := 0
+	for _, f := range []string{"scripts/deps.sh", "scripts/graphite.sh"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range arrays.FindAllStringSubmatch(string(b), -1) {
+			for _, pkg := range strings.Fields(m[1] + " " + m[2]) {
+				n++
+				if !regexp.MustCompile(`(^|[^a-z0-9.+-])` + regexp.QuoteMeta(pkg) + `($|[^a-z0-9+-])`).Match(readme) {
+					t.Errorf("%s installs %s; the README does not say so", f, pkg)
+				}
+			}
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d packages found in the scripts: changed shape?", n)
 	}
 }

@@ -9,8 +9,28 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 )
+
+// Caps on what one read returns. A kernel file is never near them (the
+// largest, /proc/interrupts of a many-CPU host, is a few MB); a hostile or
+// corrupt tree (a 100 MB /proc/stat of repeated cpu0 lines) must cost a
+// bounded read and an error, not minutes, gigabytes and millions of lines.
+const (
+	MaxBytes = 16 << 20  // bytes read from one file
+	MaxLines = 256 << 10 // lines parsed from one file
+)
+
+// LimitError reports a file over one of the caps. What was read up to the
+// cap is returned with it, but a collector should treat the file as bad.
+type LimitError struct {
+	Path  string
+	What  string // "bytes" or "lines"
+	Limit int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("read %s: more than %d %s, the cap for one file", e.Path, e.Limit, e.What)
+}
 
 // Buf reads small kernel files into a buffer that is reused from cycle to
 // cycle, so a steady-state collection allocates nothing for reading. The
@@ -20,22 +40,46 @@ import (
 type Buf struct{ b []byte }
 
 // Read returns the whole content of path. The slice is valid until the
-// next call.
+// next call. A file over MaxBytes or MaxLines gives the content up to the
+// cap (whole lines) and a *LimitError.
 func (f *Buf) Read(path string) ([]byte, error) {
-	fd, err := os.Open(path)
+	fd, err := openRaw(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fd.Close()
+	return f.fill(path, fd, false)
+}
+
+// fill reads fd to its end: from offset 0 with pread when at is set (a
+// descriptor kept open), else from where it stands.
+func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
 	if f.b == nil {
 		f.b = make([]byte, 0, 4096)
 	}
 	b := f.b[:0]
+	var lerr error
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+		if len(b) > MaxBytes {
+			lerr = &LimitError{Path: path, What: "bytes", Limit: MaxBytes}
+			b = b[:MaxBytes]
+			break
 		}
-		n, err := fd.Read(b[len(b):cap(b)])
+		if len(b) == cap(b) {
+			// Doubling, but never beyond the cap (plus the byte that
+			// tells a file over it).
+			nb := make([]byte, len(b), min(2*cap(b), MaxBytes+1))
+			copy(nb, b)
+			b = nb
+		}
+		p := b[len(b):min(cap(b), MaxBytes+1)]
+		var n int
+		var err error
+		if at {
+			n, err = fd.pread(p, int64(len(b)))
+		} else {
+			n, err = fd.Read(p)
+		}
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			break
@@ -48,7 +92,33 @@ func (f *Buf) Read(path string) ([]byte, error) {
 		}
 	}
 	f.b = b
-	return b, nil
+	// Each line has at least its newline: only a file longer than
+	// MaxLines bytes can have more lines, so the count costs nothing for
+	// the files of every day.
+	if len(b) > MaxLines && bytes.Count(b, nl) > MaxLines {
+		if lerr == nil {
+			lerr = &LimitError{Path: path, What: "lines", Limit: MaxLines}
+		}
+		b = b[:nthLineEnd(b, MaxLines)]
+	} else if lerr != nil {
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
+	}
+	return b, lerr
+}
+
+var nl = []byte{'\n'}
+
+// nthLineEnd is the offset just after the n-th newline of b.
+func nthLineEnd(b []byte, n int) int {
+	off := 0
+	for ; n > 0; n-- {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return len(b)
+		}
+		off += i + 1
+	}
+	return off
 }
 
 // NextLine splits off the first line of b (without its newline).
