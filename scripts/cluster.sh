@@ -5,7 +5,7 @@
 #   scripts/cluster.sh start DIR [WEB_PORT]     # WEB_PORT on 127.0.0.1, default 8080
 #   scripts/cluster.sh run DIR BIN INTERVAL [AGENT_ARGS...]  # start + three agents; Ctrl-C stops all
 #   scripts/cluster.sh stop DIR
-#   scripts/cluster.sh stop-relay DIR N | start-relay DIR N    # N = 1 or 2
+#   scripts/cluster.sh stop-relay DIR N [TERM|KILL] | start-relay DIR N    # N = 1 or 2
 #   scripts/cluster.sh stop-cache DIR N | start-cache DIR N    # N = 1 or 2
 #   scripts/cluster.sh status DIR
 #
@@ -298,7 +298,12 @@ case "${1:-}" in
 start) shift; cmd_start "$@" ;;
 run) shift; cmd_run "$@" ;;
 stop) shift; cmd_stop "$@" ;;
-stop-relay) set_dir "${2:-}"; num "${3:-}"; stop_one "relay$3" 10 ;;
+stop-relay)
+	set_dir "${2:-}"
+	num "${3:-}"
+	[[ "${4:-TERM}" =~ ^(TERM|KILL)$ ]] || die "SIGNAL must be TERM or KILL"
+	stop_one "relay$3" 10 "${4:-TERM}"
+	;;
 start-relay) set_dir "${2:-}"; num "${3:-}"; load_env; start_relay "$3" ;;
 stop-cache) set_dir "${2:-}"; num "${3:-}"; "$HERE/graphite.sh" stop-carbon "$DIR/cache$3" ;;
 start-cache) set_dir "${2:-}"; num "${3:-}"; load_env; start_cache "$3" ;;

@@ -19,16 +19,6 @@ import (
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 )
 
-// buildAgent builds this command into a temporary folder.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "collector")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // nodeAgent is the agent of one node of the cluster, a process of its own
 // in the node's network namespace.
 type nodeAgent struct {
@@ -207,7 +197,7 @@ func pointsIn(s graphitetest.Series, from, until int64) int {
 func TestCluster(t *testing.T) {
 	begin := time.Now()
 	c := graphitetest.StartCluster(t)
-	bin := buildAgent(t)
+	bin := agentBinary(t)
 	t.Logf("cluster up, agent built: %v", time.Since(begin).Round(time.Second))
 	var agents []*nodeAgent
 	for n := 1; n <= 3; n++ {
@@ -363,34 +353,116 @@ func TestCluster(t *testing.T) {
 			}, 90*time.Second)
 		}
 		time.Sleep(3 * time.Second)
-		all, err := renderAll(c, "-5min", "now", nodeTargets()...)
+		checkNoGap(t, c, "relay down", union(split[1], split[2]), from, until)
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("failover, first relay killed", func(t *testing.T) {
+		// The nodes' agents again, now with both relays in failover mode.
+		for _, a := range agents {
+			a.stop(t)
+		}
+		var logs []*syncBuf
+		for n := 1; n <= 3; n++ {
+			a := startNodeAgent(t, c, n, bin, "--graphite", c.Relays[0]+","+c.Relays[1], "--graphite-mode", "failover",
+				"--collectors", strings.Join(hostCollectors, ","))
+			logs = append(logs, a.log)
+		}
+		time.Sleep(5 * time.Second)
+		from := time.Now().Unix() - 3
+		c.StopRelay(t, 1, "KILL")
+		killed := time.Now()
+		time.Sleep(15 * time.Second)
+		c.StartRelay(t, 1)
+		// Back to the first relay once its backoff has passed (at most
+		// about 16 s into an outage of 15 s).
+		for i, lg := range logs {
+			deadline := time.Now().Add(60 * time.Second)
+			for !strings.Contains(lg.String(), "back to the preferred destination") {
+				if time.Now().After(deadline) {
+					t.Fatalf("node%d never went back to relay 1:\n%s", i+1, tail(lg.String(), 3000))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if !strings.Contains(lg.String(), "failing over") {
+				t.Errorf("node%d never failed over to relay 2", i+1)
+			}
+		}
+		back := time.Now()
+		time.Sleep(5 * time.Second)
+		until := time.Now().Unix() - 2
+		t.Logf("relay 1 killed, back after %v, agents back on it %v after the kill", 15*time.Second, back.Sub(killed).Round(time.Second))
+		checkNoGap(t, c, "failover", union(split[1], split[2]), from, until)
+		// The traffic is on relay 1 again: relay 2 forwards only its own
+		// statistics (tens of lines a second), relay 1 the nodes'.
+		stats, err := renderAll(c, "-2min", "now", "sumSeries(carbon.relays.relay1.destinations.127_*.sent)", "sumSeries(carbon.relays.relay2.destinations.127_*.sent)")
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := int(until - from + 1)
-		steady, lost := 0, 0
-		var worst []string
-		for name := range union(split[1], split[2]) {
-			s, ok := all[name]
-			if !ok {
-				t.Errorf("%s not read through the frontend", name)
-				continue
+		// Lines per second over the last seconds of the counter (the
+		// relay's own clock stamps its statistics).
+		rate := func(name string) float64 {
+			for k, s := range stats {
+				if !strings.Contains(k, name) {
+					continue
+				}
+				var first, last *graphitetest.Point
+				for i, p := range s.Points {
+					if p.Value != nil && p.Time >= until-8 && p.Time <= until {
+						if first == nil {
+							first = &s.Points[i]
+						}
+						last = &s.Points[i]
+					}
+				}
+				if first != nil && last.Time > first.Time {
+					return (*last.Value - *first.Value) / float64(last.Time-first.Time)
+				}
 			}
-			if pointsIn(s, from-10, from-1) == 0 || pointsIn(s, until+1, until+10) == 0 {
-				continue
-			}
-			steady++
-			if k := pointsIn(s, from, until); k != want {
-				lost += want - k
-				worst = append(worst, fmt.Sprintf("%s %d/%d", name, k, want))
-			}
+			return -1
 		}
-		t.Logf("relay down %d s: %d steady series of 3 nodes, %d points missing", want, steady, lost)
-		if steady < len(split[1])+len(split[2])-50 || len(worst) > 0 {
-			slices.Sort(worst)
-			t.Errorf("after the relay's return: %d steady series, points missing in %d: %.20q", steady, len(worst), worst)
+		r1, r2 := rate("relay1"), rate("relay2")
+		t.Logf("after the return: relay 1 forwards %.0f lines/s, relay 2 %.0f", r1, r2)
+		if r1 < 300 || r2 < 0 || r2 > r1/4 {
+			t.Errorf("traffic not back on relay 1: relay 1 %.0f lines/s, relay 2 %.0f", r1, r2)
 		}
 	})
+}
+
+// checkNoGap: every steady series of names (a point in the 10 s before
+// from and after until) has every point from..until, read through the
+// frontend.
+func checkNoGap(t *testing.T, c *graphitetest.Cluster, what string, names map[string]bool, from, until int64) {
+	t.Helper()
+	all, err := renderAll(c, "-5min", "now", nodeTargets()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int(until - from + 1)
+	steady, lost := 0, 0
+	var worst []string
+	for name := range names {
+		s, ok := all[name]
+		if !ok {
+			t.Errorf("%s not read through the frontend", name)
+			continue
+		}
+		if pointsIn(s, from-10, from-1) == 0 || pointsIn(s, until+1, until+10) == 0 {
+			continue
+		}
+		steady++
+		if k := pointsIn(s, from, until); k != want {
+			lost += want - k
+			worst = append(worst, fmt.Sprintf("%s %d/%d", name, k, want))
+		}
+	}
+	t.Logf("%s, %d s: %d steady series of 3 nodes, %d points missing", what, want, steady, lost)
+	if steady < len(names)-50 || len(worst) > 0 {
+		slices.Sort(worst)
+		t.Errorf("%s: %d steady series of %d, points missing in %d: %.20q", what, steady, len(names), len(worst), worst)
+	}
 }
 
 // intersect lists (some of) the keys in both a and b.

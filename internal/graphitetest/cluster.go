@@ -112,10 +112,11 @@ func (c *Cluster) StartCache(t testing.TB, n int) {
 	c.run(t, "start-cache", c.Dir, strconv.Itoa(n))
 }
 
-// StopRelay stops relay n (SIGTERM: it flushes its queues first).
-func (c *Cluster) StopRelay(t testing.TB, n int) {
+// StopRelay stops relay n with signal (TERM when none is given: it flushes
+// its queues first; KILL loses them).
+func (c *Cluster) StopRelay(t testing.TB, n int, signal ...string) {
 	t.Helper()
-	c.run(t, "stop-relay", c.Dir, strconv.Itoa(n))
+	c.run(t, append([]string{"stop-relay", c.Dir, strconv.Itoa(n)}, signal...)...)
 }
 
 // StartRelay starts relay n again on the same address.
