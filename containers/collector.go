@@ -62,6 +62,9 @@ type Options struct {
 	Tags      bool
 	TagLabels []string
 	Hostname  string
+	// Known, when set, receives the published containers after every
+	// cycle (for the services collector).
+	Known *Known
 }
 
 // DefaultMaxContainers is Options.MaxContainers when unset.
@@ -203,6 +206,7 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 	if !c.lay.ok {
 		c.lay = detectLayout(c.h)
 		if !c.lay.ok {
+			c.publishKnown(nil) // no containers: nobody waits for a list
 			return collectors.ErrNoData
 		}
 	}
@@ -281,6 +285,7 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 		ct.fresh = false // not published: no start event later either
 	}
 	c.opts.Events.Counts(s)
+	c.publishKnown(c.live[:n])
 	c.primed = true
 	if c.nerr == 0 {
 		return nil

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -20,12 +19,12 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/nodemetrics/nodemetrics/agent"
-	"github.com/nodemetrics/nodemetrics/carbon"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/config"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/docker"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/services"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -43,7 +42,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	registry := append(collectors.Registry(), containers.Factory(containers.Options{}))
 	registry = append(registry, collectors.CgroupCompat()...)
-	registry = append(registry, docker.DiamondFactory(nil))
+	registry = append(registry, docker.DiamondFactory(nil), services.Factory(services.Options{}))
 	names := make([]string, len(registry))
 	for i, f := range registry {
 		names[i] = f.Name
@@ -93,12 +92,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	dock, err := wireContainers(bg, &cfg, socket, hostname, factories, log)
+	known := containers.NewKnown()
+	dock, err := wireContainers(bg, &cfg, socket, hostname, factories, known, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
 	}
 	defer dock.stop()
+	wireServices(cfg, factories, known)
 	opts := agent.Options{
 		Host:      collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs},
 		Factories: factories,
@@ -111,36 +112,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	var out agent.Output
-	var senders carbon.Fanout
+	var snd *sending
 	if cfg.Output == "-" {
 		out = &agent.WriterOutput{W: stdout}
 	} else {
-		for _, addr := range cfg.Destinations() {
-			c := carbon.Config{Addr: addr, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log}
-			if cfg.SpoolDir != "" {
-				sp, err := carbon.OpenSpool(filepath.Join(cfg.SpoolDir, collectors.Segment(addr)), cfg.SpoolMaxBytes, log)
-				if err != nil {
-					fmt.Fprintf(stderr, "collector: --spool-dir: %v\n", err)
-					return 2
-				}
-				defer sp.Close()
-				c.Spool = sp
-			}
-			senders = append(senders, carbon.NewSender(c))
+		if snd, err = startSenders(&cfg, log); err != nil {
+			fmt.Fprintf(stderr, "collector: %v\n", err)
+			return 2
 		}
-		opts.SenderStats = senders.Stats
-		out = senders
+		defer snd.stop(0)
+		opts.SenderStats = snd.senders.Stats
+		out = snd.senders
 	}
 	a, err := agent.New(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
 	}
-
-	senderCtx, stopSender := context.WithCancel(context.Background())
-	defer stopSender()
-	senderDone := make(chan struct{})
-	go func() { senders.Run(senderCtx); close(senderDone) }()
 	log.Info("starting", "version", version, "host", hostname, "interval", opts.Interval,
 		"collectors", len(factories), "once", cfg.Once)
 	if cfg.Once {
@@ -154,10 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// --notify-ready=yes) that we are up; later ones refresh STATUS.
 		// A loop stalled for 5 intervals exits 3 so the unit restarts.
 		wd := agent.NewWatchdog(5 * opts.Interval)
-		go wd.Run(ctx, func(since time.Duration) {
-			log.Error("main loop stalled, exiting for the supervisor to restart us", "since", since)
-			os.Exit(3)
-		})
+		go wd.Run(ctx, stallExit(snd, log, os.Exit))
 		cycles := 0
 		a.Run(ctx, out, func() {
 			wd.Beat()
@@ -168,25 +153,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			daemon.SdNotify(false, fmt.Sprintf("STATUS=%d cycles", cycles))
 		})
 	}
-	if senders != nil {
-		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-		defer cancel()
-		err := senders.Flush(fctx)
-		stopSender()
-		<-senderDone
-		if cfg.SpoolDir != "" {
-			// A batch that was mid-write when the senders stopped went back to
-			// its queue: a second, already expired flush spools it.
-			done, cancel := context.WithCancel(context.Background())
-			cancel()
-			senders.Flush(done)
+	if err := snd.stop(flushTimeout); err != nil {
+		if cfg.Once {
+			// One line a cron mail shows: how much was lost and why.
+			fmt.Fprintf(stderr, "collector: %v (no spool: --spool-dir keeps them for the next run)\n", err)
+			return 1
 		}
-		if err != nil {
-			log.Error("stopping with unsent metrics", "err", err)
-			if cfg.Once {
-				return 1
-			}
-		}
+		log.Error("stopping with unsent metrics", "err", err)
 	}
 	if w, ok := out.(*agent.WriterOutput); ok && w.Err != nil {
 		fmt.Fprintf(stderr, "collector: write output: %v\n", w.Err)
@@ -220,7 +193,7 @@ type dockerWiring struct {
 // place) to one Docker API cache and one event dispatcher, and starts their
 // background loops on ctx. Nothing here waits for the daemon longer than
 // the bounded warm-up before the first cycle.
-func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collectors.Factory, log *slog.Logger) (*dockerWiring, error) {
+func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collectors.Factory, known *containers.Known, log *slog.Logger) (*dockerWiring, error) {
 	ci, di := -1, -1
 	for i, f := range factories {
 		switch f.Name {
@@ -256,7 +229,7 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 	if ci >= 0 {
 		factories[ci] = containers.Factory(containers.Options{
 			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp,
-			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname,
+			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname, Known: known,
 		})
 	}
 	if di >= 0 {
@@ -288,6 +261,35 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 		disp.Close()
 	}
 	return w, nil
+}
+
+// wireServices gives the services row (in place) the [[service]] rules
+// and, when the containers collector runs, its list of containers.
+func wireServices(cfg config.Config, factories []collectors.Factory, known *containers.Known) {
+	si, withContainers := -1, false
+	for i, f := range factories {
+		switch f.Name {
+		case "services":
+			si = i
+		case "containers":
+			withContainers = true
+		}
+	}
+	if si < 0 {
+		return
+	}
+	opts := services.Options{Tags: cfg.Tags}
+	if withContainers {
+		opts.Containers = known
+	}
+	for _, s := range cfg.Services {
+		opts.Rules = append(opts.Rules, services.Rule{
+			Kind: services.Kind(s.Kind), Host: s.Host, Container: s.Container, Image: s.Image, Label: s.Label,
+			Port: s.Port, Socket: s.Socket, User: s.User, Password: s.Password, Database: s.Database,
+			Path: s.Path, Timeout: time.Duration(s.Timeout),
+		})
+	}
+	factories[si] = services.Factory(opts)
 }
 
 func contains(list []string, s string) bool {
