@@ -82,7 +82,7 @@ type Cache struct {
 }
 
 // ondemandTimeout bounds one on-demand inspect; ondemandBudget bounds all of
-// them between two refreshes (and is at most a tenth of the interval), so a
+// them between two refreshes (and is at most a twentieth of the interval), so a
 // slow daemon costs a cycle at most that much.
 const (
 	ondemandTimeout = 250 * time.Millisecond
@@ -138,7 +138,7 @@ func (k *Cache) Lookup(id string) (containers.Info, bool) {
 		k.mu.Unlock()
 		return containers.Info{}, false
 	}
-	budget := min(ondemandBudget, k.opts.Interval/10) - k.spent
+	budget := min(ondemandBudget, k.opts.Interval/20) - k.spent
 	if k.syncOff || budget <= 0 {
 		k.mu.Unlock()
 		k.Poke()
