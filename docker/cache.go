@@ -226,13 +226,7 @@ func (k *Cache) Refresh(ctx context.Context) error {
 			s.StoppedCount++
 		}
 		s.DockerNames[c.ID] = info.Name
-		info.Pod = info.Labels["io.kubernetes.pod.name"]
-		info.Namespace = info.Labels["io.kubernetes.pod.namespace"]
-		if info.Pod != "" {
-			if c := info.Labels["io.kubernetes.container.name"]; c != "" {
-				info.Name = info.Namespace + "/" + info.Pod + "/" + c
-			}
-		}
+		containers.KubeletLabels(&info)
 		s.ByID[c.ID] = info
 	}
 	if k.opts.Images {

@@ -26,6 +26,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/docker"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/runtimes"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -247,8 +248,9 @@ func wireContainers(ctx context.Context, cfg *config.Config, hostname string, fa
 	}
 	cache = docker.NewCache(client, copts)
 	if ci >= 0 {
+		host := collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs}
 		factories[ci] = containers.Factory(containers.Options{
-			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp,
+			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp, Resolver: runtimes.New(host, log),
 			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname,
 		})
 	}
