@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in iproute2 ca-certificates systemd-container python3-yaml e2fsprogs; do
+# busybox-static: the one-binary rootfs of the containerd (ctr) tests;
+# containerd: its ctr CLI (the Docker Engine's containerd is the daemon).
+for pkg in iproute2 ca-certificates systemd-container python3-yaml e2fsprogs busybox-static; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -19,6 +21,10 @@ scripts/graphite.sh install
 if ! command -v docker >/dev/null 2>&1; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io
+fi
+if ! command -v ctr >/dev/null 2>&1; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd
 fi
 if ! docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; then
 	echo "deps.sh: the Docker daemon is not reachable (docker version failed); the container tests need it" >&2
