@@ -9,8 +9,8 @@ import (
 )
 
 // Watchdog notices a main loop that stopped cycling. systemd's own
-// WatchdogSec cannot see the agent through nspawn (nspawn answers it
-// itself: notes/platform.md §3), so the agent watches itself and exits
+// WatchdogSec cannot see the agent through nspawn (nspawn answers the
+// watchdog pings itself and never forwards them), so the agent watches itself and exits
 // non-zero for its supervisor (Restart=always) to restart it.
 type Watchdog struct {
 	limit time.Duration

@@ -27,7 +27,7 @@ type Config struct {
 	WriteTimeout time.Duration
 	// SendBuffer caps SO_SNDBUF. A write the kernel accepted is not
 	// delivered: with loopback's default buffers a stalled Carbon swallows
-	// megabytes without an error (notes/platform.md §4). A small buffer
+	// megabytes without an error (measured). A small buffer
 	// makes a stall visible fast and bounds what can vanish.
 	SendBuffer int
 	BackoffMin time.Duration
@@ -245,7 +245,7 @@ func (s *Sender) done(b batch) {
 
 // Run sends until ctx ends, then closes the connection. It is the only
 // goroutine that touches the connection, so no write ever races a
-// reconnect (graphite-golang's failure, notes/platform.md §4).
+// reconnect (graphite-golang's failure: it races and drops data under concurrent use).
 func (s *Sender) Run(ctx context.Context) {
 	var conn net.Conn
 	var stopClose func() bool

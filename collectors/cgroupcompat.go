@@ -13,7 +13,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
-// CgroupCompat are Diamond's cgroup v1 collectors (spec/metrics.md §15-16),
+// CgroupCompat are Diamond's cgroup v1 collectors (docs/metrics.md),
 // off by default; the config keys cpuacct_cgroup and memory_cgroup (or
 // --collectors) turn them on. On a cgroup v2 host they publish nothing, as
 // Diamond does.

@@ -42,7 +42,7 @@ func compatLines(t *testing.T, f func(Host, *slog.Logger) (Collector, error), h 
 	return out
 }
 
-// Diamond's paths (spec/metrics.md §15-16) over a v1 tree with the root,
+// Diamond's paths (docs/metrics.md) over a v1 tree with the root,
 // docker/<id> and system.slice/foo.service.
 func TestCgroupCompat(t *testing.T) {
 	root := t.TempDir()

@@ -17,14 +17,14 @@ import (
 var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice"}
 
 // cpu publishes the CPU time of /proc/stat as Diamond's CPUCollector does
-// (spec/metrics.md §1), percore, not normalised:
+// (docs/metrics.md, cpu), percore, not normalised:
 //
 //	cpu  3476 0 2862 749741 257 0 243 0 0 0
 //	cpu0 1233 0 962 375879 6 0 118 0 0 0
 //
 // -> cpu.total.<mode> and cpu.cpu<N>.<mode> (USER_HZ ticks per second,
 // about % of one CPU), cpu.cpu_count (number of cpuN lines). In raw mode
-// (spec §19) the ticks are published as read.
+// (docs/metrics.md, Raw-counter mode) the ticks are published as read.
 //
 // Diamond's Xen fix (while /proc/xen exists, halve every idle when the
 // cpu0 rates sum to more than 110) is not implemented: it is a heuristic

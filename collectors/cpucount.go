@@ -10,7 +10,7 @@ import (
 )
 
 // onlineCPUs counts the online CPUs the way glibc's get_nprocs does, which
-// is what Diamond's load normalisation divides by (spec/metrics.md §19):
+// is what Diamond's load normalisation divides by (docs/metrics.md, loadavg):
 // the ranges of <sysfs>/devices/system/cpu/online ("0-3,8-11"), else the
 // number of cpuN lines of <procfs>/stat. Not the affinity mask, not
 // runtime.NumCPU: inside a container those describe the container.

@@ -22,7 +22,7 @@ import (
 )
 
 // diskspace publishes the space and inodes of the host's real filesystems,
-// as Diamond's DiskSpaceCollector does (spec/metrics.md §5). The mount table
+// as Diamond's DiskSpaceCollector does (docs/metrics.md, diskspace). The mount table
 // is re-read every cycle (a disk mounted after start appears), from the
 // host's PID 1 so that a container sees the host's mounts:
 //

@@ -13,7 +13,7 @@ import (
 
 // entropy publishes entropy.available (bits) from
 // /proc/sys/kernel/random/entropy_avail, as Diamond's EntropyStatCollector
-// (spec/metrics.md §10):
+// (docs/metrics.md, entropy):
 //
 //	256   -> entropy.available 256
 type entropy struct {

@@ -11,7 +11,7 @@ import (
 )
 
 // files publishes the file-handle counts of /proc/sys/fs/file-nr, as
-// Diamond's FilestatCollector (spec/metrics.md §11):
+// Diamond's FilestatCollector (docs/metrics.md, files):
 //
 //	1344	0	9223372036854775807   -> files.assigned, files.unused, files.max
 //

@@ -13,7 +13,7 @@ import (
 )
 
 // interrupts publishes the per-CPU interrupt counts of /proc/interrupts with
-// Diamond's InterruptCollector naming (spec/metrics.md §12), quirks
+// Diamond's InterruptCollector naming (docs/metrics.md, interrupts), quirks
 // included, so that existing dashboards keep their series:
 //
 //	           CPU0       CPU1
@@ -40,7 +40,7 @@ import (
 //
 // Every value is a counter (rate, or raw with --counters). .total is the
 // counter of the sum over CPUs: the rate of the sum, at full precision
-// (Diamond sums int()-truncated per-CPU rates; spec §18).
+// (Diamond sums int()-truncated per-CPU rates; docs/metrics.md, differences).
 type interrupts struct {
 	file   string
 	buf    kernfile.Buf

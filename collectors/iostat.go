@@ -11,7 +11,7 @@ import (
 )
 
 // iostat publishes per-disk I/O statistics of /proc/diskstats, as Diamond's
-// DiskUsageCollector does (spec/metrics.md §6, §18, §19):
+// DiskUsageCollector does (docs/metrics.md, iostat):
 //
 //	254       0 vda 79397 11020 3018186 17050 15197 16960 1388328 5368 0 9824 23958 7052 0 ...
 //

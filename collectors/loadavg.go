@@ -13,7 +13,7 @@ import (
 )
 
 // loadavg publishes the run-queue load averages of /proc/loadavg, as
-// Diamond's LoadAverageCollector does (spec/metrics.md §3):
+// Diamond's LoadAverageCollector does (docs/metrics.md, loadavg):
 //
 //	0.21 0.37 0.39 1/719 19737
 //

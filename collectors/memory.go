@@ -12,7 +12,7 @@ import (
 )
 
 // memory publishes the /proc/meminfo lines Diamond's MemoryCollector keeps
-// when `detailed` is unset (spec/metrics.md §2), as byte gauges:
+// when `detailed` is unset (docs/metrics.md, memory), as byte gauges:
 //
 //	MemTotal:       24683620 kB
 //
@@ -140,7 +140,7 @@ func (c *memory) Collect(_ context.Context, s *Sample) error {
 			s.GaugeInt(memPaths[i], v.bytes[i])
 		}
 	}
-	// Diamond rounds this to 2 dp; we keep full precision (spec §18).
+	// Diamond rounds this to 2 dp; we keep full precision (docs/metrics.md, differences).
 	if t := v.bytes[memTotal]; v.have[memTotal] && v.have[memAvailable] && t > 0 {
 		a := v.bytes[memAvailable]
 		s.Gauge("memory.MemUsedPercentage", 100*(float64(t)-float64(a))/float64(t))

@@ -74,7 +74,7 @@ func TestMemoryCollectReal(t *testing.T) {
 			"memory.SwapTotal 0", "memory.SwapFree 0", "memory.SwapCached 0",
 			"memory.VmallocTotal 35184372087808", "memory.VmallocUsed 14954496", "memory.VmallocChunk 0",
 			"memory.Committed_AS 361373696",
-			// 100*(25276026880-24876285952)/25276026880 unrounded (spec §18)
+			// 100*(25276026880-24876285952)/25276026880 unrounded (docs/metrics.md, differences)
 			"memory.MemUsedPercentage 1.5815022269829142")
 	}
 }

@@ -7,7 +7,7 @@ import "strings"
 // Segment makes s safe as ONE node of a Graphite path: every byte outside
 // [A-Za-z0-9_-:+@=%#~] becomes '_', so a dot or space in a device,
 // interface, mount or host name cannot add a level or break the line
-// (Diamond does not do this; spec/metrics.md §0 and the issue ask for it).
+// (Diamond does not do this: docs/metrics.md, Paths).
 // An empty name becomes "_". s is returned unchanged, without allocating,
 // when it is already safe.
 func Segment(s string) string {

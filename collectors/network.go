@@ -14,7 +14,7 @@ import (
 
 // network publishes the interface counters of the HOST's /proc/net/dev (read
 // through <procfs>/1/net/dev, so it is the host's namespace even from inside
-// a container), as Diamond's NetworkCollector does (spec/metrics.md §7):
+// a container), as Diamond's NetworkCollector does (docs/metrics.md, network):
 //
 //	eth0: 1024 10 0 0 0 0 0 0   2048 20 0 0 0 0 0 0
 //
@@ -27,7 +27,7 @@ import (
 // Only Diamond's default interfaces are published, the greedy regex
 // ^\s*((?:eth|bond|em|p1p|eno|enp|ens|enx)\S*): — lo, veth*, docker0, br-*,
 // wlan* are left out. A dot in a name (VLAN eth0.100) becomes '_', so one
-// interface is one Graphite node (Diamond would add a level: spec §0, §18).
+// interface is one Graphite node (Diamond would add a level: docs/metrics.md, Paths).
 type network struct {
 	file  string
 	buf   kernfile.Buf

@@ -11,7 +11,7 @@ import (
 )
 
 // proc publishes the scheduler counters of /proc/stat as Diamond's
-// ProcessStatCollector does (spec/metrics.md §14):
+// ProcessStatCollector does (docs/metrics.md, proc):
 //
 //	ctxt 420045          -> proc.ctxt (switches/s)
 //	processes 2492       -> proc.processes (forks/s)
@@ -19,7 +19,7 @@ import (
 //	procs_blocked 0      -> proc.procs_blocked (gauge)
 //	btime 1795414000     -> proc.btime (gauge, epoch s)
 //
-// Rates keep full precision (Diamond truncates them to integers, §18). In
+// Rates keep full precision (Diamond truncates them to integers, docs/metrics.md, differences). In
 // raw mode ctxt and processes are the counts as read.
 type proc struct {
 	file string

@@ -4,7 +4,7 @@ package collectors
 
 // Registry lists every host collector in publishing order: one explicit
 // table, no init() side effects. Paths are the metric patterns of
-// spec/metrics.md, relative to <prefix>.<host>, printed by --list.
+// docs/metrics.md, relative to <prefix>.<host>, printed by --list.
 func Registry() []Factory {
 	return []Factory{
 		{Name: "cpu", Default: true, New: newCPU, Paths: []string{

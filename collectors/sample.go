@@ -32,7 +32,7 @@ type State struct {
 // Sample is one collector's view of one cycle. Collectors emit gauges and
 // raw counters into it; in rate mode a counter becomes a per-second rate
 // over the time elapsed since the previous sample (Diamond divides by the
-// configured interval instead: spec/metrics.md §18), no rate is published
+// configured interval instead: docs/metrics.md, differences), no rate is published
 // before a previous sample exists, and a counter that went down is a reset
 // that publishes nothing for that cycle.
 //
@@ -44,7 +44,7 @@ type State struct {
 type Sample struct {
 	// Time is the sample time used for rate arithmetic.
 	Time time.Time
-	// Raw is --counters: counters are published as read (spec §19).
+	// Raw is --counters: counters are published as read (docs/metrics.md, Raw-counter mode).
 	Raw bool
 
 	prevTime  time.Time

@@ -14,7 +14,7 @@ import (
 )
 
 // sockets publishes the socket counts of /proc/net/sockstat as gauges, as
-// Diamond's SockstatCollector does (spec/metrics.md §8), adding the IPv6
+// Diamond's SockstatCollector does (docs/metrics.md, sockets), adding the IPv6
 // "inuse" counts of /proc/net/sockstat6 to tcp_inuse and udp_inuse:
 //
 //	sockets: used 33

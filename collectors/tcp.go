@@ -15,7 +15,7 @@ import (
 
 // tcp publishes TCP counters from the TcpExt: lines of /proc/net/netstat
 // and the Tcp: lines of /proc/net/snmp, as Diamond's TCPCollector does with
-// its default allowed_names (spec/metrics.md §9):
+// its default allowed_names (docs/metrics.md, tcp):
 //
 //	Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens ... CurrEstab ...
 //	Tcp: 1 200 120000 -1 230 ... 0 ...

@@ -13,7 +13,7 @@ import (
 )
 
 // uptime publishes uptime.minutes from the first field of /proc/uptime
-// (seconds since boot), as Diamond's UptimeCollector (spec/metrics.md §13):
+// (seconds since boot), as Diamond's UptimeCollector (docs/metrics.md, uptime):
 //
 //	350735.47 234388.90   -> uptime.minutes 5845.591166666667
 type uptime struct {

@@ -37,7 +37,7 @@ func TestUptimeCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "uptime.minutes 60")
-	// Real file, full precision (Diamond rounds to whole minutes, §18).
+	// Real file, full precision (Diamond rounds to whole minutes, docs/metrics.md, differences).
 	got, _, err = collect(t, newByName(t, "uptime", fixtureHost("e2e/t0")), 1, true, State{})
 	if err != nil {
 		t.Fatal(err)

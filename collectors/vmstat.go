@@ -12,7 +12,7 @@ import (
 )
 
 // vmstat publishes six counters of /proc/vmstat as per-second rates, as
-// Diamond's VMStatCollector does (spec/metrics.md §4):
+// Diamond's VMStatCollector does (docs/metrics.md, vmstat):
 //
 //	pgfault 5912214
 //

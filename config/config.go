@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package config turns the command line (spec/cli.md) and the optional TOML
+// Package config turns the command line (README.md, Flags) and the optional TOML
 // file into one Config. Every flag has a key of the same name in the file
 // (dashes become underscores); flags win over the file. Every mistake is a
 // *UsageError whose message is one line naming the flag or key, so main can
@@ -43,7 +43,7 @@ type Config struct {
 	MaxContainers int      `toml:"max_containers"`
 	LogLevel      string   `toml:"log_level"`
 
-	// Containers (spec/containers.md).
+	// Containers (docs/metrics.md, Containers).
 	Tags          bool     `toml:"tags"`
 	TagLabels     []string `toml:"tag_labels"`
 	DockerHost    string   `toml:"docker_host"`

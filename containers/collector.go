@@ -6,7 +6,7 @@
 // cgroup files, plus /proc/<pid>/net/dev of one of its processes for the
 // network. Names, images and labels come from an optional Namer (the Docker
 // API client); without one a container is named by its short id.
-// See spec/containers.md.
+// See docs/metrics.md, Containers.
 package containers
 
 import (

@@ -39,7 +39,7 @@ type walkCtx struct {
 	podDir bool   // the directory itself is the pod's cgroup
 }
 
-// classify recognises the runtimes' cgroup names (notes/platform.md §5):
+// classify recognises the runtimes' cgroup names (docs/metrics.md, Containers):
 //
 //	docker/<64hex>                                  Docker, cgroupfs driver
 //	system.slice/docker-<64hex>.scope               Docker, systemd driver (also in pod slices)

@@ -37,7 +37,7 @@ const MaxAPIVersion = "1.47"
 // /host/proc (the agent in a container with the host's /proc at /host/proc
 // and /run at /host/run) it is /host/run/docker.sock. Bind the host's /run
 // DIRECTORY, not the socket file: a daemon restart creates a new socket
-// inode that a file bind would not see (notes/platform.md §5).
+// inode that a file bind would not see.
 func DefaultSocket(procfs string) string {
 	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
 		return strings.TrimPrefix(h, "unix://")

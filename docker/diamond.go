@@ -18,7 +18,7 @@ import (
 )
 
 // DiamondFactory is the registry row of Diamond's DockerCollector
-// (spec/metrics.md §17), off by default; config key docker = true or
+// (docs/metrics.md, docker), off by default; config key docker = true or
 // --collectors docker turns it on.
 //
 // The counts come from the cache's last refresh (GET /containers/json?all=1,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package events is the container lifecycle audit trail (spec/containers.md,
+// Package events is the container lifecycle audit trail (docs/metrics.md, Lifecycle events,
 // "Lifecycle events"): events from the Docker /events stream and, runtime
 // neutral, from the containers collector (cgroups appearing and vanishing,
 // oom_kill counters increasing) go to

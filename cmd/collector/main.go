@@ -187,7 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // compatOn: Diamond's cgroup and docker collectors are off by default and
-// switched on by their config keys (spec/metrics.md §15-17).
+// switched on by their config keys (docs/metrics.md, Diamond's container collectors).
 func compatOn(cfg config.Config, name string) bool {
 	switch name {
 	case "cpuacct_cgroup":

@@ -130,7 +130,7 @@ func check(t *testing.T, golden, got string) {
 	}
 }
 
-// assertWellFormed checks the output contract of spec/cli.md: three fields,
+// assertWellFormed checks the output contract of docs/metrics.md (Paths): three fields,
 // plain decimal values, no path twice.
 var valueRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 
