@@ -45,9 +45,9 @@ func (c *collector) queue(ct *container) {
 }
 
 // resolve starts a goroutine for the queued containers (one batch at a
-// time: a hung read holds up only the names behind it), waits for it at
-// most resolveWait, and hands the answers that arrived to their
-// containers.
+// time: a hung read holds up only the names behind it), waits for a batch
+// it started at most resolveWait, and hands the answers that arrived to
+// their containers.
 func (c *collector) resolve(ctx context.Context) {
 	if c.opts.Resolver == nil {
 		return
@@ -59,7 +59,9 @@ func (c *collector) resolve(ctx context.Context) {
 		default:
 		}
 	}
+	started := false
 	if c.busy == nil && len(c.ask) > 0 {
+		started = true
 		refs, keys := c.ask, c.askKeys
 		c.ask, c.askKeys = nil, nil
 		done := make(chan struct{})
@@ -75,7 +77,9 @@ func (c *collector) resolve(ctx context.Context) {
 			}
 		}()
 	}
-	if c.busy != nil {
+	if started {
+		// Only for a batch started now: a batch still hung from an
+		// earlier cycle does not cost every cycle the wait again.
 		t := time.NewTimer(resolveWait)
 		select {
 		case <-c.busy:
