@@ -48,8 +48,9 @@ func newMemoryCgroup(h Host, _ *slog.Logger) (Collector, error) {
 
 // cgName is Diamond's <cg>: the directory relative to the controller root
 // with '/' -> '.', the root itself "system". Dots inside a name stay (they
-// add levels, as in Diamond: system.slice is two nodes); only bytes that
-// would break the plaintext line become '_'.
+// add levels, as in Diamond: system.slice is two nodes); each node goes
+// through the naming rules (Dotted), so a cgroup "x;tagged=1" cannot inject
+// a tag nor "semi;" break graphite-web's tag database.
 func cgName(rel string, strip bool) string {
 	if rel == "." || rel == "" {
 		return "system"
@@ -58,7 +59,7 @@ func cgName(rel string, strip bool) string {
 	if strip {
 		n = strings.TrimPrefix(n, ".")
 	}
-	return LineSafe(n)
+	return Dotted(n)
 }
 
 func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {

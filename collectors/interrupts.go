@@ -35,7 +35,7 @@ import (
 // f[-2] and f[-1] are the last two fields whatever they are, so a line
 // without description (old kernels' "LOC: 1 2 3 4" on 4 CPUs) is named after
 // its last two counts, as Diamond does. Each of these components then goes
-// through Segment's byte mapping (a dot in "PCI-MSIX-0000:00:01.0" stays
+// through the naming rules' byte mapping (names.go) (a dot in "PCI-MSIX-0000:00:01.0" stays
 // inside its node; Diamond would add a level).
 //
 // Every value is a counter (rate, or raw with --counters). .total is the
@@ -129,7 +129,7 @@ func appendComponent(dst, b []byte, mode int) []byte {
 		case mode == irqDevices && c == ',' && i+1 < len(b) && b[i+1] == ' ':
 			c = '-'
 			i++
-		case !segmentByte(c):
+		case !nodeByte(c):
 			c = '_' // also Diamond's ' ' -> '_'
 		}
 		dst = append(dst, c)
@@ -191,9 +191,12 @@ func cpuColumns(header []byte) int {
 func (c *interrupts) pathsFor(name []byte, ncpu int) *irqPaths {
 	p := c.cache[string(name)]
 	if p == nil {
-		p = &irqPaths{node: "interrupts." + string(name)}
+		key := string(name)
+		// Dotted bounds each node's length (a hostile /proc); the bytes
+		// are already clean.
+		p = &irqPaths{node: "interrupts." + Dotted(key)}
 		p.total = p.node + ".total"
-		c.cache[p.node[len("interrupts."):]] = p
+		c.cache[key] = p
 	}
 	for len(p.cpu) < ncpu {
 		p.cpu = append(p.cpu, p.node+".CPU"+strconv.Itoa(len(p.cpu)))

@@ -54,9 +54,10 @@ type Config struct {
 	Docker        bool     `toml:"docker"`
 
 	// Set only on the command line.
-	List bool   `toml:"-"`
-	File string `toml:"-"`
-	Help bool   `toml:"-"`
+	List    bool   `toml:"-"`
+	Version bool   `toml:"-"`
+	File    string `toml:"-"`
+	Help    bool   `toml:"-"`
 }
 
 // Defaults are the values used when neither a flag nor the file sets one.
@@ -202,6 +203,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.BoolVar(&c.MemoryCgroup, "memory-cgroup", c.MemoryCgroup, "Diamond's memory_cgroup.* (cgroup v1)")
 	fs.BoolVar(&c.Docker, "docker", c.Docker, "Diamond's docker.* metrics")
 	fs.BoolVar(&c.List, "list", false, "print the collectors and their metric paths, then exit")
+	fs.BoolVar(&c.Version, "version", false, "print the version, then exit")
 	fs.StringVar(&c.File, "config", c.File, "TOML config `FILE` (flags win over it)")
 	return fs
 }

@@ -174,8 +174,8 @@ type container struct {
 	asked    bool
 
 	want    string // this cycle's name before sanitising
-	rawName string // name the paths below were built from
-	node    string // sanitised path node
+	rawName string // name of the events
+	node    string // path node: the name sanitised, unique (collectors.Unique)
 	paths   [nMetrics]string
 	f       files
 
@@ -205,6 +205,7 @@ type collector struct {
 	gen   uint64
 	byKey map[string]*container
 	live  []*container
+	names *collectors.Unique
 	key   []byte
 	netns map[uint64]struct{}
 	host1 string // <procfs>/1/ns/net
@@ -235,6 +236,7 @@ func NewCollector(h collectors.Host, opts Options, log *slog.Logger) (collectors
 		h: h, opts: opts, log: log,
 		byKey:   map[string]*container{},
 		answers: map[string]answer{},
+		names:   collectors.NewUnique(collectors.Segment),
 		netns:   map[uint64]struct{}{},
 		host1:   h.ProcPath("1", "ns", "net"),
 		host2:   h.ProcPath("2", "ns", "net"),
@@ -298,16 +300,18 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	// Two containers with one name (a Namer's) would mix their series:
-	// the later ones get their short id appended.
-	prev := ""
-	for i, ct := range c.live {
-		w := ct.want
-		if i > 0 && w == prev {
-			ct.want = w + "_" + short(ct.id)
+	// Two containers never share a series: the collision rule gives each
+	// its own path node, stable while it lives (collectors.Unique).
+	for _, ct := range c.live {
+		tie := ""
+		if isHexID([]byte(ct.id)) {
+			tie = ct.id // else (machine names) a hash of the runtime/id key
 		}
-		prev = w
-		c.setName(ct, ct.want)
+		c.names.Want(ct.key, ct.want, tie)
+	}
+	c.names.Resolve()
+	for _, ct := range c.live {
+		c.setName(ct, ct.want, c.names.Name(ct.key))
 	}
 	n := min(len(c.live), c.opts.MaxContainers)
 	s.GaugeInt("containers.running_count", uint64(len(c.live)))
@@ -475,14 +479,14 @@ func (c *collector) wantName(ct *container) string {
 	return ct.fallback
 }
 
-// setName rebuilds the cached path strings when the name changed; a
-// steady-state cycle builds no strings.
-func (c *collector) setName(ct *container, raw string) {
-	if raw == ct.rawName && ct.node != "" {
+// setName records the container's name and rebuilds the cached path
+// strings when its node changed; a steady-state cycle builds no strings.
+func (c *collector) setName(ct *container, raw, node string) {
+	ct.rawName = raw
+	if node == ct.node {
 		return
 	}
-	ct.rawName = raw
-	ct.node = collectors.Segment(raw)
+	ct.node = node
 	prefix := "containers." + ct.node + "."
 	for i, m := range metricNames {
 		ct.paths[i] = prefix + m
@@ -796,19 +800,24 @@ func (c *collector) tagsOf(ct *container) string {
 	if info.Runtime != "" {
 		runtime = info.Runtime
 	}
+	// host and container carry their path nodes (a container's is unique);
+	// the others go through the naming rules for tags.
 	tags := [][2]string{
-		{"host", c.opts.Hostname}, {"container", ct.rawName}, {"image", info.Image},
-		{"runtime", runtime}, {"pod", info.Pod}, {"namespace", info.Namespace},
+		{"host", collectors.Segment(c.opts.Hostname)}, {"container", ct.node}, {"image", collectors.Tag(info.Image)},
+		{"runtime", collectors.Tag(runtime)}, {"pod", collectors.Tag(info.Pod)}, {"namespace", collectors.Tag(info.Namespace)},
+	}
+	if c.opts.Hostname == "" {
+		tags[0][1] = ""
 	}
 	for _, l := range c.opts.TagLabels {
 		if v, ok := info.Labels[l]; ok {
-			tags = append(tags, [2]string{"label_" + TagName(l), v})
+			tags = append(tags, [2]string{"label_" + collectors.Tag(l), collectors.Tag(v)})
 		}
 	}
 	slices.SortFunc(tags, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	var b strings.Builder
 	for _, t := range tags {
-		v := TagValue(t[1])
+		v := t[1]
 		if v == "" {
 			continue
 		}
@@ -819,37 +828,6 @@ func (c *collector) tagsOf(ct *container) string {
 	}
 	return b.String()
 }
-
-// TagName makes s a Graphite tag name: no ';' '!' '^' '=' or spaces (nor
-// other control or non-ASCII bytes, which carbon's line protocol and
-// graphite-web's tag database handle badly), each replaced by '_'.
-func TagName(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r <= ' ', r >= 0x7f, r == ';', r == '!', r == '^', r == '=':
-			return '_'
-		}
-		return r
-	}, s)
-}
-
-// TagValue makes s a Graphite tag value: no ';', no spaces (or other
-// control or non-ASCII bytes), and not starting with '~'; each such byte
-// becomes '_'. An empty value stays empty (the tag is then omitted).
-func TagValue(s string) string {
-	v := strings.Map(func(r rune) rune {
-		switch {
-		case r <= ' ', r >= 0x7f, r == ';':
-			return '_'
-		}
-		return r
-	}, s)
-	if strings.HasPrefix(v, "~") {
-		v = "_" + v[1:]
-	}
-	return v
-}
-
 // readPressure publishes the share of time some and all (full) of the
 // container's tasks were stalled on CPU, memory and IO, from the growth of
 // total in its cgroup2 pressure files. The kernel's avg10/60/300 are left

@@ -170,7 +170,6 @@ const maxDepth = 8
 // descends into, not per container.
 type walker struct {
 	dbuf    []byte
-	key     []byte
 	pending [maxDepth + 1][]string
 }
 

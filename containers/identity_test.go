@@ -100,7 +100,7 @@ func TestResolverNamesSandboxes(t *testing.T) {
 	if len(filter(got, "containers.kube_api-7f9_api.network.eth0.rx_byte")) != 1 {
 		t.Errorf("the pod's network not published by its workload: %v", filter(got, "network"))
 	}
-	tagged := "container.cpu.total;container=kube/api-7f9/api;host=h;image=registry.local/kube/api:1;namespace=kube;pod=api-7f9;runtime=containerd "
+	tagged := "container.cpu.total;container=kube_api-7f9_api;host=h;image=registry.local/kube/api:1;namespace=kube;pod=api-7f9;runtime=containerd "
 	if len(filter(got, tagged)) != 1 {
 		t.Errorf("missing %q in %v", tagged, filter(got, "container.cpu.total"))
 	}

@@ -71,7 +71,22 @@ type Cache struct {
 	// stream dedupe: keys of events at or after since - dedupeWindow
 	since time.Time
 	seen  map[string]int64
+
+	// On-demand lookups of ids the last refresh did not list (see Lookup),
+	// guarded by mu and reset by every successful Refresh.
+	ondemand  map[string]containers.Info
+	notDocker map[string]bool // the daemon answered 404: another runtime's
+	spent     time.Duration   // time spent on on-demand lookups since
+	syncOff   bool            // an on-demand lookup failed: wait for a refresh
 }
+
+// ondemandTimeout bounds one on-demand inspect; ondemandBudget bounds all of
+// them between two refreshes (and is at most a tenth of the interval), so a
+// slow daemon costs a cycle at most that much.
+const (
+	ondemandTimeout = 250 * time.Millisecond
+	ondemandBudget  = 500 * time.Millisecond
+)
 
 // NewCache returns a cache over client c; call Run.
 func NewCache(c *Client, opts Options) *Cache {
@@ -88,11 +103,18 @@ func NewCache(c *Client, opts Options) *Cache {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Cache{c: c, opts: opts, log: opts.Logger, poke: make(chan struct{}, 1),
-		stale: map[string]bool{}, seen: map[string]int64{}}
+		stale: map[string]bool{}, seen: map[string]int64{},
+		ondemand: map[string]containers.Info{}, notDocker: map[string]bool{}}
 }
 
 // Lookup implements containers.Namer: the cached info of a container by
-// full id. An unknown id asks the background loop for an early refresh.
+// full id. An id the last refresh did not list (a container started since)
+// is inspected at once, so that its first cycle is already published under
+// its name rather than leaving a stray series under its short id: each
+// such call is bounded by ondemandTimeout and all of them together by
+// ondemandBudget per refresh; after a failure, and before the daemon ever
+// answered, none is made until a refresh succeeds. An id the daemon does
+// not know (another runtime's container) is remembered and not asked again.
 func (k *Cache) Lookup(id string) (containers.Info, bool) {
 	s := k.snap.Load()
 	if s != nil {
@@ -100,8 +122,68 @@ func (k *Cache) Lookup(id string) (containers.Info, bool) {
 			return info, true
 		}
 	}
-	k.Poke()
+	if s == nil || !isDockerID(id) {
+		k.Poke()
+		return containers.Info{}, false
+	}
+	k.mu.Lock()
+	if info, ok := k.ondemand[id]; ok {
+		k.mu.Unlock()
+		return info, true
+	}
+	if k.notDocker[id] {
+		k.mu.Unlock()
+		return containers.Info{}, false
+	}
+	budget := min(ondemandBudget, k.opts.Interval/10) - k.spent
+	if k.syncOff || budget <= 0 {
+		k.mu.Unlock()
+		k.Poke()
+		return containers.Info{}, false
+	}
+	k.mu.Unlock()
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), min(ondemandTimeout, budget))
+	in, err := k.c.Inspect(ctx, id)
+	cancel()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.spent += time.Since(start)
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		info := containers.Info{Name: strings.TrimPrefix(in.Name, "/"), Image: in.Config.Image,
+			Runtime: "docker", Labels: in.Config.Labels, Pid: in.State.Pid}
+		containers.KubeletLabels(&info)
+		k.ondemand[id] = info
+		k.Poke() // the next refresh lists it, with everything else
+		return info, true
+	case errors.As(err, &apiErr) && apiErr.Status == 404:
+		if len(k.notDocker) >= 4096 {
+			clear(k.notDocker) // ids churn: do not grow forever
+		}
+		k.notDocker[id] = true
+	default:
+		k.syncOff = true
+		k.log.Debug("docker inspect of a new container failed", "id", id, "err", err)
+		k.Poke()
+	}
 	return containers.Info{}, false
+}
+
+// isDockerID: Docker's container ids are 64 lower-case hex digits (nspawn
+// machine names and the like are never looked up on the daemon).
+func isDockerID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Snapshot is the last refresh, nil before the first success.
@@ -244,6 +326,8 @@ func (k *Cache) Refresh(ctx context.Context) error {
 	}
 	k.snap.Store(s)
 	k.mu.Lock()
+	clear(k.ondemand)
+	k.spent, k.syncOff = 0, false
 	if !k.everOK {
 		k.log.Info("docker API connected", "socket", k.c.Socket, "api_version", k.c.APIVersion(), "containers", len(list))
 	}

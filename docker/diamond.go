@@ -82,9 +82,9 @@ func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
 		if name == "" {
 			name = id[:min(12, len(id))]
 		}
-		// Diamond publishes the name as is (a dot adds a level); only bytes
-		// that would break the plaintext line are replaced.
-		name = collectors.LineSafe(name)
+		// Diamond publishes the name as is (a dot adds a level); each
+		// node goes through the naming rules.
+		name = collectors.Dotted(name)
 		p := "docker.containers." + name + "."
 		d.container(s, p, id)
 		if haveSys {

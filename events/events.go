@@ -313,22 +313,25 @@ type Payload struct {
 
 // PayloadOf is the graphite-web event of ev: what = "<name> <event>", tags
 // container, <event>, host=<h>, container=<name>, image=<image>,
-// runtime=<runtime> (empty ones omitted), when = the event's time.
+// runtime=<runtime> (empty ones omitted), when = the event's time. Tags go
+// through the naming rules (collectors.Tag); host and container carry the
+// path node of the same name (collectors.Segment), so an annotation can be
+// matched with the host and container nodes of the metric paths.
 func (d *Dispatcher) PayloadOf(ev Event) Payload {
 	name := ev.Name
 	if name == "" {
 		name = short(ev.ID)
 	}
-	tags := []string{"container", collectors.LineSafe(ev.Action)}
-	add := func(k, v string) {
+	tags := []string{"container", collectors.Tag(ev.Action)}
+	add := func(k, v string, clean func(string) string) {
 		if v != "" {
-			tags = append(tags, k+"="+collectors.LineSafe(v))
+			tags = append(tags, k+"="+clean(v))
 		}
 	}
-	add("host", d.opts.Host)
-	add("container", name)
-	add("image", ev.Image)
-	add("runtime", ev.Runtime)
+	add("host", d.opts.Host, collectors.Segment)
+	add("container", name, collectors.Segment)
+	add("image", ev.Image, collectors.Tag)
+	add("runtime", ev.Runtime, collectors.Tag)
 	var data strings.Builder
 	fmt.Fprintf(&data, "container %s (id %s", name, short(ev.ID))
 	if ev.Image != "" {

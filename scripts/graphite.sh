@@ -14,13 +14,24 @@
 # Environment: CARBON_PICKLE_PORT, CARBON_QUERY_PORT (default: 2004/7002 with
 # the default line port, else free ports), GRAPHITE_START_TIMEOUT (seconds,
 # default 60), GRAPHITE_WATCH_PID (stop everything when that process exits;
-# the Go test helper passes its own pid so a killed test leaves nothing behind).
+# the Go test helper passes its own pid so a killed test leaves nothing behind),
+# GRAPHITE_STEP (seconds between the agent's points, default 1: the finest
+# archive of every new series, so graphs have no gaps between points).
+#
+# Processes are found again only through the pid files start wrote (pid and
+# the kernel's start time of that pid, so a recycled pid is never taken for
+# ours), never by name: gunicorn renames itself ("gunicorn: master [...]")
+# when python3-setproctitle is installed. Each process is started as the
+# leader of its own session; stop ends the leader, then whatever is left of
+# its process group (gunicorn's workers).
 set -euo pipefail
 
 PY=/usr/bin/python3 # Debian's, not a pyenv python3 found first on PATH
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATES="$HERE/graphite"
-PACKAGES=(graphite-carbon graphite-web gunicorn python3-gunicorn fonts-dejavu-core)
+# python3-setproctitle: gunicorn renames its processes with it; stop must
+# not depend on process names, and the tests run with it to prove that.
+PACKAGES=(graphite-carbon graphite-web gunicorn python3-gunicorn python3-setproctitle fonts-dejavu-core)
 SETTINGS_MODULE=nodemetrics_graphite_settings
 
 die() { echo "graphite.sh: $*" >&2; exit 1; }
@@ -69,12 +80,14 @@ print(port)
 EOF
 }
 
-# render TEMPLATE OUT: replaces @DIR@ @CARBON_PORT@ @PICKLE_PORT@ @QUERY_PORT@ @WEB_PORT@.
+# render TEMPLATE OUT: replaces @DIR@ @CARBON_PORT@ @PICKLE_PORT@ @QUERY_PORT@ @WEB_PORT@
+# and @STEP@ @STEP10@ @STEP60@ (GRAPHITE_STEP seconds, times 10, times 60).
 render() {
 	"$PY" - "$1" "$2" <<EOF
 import sys
 subst = {'@DIR@': '''$DIR''', '@CARBON_PORT@': '$CARBON_PORT', '@PICKLE_PORT@': '$PICKLE_PORT',
-         '@QUERY_PORT@': '$QUERY_PORT', '@WEB_PORT@': '$WEB_PORT'}
+         '@QUERY_PORT@': '$QUERY_PORT', '@WEB_PORT@': '$WEB_PORT',
+         '@STEP@': '$STEP', '@STEP10@': '$((STEP * 10))', '@STEP60@': '$((STEP * 60))'}
 text = open(sys.argv[1]).read()
 for k, v in subst.items():
     text = text.replace(k, v)
@@ -100,23 +113,50 @@ web_env() {
 		DJANGO_SETTINGS_MODULE=graphite.settings PYTHONDONTWRITEBYTECODE=1
 }
 
-# alive NAME: true if DIR/run/NAME.pid names a running process of ours.
-alive() {
-	local f="$DIR/run/$1.pid" pid
-	[[ -f "$f" ]] || return 1
-	pid="$(<"$f")"
-	[[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-	# Guard against a recycled pid: the command line must mention DIR.
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR"
+# start_time PID: the kernel's start time of PID (field 22 of /proc/PID/stat,
+# clock ticks since boot), which tells a process from a later one that got
+# the same pid. Fails when PID does not exist.
+start_time() {
+	local stat rest
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	rest="${stat##*) }" # after "pid (comm) ": comm may hold spaces and ')'
+	set -- $rest
+	[[ -n "${20:-}" ]] || return 1
+	echo "${20}"
 }
 
-# stop_one NAME [TIMEOUT [SIGNAL]]: SIGNAL (TERM), wait, SIGKILL; removes the pid file.
+# write_pid NAME PID: DIR/run/NAME.pid holds "PID START_TIME".
+write_pid() {
+	local st
+	st="$(start_time "$2")" || st=0 # already gone: alive will say so
+	echo "$2 $st" >"$DIR/run/$1.pid"
+}
+
+# alive NAME: true if DIR/run/NAME.pid names a running process of ours
+# (same pid, same start time), whatever it calls itself now.
+alive() {
+	local f="$DIR/run/$1.pid" pid st now
+	[[ -f "$f" ]] || return 1
+	read -r pid st <"$f" || true
+	[[ "$pid" =~ ^[0-9]+$ && "$st" =~ ^[0-9]+$ ]] || return 1
+	now="$(start_time "$pid")" || return 1
+	[[ "$now" == "$st" ]]
+}
+
+# group_left PGID: true while a process of that process group exists.
+group_left() { kill -0 -- "-$1" 2>/dev/null; }
+
+# stop_one NAME [TIMEOUT [SIGNAL]]: SIGNAL (TERM) to the process, wait,
+# SIGKILL; then SIGKILL to what is left of its process group (it was
+# started as a session leader: its pid is the group's id, and the kernel
+# does not give that pid to another process while the group has members).
+# Removes the pid file.
 stop_one() {
 	local name="$1" timeout="${2:-15}" sig="${3:-TERM}" pid i
 	if alive "$name"; then
-		pid="$(<"$DIR/run/$name.pid")"
+		read -r pid _ <"$DIR/run/$name.pid"
 		kill -"$sig" "$pid" 2>/dev/null || true
-		# The watcher is a session leader: also end its tail child.
+		# The watcher's tail child ends with it.
 		if [[ $name == watch ]]; then kill -"$sig" -- "-$pid" 2>/dev/null || true; fi
 		for ((i = 0; i < timeout * 20; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -126,6 +166,13 @@ stop_one() {
 			echo "graphite.sh: $name ($pid) did not stop in ${timeout}s, killing" >&2
 			kill -KILL "$pid" 2>/dev/null || true
 			while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+		fi
+		if group_left "$pid"; then
+			kill -KILL -- "-$pid" 2>/dev/null || true
+			for ((i = 0; i < 100; i++)); do
+				group_left "$pid" || break
+				sleep 0.05
+			done
 		fi
 	fi
 	rm -f "$DIR/run/$name.pid"
@@ -163,7 +210,7 @@ start_carbon() {
 	PYTHONWARNINGS=ignore setsid "$PY" /usr/bin/carbon-cache --config "$DIR/conf/carbon.conf" \
 		--pidfile "$DIR/run/carbon-cache-a.pid" --nodaemon start \
 		</dev/null >>"$log" 2>&1 &
-	echo $! >"$DIR/run/carbon.pid"
+	write_pid carbon $!
 	wait_until carbon "$log" tcp_open "$CARBON_PORT"
 }
 
@@ -176,7 +223,7 @@ start_web() {
 		--pythonpath "$DIR/conf" --pid "$DIR/run/gunicorn.pid" \
 		--access-logfile "$DIR/log/webapp/access.log" --error-logfile - \
 		graphite.wsgi:application </dev/null >>"$log" 2>&1 &
-	echo $! >"$DIR/run/web.pid"
+	write_pid web $!
 	wait_until web "$log" http_ok "http://127.0.0.1:$WEB_PORT/version"
 }
 
@@ -186,13 +233,15 @@ start_watch() {
 	# tail --pid returns when $pid exits; then stop everything in DIR.
 	setsid bash -c 'tail --pid="$1" -f /dev/null; GRAPHITE_FROM_WATCH=1 "$2" stop "$3"' \
 		graphite-watch "$pid" "$HERE/graphite.sh" "$DIR" </dev/null >>"$DIR/log/watch.out" 2>&1 &
-	echo $! >"$DIR/run/watch.pid"
+	write_pid watch $!
 }
 
 cmd_start() {
 	set_dir "${1:-}"
 	CARBON_PORT="${2:-2003}"
 	WEB_PORT="${3:-8080}"
+	STEP="${GRAPHITE_STEP:-1}"
+	[[ "$STEP" =~ ^[1-9][0-9]*$ ]] || die "GRAPHITE_STEP must be whole seconds, not '$STEP'"
 	[[ -x /usr/bin/carbon-cache && -x /usr/bin/gunicorn ]] || die "not installed; run: $0 install"
 	cmd_stop "$DIR" # re-runnable: (re)start
 	local default_pickle=0 default_query=0
@@ -204,7 +253,8 @@ cmd_start() {
 
 	mkdir -p "$DIR"/{conf,run,log/carbon,log/webapp,storage/whisper,storage/lists}
 	render "$TEMPLATES/carbon.conf.in" "$DIR/conf/carbon.conf"
-	cp "$TEMPLATES/storage-schemas.conf" "$TEMPLATES/storage-aggregation.conf" "$DIR/conf/"
+	render "$TEMPLATES/storage-schemas.conf.in" "$DIR/conf/storage-schemas.conf"
+	cp "$TEMPLATES/storage-aggregation.conf" "$DIR/conf/"
 	render "$TEMPLATES/graphite_settings.py.in" "$DIR/conf/$SETTINGS_MODULE.py"
 	printf 'CARBON_PORT=%s\nPICKLE_PORT=%s\nQUERY_PORT=%s\nWEB_PORT=%s\n' \
 		"$CARBON_PORT" "$PICKLE_PORT" "$QUERY_PORT" "$WEB_PORT" >"$DIR/conf/ports.env"
@@ -226,10 +276,13 @@ cmd_start() {
 cmd_stop() {
 	set_dir "${1:-}"
 	[[ -d "$DIR/run" ]] || return 0
-	# In parallel: each takes about 2 s.
+	# In parallel: each takes about 2 s. Wait for that one job only: in
+	# start's clean-up this shell's children include the servers.
+	local job
 	stop_one carbon 30 & # flushes its cache to whisper on SIGTERM
+	job=$!
 	stop_one web 10 QUIT # gunicorn's quick shutdown
-	wait
+	wait "$job" || true
 	if [[ -z "${GRAPHITE_FROM_WATCH:-}" ]]; then stop_one watch 5; fi
 }
 

@@ -187,8 +187,8 @@ func TestContainerdKubernetesEndToEnd(t *testing.T) {
 		got[s.Tags["container"]] = s.Tags["image"] + " " + s.Tags["pod"] + " " + s.Tags["runtime"]
 	}
 	want := map[string]string{
-		ns + "/web-7d9/nginx": "registry.local/shop/web:1.4 web-7d9 containerd",
-		ns + "/web-8e1/nginx": "registry.local/shop/web:1.5 web-8e1 containerd",
+		ns + "_web-7d9_nginx": "registry.local/shop/web:1.4 web-7d9 containerd",
+		ns + "_web-8e1_nginx": "registry.local/shop/web:1.5 web-8e1 containerd",
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/docker"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 )
 
@@ -135,12 +136,19 @@ func buildBurnerImage(t *testing.T, tag string) {
 type testContainers struct {
 	t     *testing.T
 	names []string
+	ids   []string
 }
 
+// run starts a container and returns its id.
 func (c *testContainers) run(name string, args ...string) string {
 	c.t.Helper()
 	c.names = append(c.names, name)
-	return dockerCmd(c.t, append([]string{"run", "-d", "--name", name}, args...)...)
+	id := dockerCmd(c.t, append([]string{"run", "-d", "--name", name}, args...)...)
+	if len(id) != 64 {
+		c.t.Fatalf("docker run %s: id %q", name, id)
+	}
+	c.ids = append(c.ids, id)
+	return id
 }
 
 func (c *testContainers) cleanup() {
@@ -214,14 +222,36 @@ func TestDockerEndToEnd(t *testing.T) {
 	cs := &testContainers{t: t}
 	t.Cleanup(cs.cleanup)
 	n := func(x string) string { return "nmt" + sfx + "-" + x }
+	// A name cache refreshed before the containers start, as the agent's
+	// is between two refreshes: a container it has not listed yet is
+	// still named at once (its first cycle must not publish a stray
+	// series under the short id).
+	sock, err := docker.SocketPath("", "/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := docker.NewCache(docker.NewClient(sock), docker.Options{Interval: time.Hour})
+	if err := names.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// Half a CPU: enough to see, not enough to starve the rest of the suite.
-	cs.run(n("a"), "--label", "tier=web", "--label", "nmtest=1", "--memory", "200m", "--cpus", "0.5", img, "-cpu", "-alloc", "30")
+	idA := cs.run(n("a"), "--label", "tier=web", "--label", "nmtest=1", "--memory", "200m", "--cpus", "0.5", img, "-cpu", "-alloc", "30")
 	cs.run(n("b"), "--network", "host", "--label", "nmtest=1", img)
 	cs.run(n("c"), "--label", "nmtest=1", img, "-serve", ":7777")
 	cs.run(n("d"), "--network", "container:"+n("c"), "--label", "nmtest=1", img)
 	cs.run(n("e"), "--memory", "20m", "--memory-swap", "20m", "--label", "nmtest=1", img, "-alloc", "100")
 	cs.run(n("f"), "--label", "nmtest=1", img)
 	cs.run(n("g"), "--label", "nmtest=1", img)
+	t0 := time.Now()
+	if info, ok := names.Lookup(idA); !ok || info.Name != n("a") || info.Image != img || info.Pid <= 0 || info.Labels["tier"] != "web" {
+		t.Errorf("a container started after the last refresh: Lookup = %+v, %v; want its name, image, labels and pid", info, ok)
+	}
+	if _, ok := names.Lookup(strings.Repeat("ab", 32)); ok {
+		t.Error("an id the daemon does not know was named")
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("two on-demand lookups took %v", d)
+	}
 
 	// Traffic through c's (and d's) network namespace, from the host.
 	ip := dockerCmd(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", n("c"))
@@ -260,11 +290,35 @@ func TestDockerEndToEnd(t *testing.T) {
 		v, _, ok := lastValue(s)
 		return ok && v == 200<<20
 	}, 30*time.Second)
-	g.WaitFor(t, prefix+n("c")+".network.eth0.rx_byte", "-10min", positive, 30*time.Second)
-	g.WaitFor(t, prefix+n("c")+".network.eth0.tx_byte", "-10min", positive, 30*time.Second)
+	// Any cycle with traffic: the traffic lasts 8 s, a loaded machine may
+	// take longer to reach these checks.
+	hadTraffic := func(s []graphitetest.Series) bool {
+		for _, x := range s {
+			for _, v := range x.Values() {
+				if v > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	g.WaitFor(t, prefix+n("c")+".network.eth0.rx_byte", "-10min", hadTraffic, 30*time.Second)
+	g.WaitFor(t, prefix+n("c")+".network.eth0.tx_byte", "-10min", hadTraffic, 30*time.Second)
 	g.WaitFor(t, prefix+n("b")+".memory.usage_byte", "-10min", positive, 30*time.Second)
 	g.WaitFor(t, prefix+n("d")+".memory.usage_byte", "-10min", positive, 30*time.Second)
 	<-trafficDone
+	// No container of ours left a series under its short id.
+	found, err := g.Find(prefix + "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		for _, id := range cs.ids {
+			if strings.HasSuffix(f, "."+id[:12]) {
+				t.Errorf("stray series under a short id: %s (%s)", f, strings.Join(found, " "))
+			}
+		}
+	}
 	// b shares the host's namespace, d shares c's: neither has network series.
 	for _, x := range []string{"b", "d"} {
 		if found, err := g.Find(prefix + n(x) + ".network.*"); err != nil || len(found) > 0 {

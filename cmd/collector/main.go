@@ -57,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.Help {
 		return 0
 	}
+	if cfg.Version {
+		fmt.Fprintf(stdout, "collector %s\n", version)
+		return 0
+	}
 	if cfg.List {
 		for _, f := range registry {
 			for _, p := range f.Paths {

@@ -170,3 +170,10 @@ func diffLines(want, got string) string {
 	}
 	return b.String()
 }
+
+func TestVersion(t *testing.T) {
+	code, out, stderr := runArgs(t, "--version")
+	if code != 0 || out != "collector "+version+"\n" || stderr != "" {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q; want 0 and %q", code, out, stderr, "collector "+version+"\n")
+	}
+}
