@@ -828,6 +828,7 @@ func (c *collector) tagsOf(ct *container) string {
 	}
 	return b.String()
 }
+
 // readPressure publishes the share of time some and all (full) of the
 // container's tasks were stalled on CPU, memory and IO, from the growth of
 // total in its cgroup2 pressure files. The kernel's avg10/60/300 are left

@@ -35,10 +35,16 @@ type answer struct {
 // once, and the names then arrive in a later cycle.
 const resolveWait = 500 * time.Millisecond
 
-// queue asks the Resolver about a container that appeared.
+// queue asks the Resolver about a container that appeared, unless the
+// Namer (a live runtime API) knows it already.
 func (c *collector) queue(ct *container) {
 	if c.opts.Resolver == nil {
 		return
+	}
+	if c.opts.Namer != nil {
+		if _, ok := c.opts.Namer.Lookup(ct.id); ok {
+			return
+		}
 	}
 	c.ask = append(c.ask, Ref{Runtime: ct.runtime, ID: ct.id, PodUID: ct.pod, Pid: c.cgroupPid(ct)})
 	c.askKeys = append(c.askKeys, ct.key)
@@ -80,7 +86,12 @@ func (c *collector) resolve(ctx context.Context) {
 	if started {
 		// Only for a batch started now: a batch still hung from an
 		// earlier cycle does not cost every cycle the wait again.
-		t := time.NewTimer(resolveWait)
+		wait := resolveWait
+		if dl, ok := ctx.Deadline(); ok {
+			// A short interval: a quarter of what is left of the cycle.
+			wait = min(wait, time.Until(dl)/4)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-c.busy:
 			c.busy = nil
