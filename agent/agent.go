@@ -20,6 +20,8 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/carbon"
 	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
 // Output receives one cycle's lines. It must copy b and never block.
@@ -48,6 +50,7 @@ type Agent struct {
 	runners []*runner
 	buf     []byte
 	log     *slog.Logger
+	errs    *ratelog.Logger // per collector: failures, caps reached
 	cycles  uint64
 }
 
@@ -58,11 +61,11 @@ type runner struct {
 	sample  *collectors.Sample
 	busy    atomic.Bool // a previous run has not returned yet
 	done    chan result
-	errs    errorLog
 	skipped uint64 // ticks skipped because the previous run was still going
+	capped  uint64 // runs that hit a cap (file bytes, file lines, metrics)
 
 	// Self-metric paths, built once.
-	pDuration, pSuccess, pSkipped string
+	pDuration, pSuccess, pSkipped, pCapped string
 }
 
 type result struct {
@@ -76,7 +79,8 @@ func New(o Options) (*Agent, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	a := &Agent{opts: o, log: o.Logger, prefix: PathPrefix(o.Prefix, o.Hostname)}
+	a := &Agent{opts: o, log: o.Logger, prefix: PathPrefix(o.Prefix, o.Hostname),
+		errs: ratelog.New(o.Logger, 10*time.Minute)}
 	var prev map[string]collectors.State
 	if o.StateFile != "" {
 		var err error
@@ -94,10 +98,10 @@ func New(o Options) (*Agent, error) {
 			c:         c,
 			sample:    collectors.NewSample(time.Time{}, o.Raw, collectors.State{}),
 			done:      make(chan result, 1),
-			errs:      errorLog{log: o.Logger.With("collector", f.Name), period: 10 * time.Minute},
 			pDuration: "agent.collectors." + f.Name + ".duration_seconds",
 			pSuccess:  "agent.collectors." + f.Name + ".success",
 			pSkipped:  "agent.collectors." + f.Name + ".skipped",
+			pCapped:   "agent.collectors." + f.Name + ".capped",
 		}
 		r.sample.Restore(prev[f.Name])
 		a.runners = append(a.runners, r)
@@ -124,11 +128,17 @@ func PathPrefix(prefix, host string) string {
 
 // Cycle runs every collector once for the sample time t and sends the lines,
 // stamped ts, to out. Collectors run concurrently; each gets a deadline of
-// budget. One that overruns is reported failed for this cycle and is not
-// started again until its previous run returns (ticks are skipped, never
-// stacked). It returns the number of lines sent.
+// budget. One that has not returned by then is reported failed for this
+// cycle and is not started again until its previous run returns (ticks are
+// skipped, never stacked). A collector that returned in time is reported
+// on what it returned, however long the cycle then waited for a slower one.
+//
+// When ctx ends (SIGTERM) the collectors are not cancelled: a running one
+// gets shutdownGrace more to return, and one that still has not is left
+// out of the batch, neither failed nor successful (the agent is stopping;
+// the collector did nothing wrong). It returns the number of lines sent.
 func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Duration, out Output) int {
-	cctx, cancel := context.WithTimeout(ctx, budget)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
 	defer cancel()
 	started := make([]bool, len(a.runners))
 	for i, r := range a.runners {
@@ -152,24 +162,17 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		a.buf = carbon.AppendLine(a.buf, a.prefix, path, v, iv, isInt, ts)
 		lines++
 	}
+	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
+	defer w.stop()
 	for i, r := range a.runners {
 		success := 0.0
 		var dur time.Duration
 		if started[i] {
-			select {
-			case res := <-r.done:
+			res, outcome := w.wait(r.done)
+			switch outcome {
+			case returned:
 				dur = res.dur
-				switch {
-				case res.err == nil:
-					success = 1
-					r.errs.ok("collector recovered")
-				case errors.Is(res.err, collectors.ErrNoData) || errors.Is(res.err, fs.ErrNotExist):
-					// Nothing to read on this host: not a failure.
-					success = 1
-					a.log.Debug("no data", "collector", r.name, "err", res.err)
-				default:
-					r.errs.fail(time.Now(), "collector failed", res.err)
-				}
+				success = a.judge(r, res.err)
 				for _, m := range r.sample.Metrics() {
 					prefix := a.prefix
 					if m.Absolute {
@@ -178,14 +181,20 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 					a.buf = carbon.AppendLine(a.buf, prefix, m.Path, m.Value, m.Int, m.IsInt, ts)
 					lines++
 				}
-			case <-cctx.Done():
+			case missed:
 				dur = budget
-				r.errs.fail(time.Now(), "collector missed its deadline", cctx.Err())
+				a.errs.Fail(r.name, "collector missed its deadline", fmt.Errorf("still running after %s", budget), "collector", r.name)
+			case interrupted:
+				a.log.Debug("stopping: collector still running, left out of the last batch", "collector", r.name)
+				continue
 			}
 		}
 		emit(r.pSuccess, success, 0, false)
 		emit(r.pDuration, dur.Seconds(), 0, false)
 		emit(r.pSkipped, 0, r.skipped, true)
+		if r.capped > 0 {
+			emit(r.pCapped, 0, r.capped, true)
+		}
 	}
 	// How late this cycle started after its tick: a stalled scheduler shows
 	// here long before the watchdog fires.
@@ -206,6 +215,38 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		a.saveState()
 	}
 	return lines
+}
+
+// judge turns what a run returned into its success value and logs it.
+// A cap reached (a file over kernfile's caps, more metrics than
+// collectors.MaxMetrics) is a failure counted in the "capped" self-metric
+// and logged once per collector and cap: it stays until the file changes.
+// Other failures are logged through the rate-limited logger.
+func (a *Agent) judge(r *runner, err error) float64 {
+	success := 1.0
+	var limit *kernfile.LimitError
+	switch {
+	case errors.As(err, &limit):
+		success = 0
+		r.capped++
+		a.errs.Once(r.name+"/"+limit.What, "collector read a file over a cap; the file is not used",
+			"collector", r.name, "err", err)
+	case errors.Is(err, collectors.ErrNoData):
+		// Nothing to read on this host: not a failure.
+		a.log.Debug("no data", "collector", r.name, "err", err)
+	case err != nil:
+		success = 0
+		a.errs.Fail(r.name, "collector failed", err, "collector", r.name)
+	default:
+		a.errs.OK(r.name, "collector recovered", "collector", r.name)
+	}
+	if n := r.sample.Dropped(); n > 0 {
+		success = 0
+		r.capped++
+		a.errs.Once(r.name+"/metrics", "collector published more metrics than the cap per cycle; the rest are dropped",
+			"collector", r.name, "cap", collectors.MaxMetrics, "dropped", n)
+	}
+	return success
 }
 
 // run collects into the runner's own Sample. The Sample is touched only

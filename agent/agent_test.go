@@ -5,6 +5,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -168,5 +169,82 @@ func TestWatchdogFiresOnlyWhenBeatsStop(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("watchdog never fired")
+	}
+}
+
+// A slow collector first in registry order uses up the budget; every
+// collector after it returned long before and must be reported on what it
+// returned, every cycle (a select over a ready result and an expired
+// deadline picks at random: about half were reported failed).
+func TestCycleSlowCollectorDoesNotFailTheOthers(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	fs := []collectors.Factory{factory("slow", func(context.Context, *collectors.Sample) error {
+		select {
+		case <-release:
+		case <-time.After(150 * time.Millisecond):
+		}
+		return nil
+	})}
+	for i := 0; i < 20; i++ {
+		fs = append(fs, factory(fmt.Sprintf("c%02d", i), func(_ context.Context, s *collectors.Sample) error {
+			s.Gauge("v", 1)
+			return nil
+		}))
+	}
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Second, Logger: quiet(), Factories: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &bufOutput{}
+	for cycle := 0; cycle < 10; cycle++ {
+		for a.runners[0].busy.Load() { // the slow one returns before its next start
+			time.Sleep(10 * time.Millisecond)
+		}
+		a.Cycle(context.Background(), time.Now(), int64(cycle), 50*time.Millisecond, out)
+		got := out.lines()
+		if got["p.h.agent.collectors.slow.success"] != "0" {
+			t.Errorf("cycle %d: the slow collector was not reported failed", cycle)
+		}
+		for i := 0; i < 20; i++ {
+			if s := got[fmt.Sprintf("p.h.agent.collectors.c%02d.success", i)]; s != "1" {
+				t.Errorf("cycle %d: c%02d success %q, want 1", cycle, i, s)
+			}
+		}
+	}
+}
+
+// SIGTERM (ctx ends) in the middle of a cycle: a collector that returns
+// within the grace is reported as usual, one that does not is left out of
+// the batch; neither is reported failed.
+func TestCycleStoppingReportsNoFalseFailure(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Second, Logger: quiet(),
+		Factories: []collectors.Factory{
+			factory("hang", func(context.Context, *collectors.Sample) error { <-release; return nil }),
+			factory("late", func(_ context.Context, s *collectors.Sample) error {
+				time.Sleep(100 * time.Millisecond)
+				s.Gauge("late.v", 2)
+				return nil
+			}),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	out := &bufOutput{}
+	start := time.Now()
+	a.Cycle(ctx, time.Now(), 1, 10*time.Second, out)
+	if d := time.Since(start); d > 2*shutdownGrace {
+		t.Errorf("a stopping cycle took %v", d)
+	}
+	got := out.lines()
+	if got["p.h.agent.collectors.late.success"] != "1" || got["p.h.late.v"] != "2" {
+		t.Errorf("the collector that returned during the grace: %v", got)
+	}
+	if v, ok := got["p.h.agent.collectors.hang.success"]; ok {
+		t.Errorf("the collector still running at shutdown reported success %s", v)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
 // Config configures a Sender. Zero fields take the defaults in NewSender.
@@ -272,7 +274,9 @@ func (s *Sender) Run(ctx context.Context) {
 			return true
 		}
 	}
-	failing := failLog{log: s.log}
+	// One key: the connection to this Carbon is one source whatever the
+	// step that failed (dial, write, closed by the peer).
+	failing := ratelog.New(s.log, time.Minute)
 	everConnected := false
 	// A broken connection is redialled at once, with the backoff reset,
 	// only if it had lived healthyConn; otherwise the backoff applies. A
@@ -335,7 +339,7 @@ func (s *Sender) Run(ctx context.Context) {
 			closeConn()
 			s.requeueWindow()
 			s.errs.Add(1)
-			failing.fail("carbon closed the connection", errPeerClosed)
+			failing.Fail("conn", "carbon closed the connection", errPeerClosed)
 			if !broken() {
 				s.release(b)
 				if !pause() {
@@ -352,7 +356,7 @@ func (s *Sender) Run(ctx context.Context) {
 					return
 				}
 				s.errs.Add(1)
-				failing.fail("cannot connect to carbon", err)
+				failing.Fail("conn", "cannot connect to carbon", err)
 				if !pause() {
 					return
 				}
@@ -380,7 +384,7 @@ func (s *Sender) Run(ctx context.Context) {
 				return
 			}
 			s.errs.Add(1)
-			failing.fail("write to carbon failed", err)
+			failing.Fail("conn", "write to carbon failed", err)
 			if !broken() && !pause() {
 				return
 			}
@@ -388,7 +392,9 @@ func (s *Sender) Run(ctx context.Context) {
 		}
 		if !wrote {
 			wrote = true
-			failing.ok("connected to carbon", conn.RemoteAddr())
+			if !failing.OK("conn", "connected to carbon", "addr", conn.RemoteAddr()) {
+				s.log.Debug("connected to carbon", "addr", conn.RemoteAddr())
+			}
 		}
 		if b.spooled {
 			s.cfg.Spool.Consume()
@@ -552,34 +558,4 @@ func peerClosed(c net.Conn) bool {
 	_, err := c.Read(one[:])
 	c.SetReadDeadline(time.Time{})
 	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// failLog logs the first failure at once, then at most once a minute with
-// a count, and the recovery once: Carbon down at start-up is normal and
-// must not flood the journal with a line per retry.
-type failLog struct {
-	log      *slog.Logger
-	failing  bool
-	last     time.Time
-	repeated int // failures not logged since the last line
-	total    int // failures since the last recovery
-}
-
-func (f *failLog) fail(msg string, err error) {
-	f.total++
-	if f.failing && time.Since(f.last) < time.Minute {
-		f.repeated++
-		return
-	}
-	f.log.Warn(msg, "err", err, "repeated", f.repeated)
-	f.failing, f.last, f.repeated = true, time.Now(), 0
-}
-
-func (f *failLog) ok(msg string, addr net.Addr) {
-	if f.failing {
-		f.log.Info(msg, "addr", addr, "failures", f.total)
-	} else {
-		f.log.Debug(msg, "addr", addr)
-	}
-	f.failing, f.repeated, f.total = false, 0, 0
 }

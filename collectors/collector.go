@@ -56,12 +56,19 @@ func (h Host) NetPath(name string) string {
 // Collector reads one source per cycle and emits into s. It may emit a
 // partial result and still return an error: the agent publishes what was
 // emitted and marks the collector failed for that cycle.
+//
+// Every file a collector reads is required unless the collector itself
+// says otherwise: a missing required file is returned as an error (a
+// wrong --procfs must not look healthy). A collector skips the files it
+// declares optional (sockstat6 on a host without IPv6, the sysfs CPU list
+// with /proc/stat as fallback, the later of alternative mount tables), and
+// returns ErrNoData when its whole source is optional on this host.
 type Collector interface {
 	Collect(ctx context.Context, s *Sample) error
 }
 
-// ErrNoData means the collector's source does not exist on this host (no
-// /proc/net/snmp in a fixture, no cgroup v1 tree): nothing is emitted and the
+// ErrNoData means the collector's source does not exist on this host and
+// need not (no cgroup v1 tree, no Docker daemon): nothing is emitted and the
 // cycle does not count as a failure.
 var ErrNoData = errors.New("no data")
 

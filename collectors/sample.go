@@ -53,7 +53,26 @@ type Sample struct {
 	next      []counter
 	elapsed   float64 // seconds since prev, 0 when there is no previous sample
 	out       []Metric
+	dropped   int // metrics refused this cycle: over MaxMetrics
 }
+
+// MaxMetrics caps what one collector publishes in one cycle (emitted plus
+// remembered counters): far above a real host (8192 CPUs are 82k cpu
+// metrics), low enough that a hostile /proc tree costs bounded memory.
+const MaxMetrics = 1_000_000
+
+// full reports (and counts) an emission over MaxMetrics.
+func (s *Sample) full() bool {
+	if len(s.out) < MaxMetrics && len(s.next) < MaxMetrics {
+		return false
+	}
+	s.dropped++
+	return true
+}
+
+// Dropped is the number of emissions refused this cycle because the
+// collector had reached MaxMetrics.
+func (s *Sample) Dropped() int { return s.dropped }
 
 type counter struct {
 	key string
@@ -91,7 +110,7 @@ func (s *Sample) useRestored(t time.Time) {
 
 func (s *Sample) setTimes(prev, t time.Time) {
 	s.prevTime, s.Time = prev, t
-	s.elapsed = 0
+	s.elapsed, s.dropped = 0, 0
 	if !prev.IsZero() && (s.prev != nil || s.prevIndex != nil) {
 		if dt := t.Sub(prev).Seconds(); dt > 0 {
 			s.elapsed = dt
@@ -132,7 +151,7 @@ func (s *Sample) Elapsed() (float64, bool) { return s.elapsed, s.elapsed > 0 }
 // Gauge publishes v as is. NaN and infinities are dropped: a Graphite line
 // must carry a finite number.
 func (s *Sample) Gauge(path string, v float64) {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if math.IsNaN(v) || math.IsInf(v, 0) || s.full() {
 		return
 	}
 	s.out = append(s.out, Metric{Path: path, Value: v})
@@ -140,6 +159,9 @@ func (s *Sample) Gauge(path string, v float64) {
 
 // GaugeInt publishes an integer gauge with every digit.
 func (s *Sample) GaugeInt(path string, v uint64) {
+	if s.full() {
+		return
+	}
 	s.out = append(s.out, Metric{Path: path, Value: float64(v), Int: v, IsInt: true})
 }
 
@@ -148,6 +170,9 @@ func (s *Sample) GaugeInt(path string, v uint64) {
 // did not go down).
 func (s *Sample) Counter(path string, v uint64) {
 	if s.Raw {
+		if s.full() {
+			return
+		}
 		// Remembered too, so a state file written by a --counters run
 		// serves a later rate run.
 		s.next = append(s.next, counter{path, v})
@@ -163,6 +188,9 @@ func (s *Sample) Counter(path string, v uint64) {
 // previous sample. ok is false on the first sample and after a reset (v
 // lower than before), and in both cases nothing should be published.
 func (s *Sample) Delta(key string, v uint64) (d uint64, ok bool) {
+	if s.full() {
+		return 0, false
+	}
 	i := len(s.next)
 	s.next = append(s.next, counter{key, v})
 	if s.elapsed <= 0 {
@@ -194,13 +222,9 @@ func (s *Sample) Mark() int { return len(s.out) }
 // Mark emitted one: a first-sample counter emits nothing) under an absolute
 // path, e.g. a tagged series beside the plain one with the same value.
 func (s *Sample) AlsoAs(mark int, path string) {
-	if mark < len(s.out) {
+	if mark < len(s.out) && !s.full() {
 		m := s.out[mark]
 		m.Path, m.Absolute = path, true
 		s.out = append(s.out, m)
 	}
 }
-
-// Remember records a counter without publishing it, for collectors that
-// publish something derived from several deltas (iostat).
-func (s *Sample) Remember(key string, v uint64) { s.next = append(s.next, counter{key, v}) }

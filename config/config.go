@@ -12,13 +12,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"math"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
 )
 
 // Config is everything the agent needs to start.
@@ -107,8 +113,12 @@ func Load(args []string, known []string, usage io.Writer) (Config, error) {
 	}
 	if cfg.File != "" {
 		file := cfg.File
+		text, err := readConfigFile(file)
+		if err != nil {
+			return cfg, usagef("--config: %v", err)
+		}
 		cfg = Defaults()
-		md, err := toml.DecodeFile(file, &cfg)
+		md, err := toml.Decode(text, &cfg)
 		if err != nil {
 			return cfg, usagef("config %s: %v", file, err)
 		}
@@ -123,9 +133,21 @@ func Load(args []string, known []string, usage io.Writer) (Config, error) {
 	return cfg, cfg.validate(known)
 }
 
+// Bounds of the values that have one. An interval below a second puts
+// several cycles on one Graphite timestamp (duplicate points); one above a
+// day is a mistake, not a schedule.
+const (
+	MinInterval    = time.Second
+	MaxInterval    = 24 * time.Hour
+	maxQueueLines  = 10_000_000
+	maxContainers  = 100_000
+	maxConfigBytes = 1 << 20
+)
+
 func (c *Config) validate(known []string) error {
-	if c.Interval <= 0 {
-		return usagef("--interval must be positive, got %s", time.Duration(c.Interval))
+	iv := time.Duration(c.Interval)
+	if iv < MinInterval || iv > MaxInterval || iv%time.Second != 0 {
+		return usagef("--interval must be a whole number of seconds from 1s to 24h, got %s", iv)
 	}
 	if c.Protocol != "tcp" && c.Protocol != "udp" {
 		return usagef("--protocol must be tcp or udp, got %q", c.Protocol)
@@ -133,19 +155,17 @@ func (c *Config) validate(known []string) error {
 	if c.Output != "" && c.Output != "-" {
 		return usagef("--output takes only \"-\" (stdout), got %q", c.Output)
 	}
-	if c.QueueLines <= 0 {
-		return usagef("--queue-lines must be positive, got %d", c.QueueLines)
+	if c.QueueLines <= 0 || c.QueueLines > maxQueueLines {
+		return usagef("--queue-lines must be from 1 to %d, got %d", maxQueueLines, c.QueueLines)
 	}
 	if c.SpoolMaxBytes <= 0 {
 		return usagef("--spool-max-bytes must be positive, got %d", c.SpoolMaxBytes)
 	}
-	for _, a := range c.Destinations() {
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			return usagef("--graphite wants host:port[,host:port...], got %q", a)
-		}
+	if err := checkDestinations(c.Graphite, c.Output == "-"); err != nil {
+		return err
 	}
-	if c.MaxContainers < 0 {
-		return usagef("--max-containers must not be negative, got %d", c.MaxContainers)
+	if c.MaxContainers < 0 || c.MaxContainers > maxContainers {
+		return usagef("--max-containers must be from 0 (the default, 1000) to %d, got %d", maxContainers, c.MaxContainers)
 	}
 	if c.Timestamp < 0 {
 		return usagef("--timestamp must be epoch seconds, got %d", c.Timestamp)
@@ -158,7 +178,165 @@ func (c *Config) validate(known []string) error {
 			return usagef("unknown collector %q (known: %s)", n, strings.Join(known, ","))
 		}
 	}
+	for _, r := range []struct{ flag, dir string }{{"--procfs", c.Procfs}, {"--sysfs", c.Sysfs}, {"--rootfs", c.Rootfs}} {
+		if err := checkDir(r.dir); err != nil {
+			return usagef("%s: %v", r.flag, err)
+		}
+	}
+	if c.StateFile != "" {
+		if err := checkWritableFile(c.StateFile); err != nil {
+			return usagef("--state-file: %v", err)
+		}
+	}
+	if c.AuditFile != "" {
+		if err := checkWritableFile(c.AuditFile); err != nil {
+			return usagef("--audit-file: %v", err)
+		}
+	}
+	if c.EventsURL != "" {
+		if err := checkURL(c.EventsURL); err != nil {
+			return usagef("--events-url: %v", err)
+		}
+	}
 	return nil
+}
+
+// checkDestinations: each host:port has a host name or IP address and a
+// port from 1 to 65535; at least one is needed unless --output - prints
+// instead of sending.
+func checkDestinations(list string, stdout bool) error {
+	n := 0
+	for _, a := range strings.Split(list, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		n++
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return usagef("--graphite wants host:port[,host:port...], got %q", a)
+		}
+		if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+			return usagef("--graphite %q: port must be a number from 1 to 65535", a)
+		}
+		if !validHost(host) {
+			return usagef("--graphite %q: %q is neither an IP address nor a host name", a, host)
+		}
+	}
+	if n == 0 && !stdout {
+		return usagef("--graphite: no destination given (want host:port[,host:port...])")
+	}
+	return nil
+}
+
+// validHost is an IP address or an RFC 1123 host name.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkDir: a host root must be an existing directory; a typo would
+// otherwise run with every file missing.
+func checkDir(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", p)
+	}
+	return nil
+}
+
+// checkWritableFile: a file the agent will write (or create) must be a
+// regular file, or absent in a writable directory. A FIFO would block
+// the writer, a directory would fail at every write.
+func checkWritableFile(p string) error {
+	fi, err := os.Stat(p)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", p)
+	case err == nil:
+		return unix.Access(p, unix.W_OK)
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := checkDir(dir); err != nil {
+		return err
+	}
+	if err := unix.Access(dir, unix.W_OK); err != nil {
+		return fmt.Errorf("cannot create a file in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// checkURL: graphite-web's base URL, http or https with a host.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("want an http:// or https:// URL, got %q", s)
+	}
+	if u.Host == "" || !validHost(u.Hostname()) {
+		return fmt.Errorf("no valid host in %q", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return fmt.Errorf("port must be a number from 1 to 65535 in %q", s)
+		}
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("want a base URL without user, query or fragment, got %q", s)
+	}
+	return nil
+}
+
+// readConfigFile reads a regular file of at most maxConfigBytes. It opens
+// without blocking, so a FIFO given by mistake is refused instead of
+// hanging start-up, and a device such as /dev/zero is refused instead of
+// read until memory runs out.
+func readConfigFile(path string) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxConfigBytes {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, maxConfigBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxConfigBytes {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, maxConfigBytes)
+	}
+	return string(b), nil
 }
 
 func contains(list []string, s string) bool {
@@ -217,8 +395,7 @@ func (d *Duration) String() string { return time.Duration(*d).String() }
 // Set parses a flag value.
 func (d *Duration) Set(s string) error {
 	if secs, err := strconv.ParseFloat(s, 64); err == nil {
-		*d = Duration(secs * float64(time.Second))
-		return nil
+		return d.setSeconds(secs, s)
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
@@ -228,15 +405,24 @@ func (d *Duration) Set(s string) error {
 	return nil
 }
 
+// setSeconds stores secs unless it is not a number or does not fit a
+// time.Duration (converting such a float is undefined: "2e9" hours must
+// be an error, not a negative interval).
+func (d *Duration) setSeconds(secs float64, orig any) error {
+	if math.IsNaN(secs) || math.Abs(secs) > float64(math.MaxInt64/int64(time.Second)) {
+		return fmt.Errorf("want seconds or a duration such as 60s, got %v", orig)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
 // UnmarshalTOML accepts interval = 60 and interval = "60s".
 func (d *Duration) UnmarshalTOML(v any) error {
 	switch x := v.(type) {
 	case int64:
-		*d = Duration(time.Duration(x) * time.Second)
-		return nil
+		return d.setSeconds(float64(x), v)
 	case float64:
-		*d = Duration(x * float64(time.Second))
-		return nil
+		return d.setSeconds(x, v)
 	case string:
 		return d.Set(x)
 	}

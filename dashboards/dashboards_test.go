@@ -4,6 +4,7 @@ package dashboards
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,8 +56,8 @@ func TestStructure(t *testing.T) {
 		vars := map[string]gVar{}
 		for _, v := range d.Templating.List {
 			vars[v.Name] = v
-			if v.Type == "query" && (v.Datasource == nil || v.Datasource.UID != "graphite") {
-				t.Errorf("%s: variable %s: data source %v, want uid graphite", d.File, v.Name, v.Datasource)
+			if v.Type == "query" && (v.Datasource == nil || v.Datasource.UID != Datasource["uid"]) {
+				t.Errorf("%s: variable %s: data source %v, want uid %s", d.File, v.Name, v.Datasource, Datasource["uid"])
 			}
 		}
 		checkVars := func(where, s string) {
@@ -84,8 +85,8 @@ func TestStructure(t *testing.T) {
 			if p.Type != "timeseries" && p.Type != "stat" {
 				t.Errorf("%s: %s: panel type %q", d.File, where, p.Type)
 			}
-			if p.Datasource == nil || p.Datasource.Type != "graphite" || p.Datasource.UID != "graphite" {
-				t.Errorf("%s: %s: data source %v, want graphite/graphite", d.File, where, p.Datasource)
+			if p.Datasource == nil || p.Datasource.Type != "graphite" || p.Datasource.UID != Datasource["uid"] {
+				t.Errorf("%s: %s: data source %v, want graphite/%s", d.File, where, p.Datasource, Datasource["uid"])
 			}
 			if p.FieldConfig.Defaults.Unit == "" {
 				t.Errorf("%s: %s: no unit", d.File, where)
@@ -98,7 +99,7 @@ func TestStructure(t *testing.T) {
 			}
 			checkVars(where+" title", p.Title)
 			for _, tg := range p.Targets {
-				if tg.Datasource == nil || tg.Datasource.UID != "graphite" {
+				if tg.Datasource == nil || tg.Datasource.UID != Datasource["uid"] {
 					t.Errorf("%s: %s %s: target data source %v", d.File, where, tg.RefID, tg.Datasource)
 				}
 				checkVars(where, tg.Target)
@@ -115,7 +116,7 @@ func TestStructure(t *testing.T) {
 			if a.BuiltIn == 1 {
 				continue
 			}
-			if a.Datasource == nil || a.Datasource.UID != "graphite" || a.Target == nil || len(a.Target.Tags) == 0 {
+			if a.Datasource == nil || a.Datasource.UID != Datasource["uid"] || a.Target == nil || len(a.Target.Tags) == 0 {
 				t.Errorf("%s: annotation %s: want the graphite data source and event tags", d.File, a.Name)
 			}
 		}
@@ -125,13 +126,14 @@ func TestStructure(t *testing.T) {
 // TestFanOutRule makes sure the scoping rule itself rejects what it should.
 func TestFanOutRule(t *testing.T) {
 	for target, bad := range map[string]bool{
-		"aliasByNode(servers.$host.cpu.total.*, 4)":                          false,
-		"aliasByNode(servers.*.loadavg.01_normalized, 1)":                    false,
-		"aliasByNode(servers.*.cpu.total.*, 1)":                              true,
-		"sumSeries(servers.*.*.*)":                                           true,
+		"aliasByNode($prefix.$host.cpu.total.*, -1)":                         false,
+		"aliasByNode($prefix.*.loadavg.01_normalized, -3)":                   false,
+		"aliasByNode($prefix.*.cpu.total.*, -4)":                             true,
+		"sumSeries($prefix.*.*.*)":                                           true,
+		"aliasByNode(servers.$host.cpu.total.*, 4)":                          true,
 		"seriesByTag('name=container.cpu.total')":                            true,
 		"seriesByTag('name=container.cpu.total', 'image=~${image:regex}')":   false,
-		"aliasByNode(servers.web1.cpu.total.user, 1)":                        true,
+		"aliasByNode($prefix.web1.cpu.total.user, -4)":                       true,
 		"aliasByTags(groupByTags(seriesByTag('name=x', 'app=$app'), 'sum'))": false,
 	} {
 		if got := fanOut(target) != ""; got != bad {
@@ -174,4 +176,52 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// TestImportable: what Grafana's import dialog and a non-default --prefix
+// need. The dialog offers a Graphite data source for __inputs' DS_GRAPHITE,
+// which becomes the datasource variable's value; every query goes through
+// that variable (no fixed uid) and every path starts with $prefix (no
+// hard-coded servers.).
+func TestImportable(t *testing.T) {
+	for _, name := range []string{"host.json", "containers.json", "agent.json"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Inputs []struct {
+				Name, Type string
+				PluginID   string `json:"pluginId"`
+			} `json:"__inputs"`
+			Templating struct {
+				List []struct {
+					Name, Type string
+					Query      any
+					Current    struct{ Value string }
+				}
+			}
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(d.Inputs) != 1 || d.Inputs[0].Name != ImportInput || d.Inputs[0].Type != "datasource" || d.Inputs[0].PluginID != "graphite" {
+			t.Errorf("%s: __inputs %+v, want one graphite datasource input %s", name, d.Inputs, ImportInput)
+		}
+		vars := map[string]string{}
+		for i, v := range d.Templating.List {
+			vars[v.Name] = v.Type
+			if v.Name == "datasource" && (i != 0 || v.Type != "datasource" || v.Query != any("graphite") || v.Current.Value != "${"+ImportInput+"}") {
+				t.Errorf("%s: datasource variable %+v: want the first, of type datasource, graphite, set by the import input", name, v)
+			}
+		}
+		if vars["datasource"] != "datasource" || vars["prefix"] != "textbox" {
+			t.Errorf("%s: variables %v: want datasource (datasource) and prefix (textbox)", name, vars)
+		}
+		for _, bad := range []string{`"uid": "graphite"`, `servers.`} {
+			if bytes.Contains(b, []byte(bad)) {
+				t.Errorf("%s hard-codes %s", name, bad)
+			}
+		}
+	}
 }

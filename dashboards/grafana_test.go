@@ -261,8 +261,8 @@ func variableRequest(q string) (method, path string, form url.Values) {
 // funcNameRE finds Graphite function calls in a target.
 var funcNameRE = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\(`)
 
-// pathRE finds metric path expressions under servers.
-var pathRE = regexp.MustCompile(`servers\.[^,()'"\s]+`)
+// pathRE finds metric path expressions under the prefix variable.
+var pathRE = regexp.MustCompile(`\$prefix\.[^,()'"\s]+`)
 
 // fanOut reports why a target could match every series of every host, or "".
 // Allowed: paths whose host node is $host, and paths with a * host node
@@ -299,8 +299,8 @@ func fanOut(target string) string {
 				return m[0] + ": no tag filter on a variable"
 			}
 		}
-	} else if !strings.Contains(target, "servers.") {
-		return "no servers.* path and no seriesByTag"
+	} else if !strings.Contains(target, "$prefix.") {
+		return "no $prefix.* path and no seriesByTag"
 	}
 	return ""
 }

@@ -25,6 +25,11 @@ import (
 
 const dashHost = "dashhost"
 
+// dashPrefix is the agent's --prefix in the check: not the default
+// "servers", and two nodes, so a dashboard that hard-codes servers. or
+// counts path nodes from the front fails.
+const dashPrefix = "nm.check"
+
 // TestMain: the test containers' processes are this binary re-executed
 // with NMTEST_WORKLOAD (realcontainers_test.go).
 func TestMain(m *testing.M) {
@@ -200,7 +205,7 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 	}
 	t.Logf("graphite up, agent built, %d containers running: %v", len(steady), time.Since(begin).Round(time.Millisecond))
 
-	agent := exec.Command(bin, "--graphite", fx.g.CarbonAddr, "--interval", "1s", "--hostname", dashHost,
+	agent := exec.Command(bin, "--graphite", fx.g.CarbonAddr, "--interval", "1s", "--hostname", dashHost, "--prefix", dashPrefix,
 		"--docker-host", "unix://"+stub.Socket, "--tags", "--tag-labels", "region,tier",
 		"--events-url", fx.g.WebURL, "--log-level", "info")
 	agent.Stdout, agent.Stderr = fx.log, fx.log
@@ -246,7 +251,7 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 	defer func() { cancel(); <-done }()
 
 	// After the agent's first cycle a new container is a start.
-	p := "servers." + dashHost + "."
+	p := dashPrefix + "." + dashHost + "."
 	fx.g.WaitFor(t, p+"containers.running_count", "-10min", has(1), 30*time.Second)
 	startContainer(t, cg, stub, job, true)
 	// Once a cycle has seen job-1, one of its processes outgrows the
@@ -316,7 +321,7 @@ func (fx *fixture) waitEvent(t *testing.T, tags string, timeout time.Duration) {
 }
 
 // preferred are the values chosen for variables in the first selection.
-var preferred = map[string]string{"host": dashHost, "image": "shop/web:1.25", "label_value": "abc"}
+var preferred = map[string]string{"prefix": dashPrefix, "host": dashHost, "image": "shop/web:1.25", "label_value": "abc"}
 
 // selections returns the variable choices to check a dashboard with: the
 // first value of each variable (the test's for host, image and label
@@ -335,6 +340,11 @@ func (fx *fixture) selections(t *testing.T, d gDashboard) (sels []selection, all
 			opts := strings.Split(v.queryText(), ",")
 			base.values[v.Name] = []string{strings.TrimSpace(opts[0])}
 			wide.values[v.Name] = []string{strings.TrimSpace(opts[len(opts)-1])}
+			if want, ok := preferred[v.Name]; ok {
+				// What the user types into the textbox (the prefix).
+				base.values[v.Name] = []string{want}
+				wide.values[v.Name] = []string{want}
+			}
 		case "query":
 			q := interpolate(v.queryText(), base, allValues)
 			vals, err := fx.w.variableValues(q)
@@ -529,11 +539,12 @@ func (fx *fixture) functions(t *testing.T) map[string]any {
 func (fx *fixture) checkFind(t *testing.T) {
 	t.Helper()
 	for q, want := range map[string]string{
-		"*":                                     "servers",
-		"servers.*":                             dashHost,
-		"servers." + dashHost + ".*":            "containers",
-		"servers." + dashHost + ".containers.*": "web-1",
-		"servers." + dashHost + ".agent.collectors.*": "containers",
+		"*":                                "nm",
+		"nm.*":                             "check",
+		dashPrefix + ".*":                  dashHost,
+		dashPrefix + "." + dashHost + ".*": "containers",
+		dashPrefix + "." + dashHost + ".containers.*":       "web-1",
+		dashPrefix + "." + dashHost + ".agent.collectors.*": "containers",
 	} {
 		for _, method := range []string{"POST", "GET"} {
 			var body []byte

@@ -170,15 +170,23 @@ func TestFleetService(t *testing.T) {
 			t.Errorf("[X-Fleet] %s=: fleet rejects a Global=true unit with any option but MachineMetadata", k)
 		}
 	}
-	for _, k := range []string{"After", "Requires"} {
-		if !slices.Contains(strings.Fields(strings.Join(u["Unit"][k], " ")), "docker.service") {
-			t.Errorf("[Unit] %s=%q: no docker.service", k, u["Unit"][k])
+	for _, k := range []string{"After", "Requires", "Wants", "BindsTo", "Requisite"} {
+		if slices.Contains(strings.Fields(strings.Join(u["Unit"][k], " ")), "docker.service") {
+			t.Errorf("[Unit] %s=%q: the agent does not depend on docker.service", k, u["Unit"][k])
 		}
+	}
+	env := u.environment()
+	if v := env["NODEMETRICS_VERSION"]; v == "" || v == "latest" {
+		t.Errorf("NODEMETRICS_VERSION=%q: the download must be pinned", v)
+	}
+	if url := env["NODEMETRICS_URL"]; strings.Contains(url, "latest") || strings.Contains(url, "$") {
+		t.Errorf("NODEMETRICS_URL=%q: no latest; and systemd does not expand ${...} inside Environment=", url)
 	}
 	u.want(t, "Service", "Restart", "always")
 	pre := strings.Join(u["Service"]["ExecStartPre"], "\n")
-	for _, f := range []string{"-o /opt/nodemetrics/nodemetrics.tar.gz ${NODEMETRICS_URL}/nodemetrics.tar.gz",
-		"-o /opt/bin/nspawn-container ${NODEMETRICS_URL}/nspawn-container"} {
+	for _, f := range []string{"-o /opt/nodemetrics/nodemetrics.tar.gz ${NODEMETRICS_URL}/${NODEMETRICS_VERSION}/nodemetrics.tar.gz",
+		"-o /opt/bin/nspawn-container ${NODEMETRICS_URL}/${NODEMETRICS_VERSION}/nspawn-container",
+		"-o /opt/nodemetrics/SHA256SUMS ${NODEMETRICS_URL}/${NODEMETRICS_VERSION}/SHA256SUMS", "sha256sum -c"} {
 		if !strings.Contains(pre, f) {
 			t.Errorf("ExecStartPre=%q: does not fetch %q", pre, f)
 		}
@@ -326,14 +334,20 @@ func TestDaemonSet(t *testing.T) {
 		args = append(args, a.(string))
 	}
 	joined := " " + strings.Join(args, " ") + " "
-	for _, w := range []string{" --hostname $(NODE_NAME) ", " --procfs /host/proc ", " --sysfs /host/sys ", " --rootfs /host/root ", " --graphite "} {
+	for _, w := range []string{" --procfs /host/proc ", " --sysfs /host/sys ", " --rootfs /host/root ", " --graphite ",
+		" --tags ", " --events-url http"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("args %q: no %q", args, w)
 		}
 	}
-	env := path(t, c, "env", 0)
-	if path(t, env, "name") != "NODE_NAME" || path(t, env, "valueFrom", "fieldRef", "fieldPath") != "spec.nodeName" {
-		t.Errorf("env[0]=%v, want NODE_NAME from spec.nodeName", env)
+	// The node's own short host name (hostNetwork shares its UTS
+	// namespace), as Diamond on the node had it: no --hostname.
+	if strings.Contains(joined, " --hostname ") {
+		t.Errorf("args %q: --hostname overrides the node's short host name", args)
+	}
+	// The tag the README's sed replaces with image/build/IMAGE_TAG.
+	if img := path(t, c, "image"); img != "nodemetrics:IMAGE_TAG" {
+		t.Errorf("image %v, want nodemetrics:IMAGE_TAG (README, Kubernetes)", img)
 	}
 	for _, k := range []string{"cpu", "memory"} {
 		if s, _ := path(t, c, "resources", "limits", k).(string); s == "" {

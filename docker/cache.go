@@ -14,6 +14,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
 // Options configure a Cache.
@@ -66,7 +67,7 @@ type Cache struct {
 	connected    bool
 	disconnected time.Time
 	everOK       bool
-	lastErr      string
+	errs         *ratelog.Logger // keys "refresh" and "events": each throttled
 
 	// stream dedupe: keys of events at or after since - dedupeWindow
 	since time.Time
@@ -102,7 +103,9 @@ func NewCache(c *Client, opts Options) *Cache {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Cache{c: c, opts: opts, log: opts.Logger, poke: make(chan struct{}, 1),
+	// A host without Docker is normal (the collectors then publish nothing,
+	// quietly): one line an hour per failing source is enough.
+	return &Cache{c: c, opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, time.Hour), poke: make(chan struct{}, 1),
 		stale: map[string]bool{}, seen: map[string]int64{},
 		ondemand: map[string]containers.Info{}, notDocker: map[string]bool{}}
 }
@@ -237,21 +240,9 @@ func (k *Cache) Run(ctx context.Context) {
 		}
 		last = time.Now()
 		if err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
-			k.logErr("docker refresh failed", err)
+			k.errs.Fail("refresh", "docker refresh failed", err, "socket", k.c.Socket)
 		}
 		t.Reset(k.opts.Interval)
-	}
-}
-
-func (k *Cache) logErr(msg string, err error) {
-	k.mu.Lock()
-	repeat := k.lastErr == err.Error()
-	k.lastErr = err.Error()
-	k.mu.Unlock()
-	if repeat {
-		k.log.Debug(msg, "socket", k.c.Socket, "err", err)
-	} else {
-		k.log.Warn(msg, "socket", k.c.Socket, "err", err)
 	}
 }
 
@@ -331,8 +322,9 @@ func (k *Cache) Refresh(ctx context.Context) error {
 	if !k.everOK {
 		k.log.Info("docker API connected", "socket", k.c.Socket, "api_version", k.c.APIVersion(), "containers", len(list))
 	}
-	k.everOK, k.lastErr = true, ""
+	k.everOK = true
 	k.mu.Unlock()
+	k.errs.OK("refresh", "docker API reachable again", "socket", k.c.Socket)
 	return nil
 }
 
@@ -353,8 +345,9 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 			opened = true
 			backoff = k.opts.MinBackoff
 			k.mu.Lock()
-			if !k.connected {
-				k.log.Info("docker events stream connected", "since", k.since.UTC().Format(time.RFC3339Nano))
+			if since := k.since.UTC().Format(time.RFC3339Nano); !k.connected &&
+				!k.errs.OK("events", "docker events stream connected", "since", since) {
+				k.log.Info("docker events stream connected", "since", since)
 			}
 			k.connected = true
 			k.mu.Unlock()
@@ -370,7 +363,7 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 		if opened {
 			k.log.Warn("docker events stream ended, reconnecting", "err", err)
 		} else {
-			k.logErr("docker events stream unavailable", err)
+			k.errs.Fail("events", "docker events stream unavailable", err, "socket", k.c.Socket)
 		}
 		select {
 		case <-ctx.Done():

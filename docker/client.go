@@ -51,15 +51,13 @@ func DefaultSocket(procfs string) string {
 
 // SocketPath parses --docker-host: "unix:///path", or a plain path.
 func SocketPath(host, procfs string) (string, error) {
-	switch {
-	case host == "":
+	if host == "" {
 		return DefaultSocket(procfs), nil
-	case strings.HasPrefix(host, "unix://"):
-		return strings.TrimPrefix(host, "unix://"), nil
-	case strings.HasPrefix(host, "/"):
-		return host, nil
 	}
-	return "", fmt.Errorf("--docker-host: only unix://PATH is supported, got %q", host)
+	if p := strings.TrimPrefix(host, "unix://"); strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "\x00\n") {
+		return p, nil
+	}
+	return "", fmt.Errorf("--docker-host: want unix:///absolute/path or /absolute/path, got %q", host)
 }
 
 // Client talks to one daemon. Safe for concurrent use.

@@ -504,3 +504,44 @@ func TestSocketPath(t *testing.T) {
 		t.Errorf("$DOCKER_HOST ignored: %q", got)
 	}
 }
+
+// No Docker daemon on the host: the list refresh and the events stream fail
+// in turn, with different errors, for as long as the agent runs. Each is
+// logged once (then once an hour), not at every alternation (17k WARN lines
+// a day with a "same as the last error" filter).
+func TestNoDaemonAlternatingErrorsThrottled(t *testing.T) {
+	dir := t.TempDir()
+	var logs syncBuffer
+	disp, err := events.New(events.Options{Host: "h", Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disp.Close()
+	k := NewCache(NewClient(filepath.Join(dir, "docker.sock")), Options{Interval: 10 * time.Millisecond,
+		Events: disp, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	k.Run(ctx)
+	out := logs.String()
+	for msg, want := range map[string]int{`msg="docker refresh failed"`: 1, `msg="docker events stream unavailable"`: 1} {
+		if n := strings.Count(out, msg); n != want {
+			t.Errorf("%s logged %d times, want %d:\n%s", msg, n, want, out)
+		}
+	}
+	if n := strings.Count(out, "level=WARN"); n != 2 {
+		t.Errorf("%d WARN lines, want 2:\n%s", n, out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

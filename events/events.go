@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
 // The lifecycle events we know; Counts publishes one counter per name.
@@ -75,7 +76,6 @@ type Options struct {
 	// covers them (no double events).
 	Suppress func(Event) bool
 	Logger   *slog.Logger
-	Client   *http.Client
 }
 
 // Stats are the dispatcher's own counters.
@@ -87,6 +87,7 @@ type Stats struct {
 type Dispatcher struct {
 	opts  Options
 	log   *slog.Logger
+	errs  *ratelog.Logger // keys "post" and "audit"
 	http  *http.Client
 	audit *os.File
 
@@ -110,11 +111,9 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	d := &Dispatcher{opts: opts, log: opts.Logger, http: opts.Client,
+	d := &Dispatcher{opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, 10*time.Minute),
+		http:   &http.Client{Timeout: opts.Timeout, CheckRedirect: sameOrigin},
 		counts: map[string]uint64{}, wake: make(chan struct{}, 1)}
-	if d.http == nil {
-		d.http = &http.Client{Timeout: opts.Timeout}
-	}
 	opts.URL = strings.TrimRight(opts.URL, "/")
 	d.opts.URL = opts.URL
 	if opts.AuditFile != "" {
@@ -204,7 +203,9 @@ func (d *Dispatcher) writeAudit(ev Event) {
 	defer d.auditMu.Unlock()
 	// One write of one line to an O_APPEND file: lines never interleave.
 	if _, err := d.audit.Write(b); err != nil {
-		d.log.Warn("audit file write failed", "err", err)
+		d.errs.Fail("audit", "audit file write failed", err)
+	} else {
+		d.errs.OK("audit", "audit file writable again")
 	}
 }
 
@@ -279,6 +280,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		d.mu.Unlock()
 		if err == nil {
+			d.errs.OK("post", "posting container events to graphite-web works again")
 			backoff = 0
 			continue
 		}
@@ -287,7 +289,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		} else if backoff = backoff * 2; backoff > 30*time.Second {
 			backoff = 30 * time.Second
 		}
-		d.log.Warn("posting container event to graphite-web failed, will retry", "err", err, "retry_in", backoff)
+		d.errs.Fail("post", "posting container event to graphite-web failed, will retry", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -345,7 +347,9 @@ func (d *Dispatcher) PayloadOf(ev Event) Payload {
 		fmt.Fprintf(&data, ", signal %s", ev.Signal)
 	}
 	fmt.Fprintf(&data, " (from %s)", ev.Source)
-	return Payload{What: name + " " + ev.Action, Tags: tags, When: ev.Time.Unix(), Data: data.String()}
+	// what is a title: bounded and on one line (graphite-web keeps 255
+	// characters of it).
+	return Payload{What: collectors.Tag(name) + " " + collectors.Tag(ev.Action), Tags: tags, When: ev.Time.Unix(), Data: data.String()}
 }
 
 func (d *Dispatcher) post(ctx context.Context, ev Event) error {
@@ -368,6 +372,19 @@ func (d *Dispatcher) post(ctx context.Context, ev Event) error {
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("POST /events/: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// sameOrigin follows a redirect only to the scheme and host of
+// --events-url (a graphite-web moved to another path): the events, with
+// container names, labels and exit codes, go nowhere else.
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return fmt.Errorf("%d redirects, stopped", len(via))
+	}
+	if o := via[0].URL; req.URL.Scheme != o.Scheme || req.URL.Host != o.Host {
+		return fmt.Errorf("redirect to %s://%s refused: events go only to %s://%s", req.URL.Scheme, req.URL.Host, o.Scheme, o.Host)
 	}
 	return nil
 }

@@ -57,10 +57,10 @@ func TestRetryUntilAccepted(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 || got[0].What != "web 1 start" {
+	if len(got) != 2 || got[0].What != "web_1 start" {
 		t.Fatalf("posted %+v", got)
 	}
-	if got[1].What != "web 1 die" || !strings.Contains(got[1].Data, "exit code 137") {
+	if got[1].What != "web_1 die" || !strings.Contains(got[1].Data, "exit code 137") {
 		t.Errorf("die event %+v", got[1])
 	}
 	for _, p := range got {
@@ -179,8 +179,9 @@ func TestAuditFileError(t *testing.T) {
 	}
 }
 
-// Whatever the names, the event's tags have no spaces (graphite-web
-// splits on them) and the payload is valid JSON.
+// Whatever the names, the event's tags are clean (no spaces: graphite-web
+// splits on them; nothing the naming rules replace), the title is one
+// bounded line, and the payload is valid JSON.
 func FuzzPayload(f *testing.F) {
 	f.Add("web 1", "img:1", "host.a", "die", "7")
 	f.Add("", "", "", "", "")
@@ -188,12 +189,63 @@ func FuzzPayload(f *testing.F) {
 		d := &Dispatcher{opts: Options{Host: host}}
 		p := d.PayloadOf(Event{ID: name + image, Name: name, Image: image, Runtime: "docker", Action: action, ExitCode: ExitCode(code)})
 		for _, tag := range p.Tags {
-			if strings.ContainsAny(tag, " \t\r\n") {
+			_, v, _ := strings.Cut(tag, "=")
+			if strings.ContainsAny(tag, " \t\r\n") || collectors.Tag(v) != v {
 				t.Fatalf("tag %q", tag)
 			}
+		}
+		if strings.ContainsAny(p.What, "\r\n") || len(p.What) > 2*collectors.MaxName+1 {
+			t.Fatalf("what %q", p.What)
 		}
 		if _, err := json.Marshal(p); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A graphite-web (or whatever answers at --events-url) that redirects the
+// POST to another host: the redirect is refused, nothing reaches the other
+// host, the event stays queued. A redirect to another path of the same
+// host is followed.
+func TestRedirectToAnotherHostRefused(t *testing.T) {
+	var mu sync.Mutex
+	foreign, local := 0, 0
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		foreign++
+		mu.Unlock()
+	}))
+	defer other.Close()
+	var srvURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away/events/":
+			http.Redirect(w, r, other.URL+"/events/", http.StatusTemporaryRedirect)
+		case "/moved/events/":
+			http.Redirect(w, r, srvURL+"/new/events/", http.StatusPermanentRedirect)
+		case "/new/events/":
+			mu.Lock()
+			local++
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+	srvURL = srv.URL
+	away := running(t, Options{Host: "h", URL: srv.URL + "/away", Logger: quiet()})
+	moved := running(t, Options{Host: "h", URL: srv.URL + "/moved", Logger: quiet()})
+	for _, d := range []*Dispatcher{away, moved} {
+		d.Emit(Event{ID: strings.Repeat("b", 64), Name: "web", Action: Start, Source: SourceDocker})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for (moved.Pending() > 0 || away.Stats().Failed == 0) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if foreign != 0 || away.Pending() != 1 || away.Stats().Failed == 0 {
+		t.Errorf("redirect to another host: %d posts reached it, %d pending, %d failed", foreign, away.Pending(), away.Stats().Failed)
+	}
+	if local != 1 || moved.Pending() != 0 {
+		t.Errorf("same-host redirect: %d posts arrived, %d pending", local, moved.Pending())
+	}
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,7 @@ func TestMalformedFilesFailCollectorsNotTheAgent(t *testing.T) {
 		"files": "proc/sys/fs/file-nr", "interrupts": "proc/interrupts", "uptime": "proc/uptime",
 		"diskspace": "proc/1/mountinfo",
 	}
+	os.MkdirAll(filepath.Join(dir, "sys"), 0o755)
 	for _, rel := range append(mapValues(files), "proc/net/netstat") {
 		p := filepath.Join(dir, rel)
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -68,4 +70,36 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// A required file missing is a failure (success 0, a WARN naming the
+// file), not "no data"; a file the collector declares optional
+// (sockstat6: IPv6 disabled; cpu/online: the count falls back to
+// /proc/stat) missing is not.
+func TestMissingRequiredFileFails(t *testing.T) {
+	tree := copyTree(t)
+	for _, rel := range []string{"proc/meminfo", "proc/net/snmp", "proc/net/sockstat6", "sys/devices/system/cpu/online"} {
+		if err := os.Remove(filepath.Join(tree, rel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, stderr := runArgs(t, "--once", "--output", "-", "--hostname", "h", "--timestamp", "1700000000",
+		"--procfs", filepath.Join(tree, "proc"), "--sysfs", filepath.Join(tree, "sys"), "--rootfs", tree,
+		"--collectors", "memory,tcp,sockets,loadavg")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for name, want := range map[string]string{"memory": "0", "tcp": "0", "sockets": "1", "loadavg": "1"} {
+		if !strings.Contains(out, "servers.h.agent.collectors."+name+".success "+want+" ") {
+			t.Errorf("%s: success is not %s:\n%s", name, want, out)
+		}
+	}
+	for _, rel := range []string{"proc/meminfo", "proc/net/snmp"} {
+		if !regexp.MustCompile(`level=WARN .*` + regexp.QuoteMeta(filepath.Join(tree, rel))).MatchString(stderr) {
+			t.Errorf("no WARN naming %s:\n%s", rel, stderr)
+		}
+	}
+	if !strings.Contains(out, "servers.h.sockets.used ") || !strings.Contains(out, "servers.h.loadavg.01_normalized ") {
+		t.Errorf("the collectors with an optional file missing did not publish:\n%s", out)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // repoRoot is the repository's top directory (tests run in cmd/collector).
@@ -129,5 +130,71 @@ func TestNoPointerOutsideRepository(t *testing.T) {
 	}
 	if n < 50 {
 		t.Errorf("only %d files read: walked the wrong tree?", n)
+	}
+}
+
+// githubAnchor is the fragment GitHub gives a Markdown heading: lower
+// case, punctuation other than '-' and '_' dropped, spaces as '-'.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// TestDocLinks: every link from the README or docs/ to a Markdown file of
+// the repository, and to a heading in it, resolves.
+func TestDocLinks(t *testing.T) {
+	root := repoRoot(t)
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	files := append([]string{filepath.Join(root, "README.md")}, docs...)
+	link := regexp.MustCompile(`\]\(([^)\s]*)\)`)
+	heading := regexp.MustCompile(`(?m)^#+ (.*)$`)
+	anchors := func(p string) map[string]bool {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		m := map[string]bool{}
+		for _, h := range heading.FindAllStringSubmatch(string(b), -1) {
+			m[githubAnchor(h[1])] = true
+		}
+		return m
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, f)
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			dest := f
+			if file != "" {
+				dest = filepath.Join(filepath.Dir(f), file)
+			}
+			if _, err := os.Stat(dest); err != nil {
+				t.Errorf("%s: link %s: %v", rel, target, err)
+				continue
+			}
+			if frag != "" && strings.HasSuffix(dest, ".md") && !anchors(dest)[frag] {
+				t.Errorf("%s: link %s: no such heading in %s", rel, target, filepath.Base(dest))
+			}
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d links checked", n)
 	}
 }

@@ -61,6 +61,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "collector %s\n", version)
 		return 0
 	}
+	// Checked whatever collectors are on: a mistake must not wait for the
+	// day someone switches the docker collector on.
+	socket, err := docker.SocketPath(cfg.DockerHost, cfg.Procfs)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
 	if cfg.List {
 		for _, f := range registry {
 			for _, p := range f.Paths {
@@ -87,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	dock, err := wireContainers(bg, &cfg, hostname, factories, log)
+	dock, err := wireContainers(bg, &cfg, socket, hostname, factories, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
@@ -214,7 +221,7 @@ type dockerWiring struct {
 // place) to one Docker API cache and one event dispatcher, and starts their
 // background loops on ctx. Nothing here waits for the daemon longer than
 // the bounded warm-up before the first cycle.
-func wireContainers(ctx context.Context, cfg *config.Config, hostname string, factories []collectors.Factory, log *slog.Logger) (*dockerWiring, error) {
+func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collectors.Factory, log *slog.Logger) (*dockerWiring, error) {
 	ci, di := -1, -1
 	for i, f := range factories {
 		switch f.Name {
@@ -227,10 +234,6 @@ func wireContainers(ctx context.Context, cfg *config.Config, hostname string, fa
 	w := &dockerWiring{stop: func() {}}
 	if ci < 0 && di < 0 {
 		return w, nil
-	}
-	socket, err := docker.SocketPath(cfg.DockerHost, cfg.Procfs)
-	if err != nil {
-		return nil, err
 	}
 	client := docker.NewClient(socket)
 	var cache *docker.Cache

@@ -32,43 +32,167 @@ func copyTree(t *testing.T) string {
 	return dst
 }
 
-// A collector that hangs (its file is a FIFO nobody writes: open blocks
-// forever) misses its deadline; the others still emit on time, every cycle,
-// and the hung one is skipped, not stacked.
-func TestHungCollectorDoesNotStopOthers(t *testing.T) {
+// hostCollectors are the default collectors that publish metrics from the
+// e2e fixture tree, by their path's first node.
+var hostCollectors = []string{"cpu", "memory", "loadavg", "vmstat", "diskspace", "iostat", "network",
+	"sockets", "tcp", "entropy", "files", "interrupts", "uptime", "proc"}
+
+// runWithFIFO runs the agent (every default collector, 1 s interval) for
+// about 4.5 s over a copy of the fixture tree whose <procfs>/1/mountinfo
+// (diskspace's mount table) is a FIFO; feed, when set, serves the FIFO.
+// It returns the output grouped by timestamp.
+func runWithFIFO(t *testing.T, feed func(fifo string, stop <-chan struct{})) map[string]map[string]string {
+	t.Helper()
 	tree := copyTree(t)
-	fifo := filepath.Join(tree, "proc", "loadavg")
+	fifo := filepath.Join(tree, "proc", "1", "mountinfo")
+	table, err := os.ReadFile(fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.Remove(fifo)
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Unblock the hung open at the end so the goroutine can go.
+	stop := make(chan struct{})
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		if feed != nil {
+			feed(fifo, stop)
+		}
+	}()
 	t.Cleanup(func() {
+		close(stop)
+		<-fed
+		// Unblock a hung open so the collector's goroutine can go.
 		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Write(table)
 			f.Close()
 		}
 	})
 	out := &syncBuf{}
+	logs := &syncBuf{}
 	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
 	defer cancel()
 	code := run(ctx, []string{"--output", "-", "--interval", "1s", "--hostname", "h", "--counters",
-		"--procfs", filepath.Join(tree, "proc"), "--sysfs", filepath.Join(tree, "sys"), "--rootfs", filepath.Join(tree, "absent")},
-		out, &syncBuf{})
+		"--procfs", filepath.Join(tree, "proc"), "--sysfs", filepath.Join(tree, "sys"), "--rootfs", tree,
+		"--docker-host", filepath.Join(tree, "no-docker.sock")}, out, logs)
 	if code != 0 {
-		t.Fatalf("exit %d", code)
+		t.Fatalf("exit %d: %s", code, logs.String())
 	}
-	cycles := strings.Count(out.String(), "servers.h.memory.MemTotal ")
-	if cycles < 3 {
-		t.Fatalf("%d cycles with memory in 4.5 s, want >= 3", cycles)
+	byTS := map[string]map[string]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		if byTS[f[2]] == nil {
+			byTS[f[2]] = map[string]string{}
+		}
+		byTS[f[2]][f[0]] = f[1]
 	}
-	if n := strings.Count(out.String(), "servers.h.agent.collectors.loadavg.success 0 "); n != cycles {
-		t.Errorf("loadavg failed in %d of %d cycles", n, cycles)
+	if len(byTS) < 3 {
+		t.Fatalf("%d cycles in 4.5 s, want >= 3:\n%s", len(byTS), logs.String())
 	}
-	if !regexp.MustCompile(`servers\.h\.agent\.collectors\.loadavg\.skipped [1-9]`).MatchString(out.String()) {
-		t.Errorf("the hung collector was not skipped on later ticks:\n%s", grepLines(out.String(), "loadavg"))
+	return byTS
+}
+
+// checkOthers: in every cycle, every collector but skip reports success 1
+// and every host collector but skip published.
+func checkOthers(t *testing.T, byTS map[string]map[string]string, skip string) {
+	t.Helper()
+	for ts, m := range byTS {
+		n := 0
+		for path, v := range m {
+			name, ok := strings.CutPrefix(path, "servers.h.agent.collectors.")
+			if !ok || !strings.HasSuffix(name, ".success") {
+				continue
+			}
+			n++
+			if name = strings.TrimSuffix(name, ".success"); name != skip && v != "1" {
+				t.Errorf("cycle %s: %s reported success %s", ts, name, v)
+			}
+		}
+		if n < len(hostCollectors) {
+			t.Errorf("cycle %s: %d collectors reported, want >= %d", ts, n, len(hostCollectors))
+		}
+		for _, c := range hostCollectors {
+			if c == skip {
+				continue
+			}
+			found := false
+			for path := range m {
+				if strings.HasPrefix(path, "servers.h."+c+".") {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("cycle %s: nothing from %s", ts, c)
+			}
+		}
 	}
-	if strings.Contains(out.String(), "servers.h.loadavg.01 ") {
-		t.Error("the hung collector published")
+}
+
+// A collector that hangs (its mount table is a FIFO nobody writes: open
+// blocks for ever) misses its deadline; every other collector reports
+// success and publishes in every cycle, and the hung one is skipped, not
+// stacked.
+func TestHungCollectorDoesNotStopOthers(t *testing.T) {
+	byTS := runWithFIFO(t, nil)
+	checkOthers(t, byTS, "diskspace")
+	skipped := false
+	for ts, m := range byTS {
+		if m["servers.h.agent.collectors.diskspace.success"] != "0" {
+			t.Errorf("cycle %s: the hung collector was not reported failed", ts)
+		}
+		if m["servers.h.agent.collectors.diskspace.skipped"] != "0" {
+			skipped = true
+		}
+		for path := range m {
+			if strings.HasPrefix(path, "servers.h.diskspace.") {
+				t.Errorf("cycle %s: the hung collector published %s", ts, path)
+			}
+		}
+	}
+	if !skipped {
+		t.Error("the hung collector was not skipped on later ticks")
+	}
+}
+
+// A collector that overruns its deadline (its mount table arrives 1.2 s
+// after it is opened, the budget is 0.8 s) and then returns: every other
+// collector reports success and publishes in every cycle.
+func TestSlowCollectorDoesNotFailOthers(t *testing.T) {
+	byTS := runWithFIFO(t, func(fifo string, stop <-chan struct{}) {
+		table, _ := os.ReadFile(filepath.Join("..", "..", "collectors", "testdata", "e2e", "t1", "proc", "1", "mountinfo"))
+		for {
+			f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+			if err != nil { // no reader yet
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				continue
+			}
+			select {
+			case <-stop:
+			case <-time.After(1200 * time.Millisecond):
+			}
+			f.Write(table)
+			f.Close()
+		}
+	})
+	checkOthers(t, byTS, "diskspace")
+	failed := 0
+	for _, m := range byTS {
+		if m["servers.h.agent.collectors.diskspace.success"] == "0" {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("the slow collector was never reported failed")
 	}
 }
 

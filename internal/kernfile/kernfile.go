@@ -12,6 +12,27 @@ import (
 	"os"
 )
 
+// Caps on what one read returns. A kernel file is never near them (the
+// largest, /proc/interrupts of a many-CPU host, is a few MB); a hostile or
+// corrupt tree (a 100 MB /proc/stat of repeated cpu0 lines) must cost a
+// bounded read and an error, not minutes, gigabytes and millions of lines.
+const (
+	MaxBytes = 16 << 20  // bytes read from one file
+	MaxLines = 256 << 10 // lines parsed from one file
+)
+
+// LimitError reports a file over one of the caps. What was read up to the
+// cap is returned with it, but a collector should treat the file as bad.
+type LimitError struct {
+	Path  string
+	What  string // "bytes" or "lines"
+	Limit int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("read %s: more than %d %s, the cap for one file", e.Path, e.Limit, e.What)
+}
+
 // Buf reads small kernel files into a buffer that is reused from cycle to
 // cycle, so a steady-state collection allocates nothing for reading. The
 // buffer starts at 4 KiB: /proc/sys files make the kernel allocate and zero
@@ -20,7 +41,8 @@ import (
 type Buf struct{ b []byte }
 
 // Read returns the whole content of path. The slice is valid until the
-// next call.
+// next call. A file over MaxBytes or MaxLines gives the content up to the
+// cap (whole lines) and a *LimitError.
 func (f *Buf) Read(path string) ([]byte, error) {
 	fd, err := os.Open(path)
 	if err != nil {
@@ -31,11 +53,17 @@ func (f *Buf) Read(path string) ([]byte, error) {
 		f.b = make([]byte, 0, 4096)
 	}
 	b := f.b[:0]
+	var lerr error
 	for {
+		if len(b) > MaxBytes {
+			lerr = &LimitError{Path: path, What: "bytes", Limit: MaxBytes}
+			b = b[:MaxBytes]
+			break
+		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := fd.Read(b[len(b):cap(b)])
+		n, err := fd.Read(b[len(b):min(cap(b), MaxBytes+1)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			break
@@ -48,7 +76,31 @@ func (f *Buf) Read(path string) ([]byte, error) {
 		}
 	}
 	f.b = b
-	return b, nil
+	// Each line has at least its newline: only a file longer than
+	// MaxLines bytes can have more lines, so the count costs nothing for
+	// the files of every day.
+	if len(b) > MaxLines && bytes.Count(b, nl) > MaxLines {
+		lerr = &LimitError{Path: path, What: "lines", Limit: MaxLines}
+		b = b[:nthLineEnd(b, MaxLines)]
+	} else if lerr != nil {
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
+	}
+	return b, lerr
+}
+
+var nl = []byte{'\n'}
+
+// nthLineEnd is the offset just after the n-th newline of b.
+func nthLineEnd(b []byte, n int) int {
+	off := 0
+	for ; n > 0; n-- {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return len(b)
+		}
+		off += i + 1
+	}
+	return off
 }
 
 // NextLine splits off the first line of b (without its newline).

@@ -3,6 +3,8 @@
 package kernfile
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -86,4 +88,43 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("ParseInt(%q) = %d %v; strconv %d %v", s, i, ok, x, err)
 		}
 	})
+}
+
+// A file over a cap: the read stops at the cap, returns whole lines up to
+// it and a *LimitError naming the cap.
+func TestBufReadCaps(t *testing.T) {
+	dir := t.TempDir()
+	long := filepath.Join(dir, "long")
+	if err := os.WriteFile(long, []byte(strings.Repeat(strings.Repeat("x", 99)+"\n", MaxBytes/100+10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	many := filepath.Join(dir, "many")
+	if err := os.WriteFile(many, []byte(strings.Repeat("1\n", MaxLines+5)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exact := filepath.Join(dir, "exact")
+	if err := os.WriteFile(exact, []byte(strings.Repeat("1\n", MaxLines)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf Buf
+	for _, tc := range []struct {
+		path, what string
+		lines      int
+	}{{long, "bytes", MaxBytes / 100}, {many, "lines", MaxLines}, {exact, "", MaxLines}} {
+		b, err := buf.Read(tc.path)
+		var le *LimitError
+		if tc.what == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.path, err)
+			}
+		} else if !errors.As(err, &le) || le.What != tc.what {
+			t.Errorf("%s: err %v, want a %s LimitError", tc.path, err, tc.what)
+		}
+		if len(b) > MaxBytes || bytes.Count(b, []byte("\n")) != tc.lines || (len(b) > 0 && b[len(b)-1] != '\n') {
+			t.Errorf("%s: %d bytes, %d lines returned, want %d whole lines", tc.path, len(b), bytes.Count(b, []byte("\n")), tc.lines)
+		}
+	}
+	if cap(buf.b) > 2*MaxBytes+4096 {
+		t.Errorf("buffer grew to %d bytes", cap(buf.b))
+	}
 }
