@@ -116,13 +116,13 @@ func host() Dashboard {
 			{Title: "Pressure stalls (PSI)", Panels: []Panel{
 				{Title: "CPU pressure", Unit: "percent", Min: f(0), Width: 8,
 					Description: "Share of the interval some (full: all non-idle) tasks waited for a CPU, from /proc/pressure/cpu.",
-					Targets:     []string{"aliasByNode(" + h + "pressure.cpu.{some,full}.stalled_percentage, 3, 4)"}},
+					Targets:     []string{"aliasByNode(" + h + "pressure.cpu.{some,full}.stalled_percentage, -2)"}},
 				{Title: "Memory pressure", Unit: "percent", Min: f(0), Width: 8,
 					Description: "Share of the interval tasks stalled on memory (reclaim, swap-in, thrashing); full: all of them at once.",
-					Targets:     []string{"aliasByNode(" + h + "pressure.memory.{some,full}.stalled_percentage, 3, 4)"}},
+					Targets:     []string{"aliasByNode(" + h + "pressure.memory.{some,full}.stalled_percentage, -2)"}},
 				{Title: "IO pressure", Unit: "percent", Min: f(0), Width: 8,
 					Description: "Share of the interval tasks waited for block IO; full: all non-idle tasks at once.",
-					Targets:     []string{"aliasByNode(" + h + "pressure.io.{some,full}.stalled_percentage, 3, 4)"}},
+					Targets:     []string{"aliasByNode(" + h + "pressure.io.{some,full}.stalled_percentage, -2)"}},
 			}},
 			{Title: "System", Panels: []Panel{
 				{Title: "Entropy available", Unit: "short", Min: f(0), Width: 8,
@@ -209,13 +209,13 @@ func containers() Dashboard {
 			{Title: "Pressure stalls (PSI) on $host", Panels: []Panel{
 				{Title: "CPU pressure, top $top", Unit: "percent", Min: f(0), Width: 8,
 					Description: "Share of the interval some of the container's tasks waited for a CPU (its cgroup2 cpu.pressure).",
-					Targets:     []string{top("highestAverage", "pressure.cpu.some_percentage", "3")}},
+					Targets:     []string{top("highestAverage", "pressure.cpu.some_percentage", "-4")}},
 				{Title: "Memory pressure, top $top", Unit: "percent", Min: f(0), Width: 8,
 					Description: "Share of the interval some of the container's tasks stalled on memory (memory.pressure).",
-					Targets:     []string{top("highestAverage", "pressure.memory.some_percentage", "3")}},
+					Targets:     []string{top("highestAverage", "pressure.memory.some_percentage", "-4")}},
 				{Title: "IO pressure, top $top", Unit: "percent", Min: f(0), Width: 8,
 					Description: "Share of the interval some of the container's tasks waited for block IO (io.pressure).",
-					Targets:     []string{top("highestAverage", "pressure.io.some_percentage", "3")}},
+					Targets:     []string{top("highestAverage", "pressure.io.some_percentage", "-4")}},
 			}},
 			{Title: "Container IO and network on $host", Panels: []Panel{
 				{Title: "Network per container, top $top", Unit: "binBps", NegativeY: ".*tx_.*",
