@@ -255,7 +255,9 @@ func containers() Dashboard {
 						"alias(averageSeries(" + tagged("memory.working_set_byte") + "), 'group average')",
 					}},
 				{Title: "Total CPU per $label", Unit: "percent", Min: f(0),
-					Targets: []string{"aliasByTags(groupByTags(" + tagged("cpu.total") + ", 'sum', 'label_${label}'), 'label_${label}')"}},
+					Description: "Only the containers that have the label: graphite-web's groupByTags fails on a series without the tag.",
+					Targets: []string{"aliasByTags(groupByTags(seriesByTag('name=container.cpu.total', 'image=~${image:regex}', " +
+						"'label_${label}=~${label_value:regex}', 'label_${label}=~.+'), 'sum', 'label_${label}'), 'label_${label}')"}},
 			}},
 		},
 	}
