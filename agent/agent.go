@@ -80,7 +80,7 @@ func New(o Options) (*Agent, error) {
 		o.Logger = slog.Default()
 	}
 	a := &Agent{opts: o, log: o.Logger, prefix: PathPrefix(o.Prefix, o.Hostname),
-		errs: ratelog.New(o.Logger, 10*time.Minute)}
+		errs: ratelog.New(o.Logger, 10*time.Minute, "collector")}
 	var prev map[string]collectors.State
 	if o.StateFile != "" {
 		var err error
@@ -138,7 +138,9 @@ func PathPrefix(prefix, host string) string {
 // out of the batch, neither failed nor successful (the agent is stopping;
 // the collector did nothing wrong). It returns the number of lines sent.
 func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Duration, out Output) int {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	// The collectors' context is not ctx: a SIGTERM must not cancel them
+	// (see above); their budget alone ends it.
+	cctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	started := make([]bool, len(a.runners))
 	for i, r := range a.runners {
@@ -183,7 +185,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 				}
 			case missed:
 				dur = budget
-				a.errs.Fail(r.name, "collector missed its deadline", fmt.Errorf("still running after %s", budget), "collector", r.name)
+				a.errs.Fail(r.name, "collector missed its deadline", fmt.Errorf("still running after %s", budget))
 			case interrupted:
 				a.log.Debug("stopping: collector still running, left out of the last batch", "collector", r.name)
 				continue
@@ -224,29 +226,36 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 // Other failures are logged through the rate-limited logger.
 func (a *Agent) judge(r *runner, err error) float64 {
 	success := 1.0
-	var limit *kernfile.LimitError
 	switch {
-	case errors.As(err, &limit):
-		success = 0
-		r.capped++
-		a.errs.Once(r.name+"/"+limit.What, "collector read a file over a cap; the file is not used",
-			"collector", r.name, "err", err)
+	case err == nil:
+		a.errs.OK(r.name, "collector recovered")
 	case errors.Is(err, collectors.ErrNoData):
 		// Nothing to read on this host: not a failure.
 		a.log.Debug("no data", "collector", r.name, "err", err)
-	case err != nil:
+	case limitOf(err) != "":
 		success = 0
-		a.errs.Fail(r.name, "collector failed", err, "collector", r.name)
+		r.capped++
+		a.errs.Once(r.name, limitOf(err), "collector read a file over a cap; the file is not used", "err", err)
 	default:
-		a.errs.OK(r.name, "collector recovered", "collector", r.name)
+		success = 0
+		a.errs.Fail(r.name, "collector failed", err)
 	}
 	if n := r.sample.Dropped(); n > 0 {
 		success = 0
 		r.capped++
-		a.errs.Once(r.name+"/metrics", "collector published more metrics than the cap per cycle; the rest are dropped",
-			"collector", r.name, "cap", collectors.MaxMetrics, "dropped", n)
+		a.errs.Once(r.name, "metrics", "collector published more metrics than the cap per cycle; the rest are dropped",
+			"cap", collectors.MaxMetrics, "dropped", n)
 	}
 	return success
+}
+
+// limitOf is the cap err reports ("bytes", "lines"), or "".
+func limitOf(err error) string {
+	var l *kernfile.LimitError
+	if errors.As(err, &l) {
+		return l.What
+	}
+	return ""
 }
 
 // run collects into the runner's own Sample. The Sample is touched only

@@ -276,7 +276,7 @@ func (s *Sender) Run(ctx context.Context) {
 	}
 	// One key: the connection to this Carbon is one source whatever the
 	// step that failed (dial, write, closed by the peer).
-	failing := ratelog.New(s.log, time.Minute)
+	failing := ratelog.New(s.log, time.Minute, "")
 	everConnected := false
 	// A broken connection is redialled at once, with the backoff reset,
 	// only if it had lived healthyConn; otherwise the backoff applies. A

@@ -33,24 +33,29 @@ type cgroupCompat struct {
 	file   string       // the stat file looked for in every directory
 	prefix string
 	keys   []string
-	strip  bool // drop a leading '.' of <cg> (cpuacct; harmless for memory)
+	strip  bool     // drop a leading '.' of <cg> (cpuacct; harmless for memory)
+	names  *Unique  // <cg> of each cgroup, distinct (the collision rule)
+	rels   []string // this cycle's cgroups, relative to the root
 }
 
 func newCpuacctCgroup(h Host, _ *slog.Logger) (Collector, error) {
 	return &cgroupCompat{h: h, dirs: []string{"cpuacct", "cpu,cpuacct", "cpuacct,cpu"}, file: "cpuacct.stat",
-		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, strip: true}, nil
+		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, strip: true, names: NewUnique(Dotted)}, nil
 }
 
 func newMemoryCgroup(h Host, _ *slog.Logger) (Collector, error) {
 	return &cgroupCompat{h: h, dirs: []string{"memory"}, file: "memory.stat",
-		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"}}, nil
+		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"},
+		names: NewUnique(Dotted)}, nil
 }
 
-// cgName is Diamond's <cg>: the directory relative to the controller root
-// with '/' -> '.', the root itself "system". Dots inside a name stay (they
-// add levels, as in Diamond: system.slice is two nodes); each node goes
-// through the naming rules (Dotted), so a cgroup "x;tagged=1" cannot inject
-// a tag nor "semi;" break graphite-web's tag database.
+// cgName is Diamond's <cg> before the naming rules: the directory relative
+// to the controller root with '/' -> '.', the root itself "system". Dots
+// inside a name stay (they add levels, as in Diamond: system.slice is two
+// nodes). Collect passes it through the collision rule with Dotted: each
+// node is cleaned, so a cgroup "x;tagged=1" cannot inject a tag nor "semi;"
+// break graphite-web's tag database, and two cgroups named alike ("a/b" and
+// "a.b", "a;b" and "a_b") keep distinct series.
 func cgName(rel string, strip bool) string {
 	if rel == "." || rel == "" {
 		return "system"
@@ -59,7 +64,7 @@ func cgName(rel string, strip bool) string {
 	if strip {
 		n = strings.TrimPrefix(n, ".")
 	}
-	return Dotted(n)
+	return n
 }
 
 func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
@@ -74,8 +79,8 @@ func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
 	if root == "" {
 		return ErrNoData
 	}
-	var firstErr error
 	// WalkDir is lexical: the output order is stable.
+	c.rels = c.rels[:0]
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == root {
@@ -83,15 +88,27 @@ func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
 			}
 			return nil // a cgroup removed during the walk
 		}
-		if !d.IsDir() {
-			return nil
+		if d.IsDir() {
+			rel, _ := filepath.Rel(root, path)
+			c.rels = append(c.rels, rel)
 		}
-		b, err := c.buf.Read(filepath.Join(path, c.file))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rel := range c.rels {
+		c.names.Want(rel, cgName(rel, c.strip), "")
+	}
+	c.names.Resolve()
+	var firstErr error
+	for _, rel := range c.rels {
+		path := filepath.Join(root, rel, c.file)
+		b, err := c.buf.Read(path)
 		if err != nil {
-			return nil
+			continue // a cgroup removed since the walk
 		}
-		rel, _ := filepath.Rel(root, path)
-		name := c.prefix + cgName(rel, c.strip) + "."
+		name := c.prefix + c.names.Name(rel) + "."
 		for len(b) > 0 {
 			var line []byte
 			line, b = kernfile.NextLine(b)
@@ -102,15 +119,11 @@ func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
 					if n, ok := kernfile.ParseUint(v); ok {
 						s.GaugeInt(name+want, n)
 					} else if firstErr == nil {
-						firstErr = &os.PathError{Op: "parse", Path: filepath.Join(path, c.file), Err: fs.ErrInvalid}
+						firstErr = &os.PathError{Op: "parse", Path: path, Err: fs.ErrInvalid}
 					}
 				}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	return firstErr
 }

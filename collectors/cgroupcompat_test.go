@@ -81,6 +81,29 @@ func TestCgroupCompat(t *testing.T) {
 	}
 }
 
+// Hostile cgroup names keep Diamond's levels but pass the naming rules, and
+// cgroups named alike (a/b and a.b, semi; and semi_, the root and a cgroup
+// "system") keep distinct series, the unchanged name keeping its own.
+func TestCgroupCompatHostileNames(t *testing.T) {
+	root := t.TempDir()
+	h := Host{Sys: filepath.Join(root, "sys")}
+	mem := filepath.Join(root, "sys/fs/cgroup/memory")
+	for _, d := range []string{"", "x;tagged=1", "a.b", "a/b", "semi;", "semi_", "system", "nb\u00a0sp"} {
+		writeFile(t, filepath.Join(mem, d, "memory.stat"), "rss 1\n")
+	}
+	got := compatLines(t, newMemoryCgroup, h)
+	var nodes []string
+	for _, l := range got {
+		nodes = append(nodes, strings.TrimSuffix(strings.TrimPrefix(l, "memory_cgroup."), ".rss 1"))
+	}
+	hash := func(rel string) string { return hashOf(rel)[:12] }
+	want := []string{"a.b", "a.b_" + hash("a/b"), "nb_sp", "semi_", "semi__" + hash("semi;"), "system", "system_" + hash("system"), "x_tagged_1"}
+	sort.Strings(want)
+	if strings.Join(nodes, " ") != strings.Join(want, " ") {
+		t.Errorf("got  %q\nwant %q", nodes, want)
+	}
+}
+
 // The real host tree (cgroup v1 here) gives the root as "system".
 func TestCgroupCompatRealHost(t *testing.T) {
 	if _, err := os.Stat("/sys/fs/cgroup/cpuacct/cpuacct.stat"); err != nil {

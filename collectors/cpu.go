@@ -111,7 +111,7 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 		return err
 	}
 	var firstErr error
-	count := 0
+	count, last := 0, -2
 	var v [len(cpuModes)]uint64
 	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
 		var line []byte
@@ -127,6 +127,15 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 			}
 			continue
 		}
+		if n <= last {
+			// The kernel lists "cpu" then cpuN in increasing order: a
+			// repeated or out-of-order line would publish a path twice.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("parse %s: line %d: %q repeated or out of order", c.file, lineNo, label)
+			}
+			continue
+		}
+		last = n
 		if n >= 0 {
 			count++
 		}

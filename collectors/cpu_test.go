@@ -268,3 +268,22 @@ func BenchmarkCollectCPU96(b *testing.B) {
 func BenchmarkReadCPU96(b *testing.B) {
 	benchReadSteady(b, tempHost(b, map[string]string{"proc/stat": statFile(96, 1000)}).ProcPath("stat"))
 }
+
+// A repeated or out-of-order cpuN line is an error and publishes nothing
+// more: no path twice in one cycle (a hostile /proc/stat of repeated cpu0
+// lines published millions).
+func TestCPURepeatedLines(t *testing.T) {
+	stat := "cpu 2 0 0 0\ncpu0 1 0 0 0\ncpu1 1 0 0 0\ncpu0 9 0 0 0\ncpu1 9 0 0 0\ncpu 9 0 0 0\n"
+	got, _, err := collect(t, newByName(t, "cpu", tempHost(t, map[string]string{"proc/stat": stat})), 1000, true, State{})
+	if err == nil || !strings.Contains(err.Error(), "line 4") {
+		t.Errorf("want an error naming line 4, got %v", err)
+	}
+	if n := len(got); n != 3*4+1 { // three lines of four counters, cpu_count
+		t.Errorf("%d metrics, want %d:\n%s", n, 3*4+1, strings.Join(got, "\n"))
+	}
+	for _, l := range got {
+		if strings.Contains(l, " 9") {
+			t.Errorf("a repeated line published %q", l)
+		}
+	}
+}

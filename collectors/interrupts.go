@@ -223,6 +223,9 @@ func (c *interrupts) Collect(_ context.Context, s *Sample) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		if s.Full() {
+			break
+		}
 		ok, err := c.publishLine(s, line, n)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, lineNo, err)

@@ -258,6 +258,9 @@ func (c *iostat) Collect(_ context.Context, s *Sample) error {
 		if skip || !ioDeviceMatch(l.name) {
 			continue
 		}
+		if s.Full() {
+			break
+		}
 		d := c.device(l.name)
 		if s.Raw {
 			c.emitRaw(s, d, &l.v)

@@ -138,6 +138,9 @@ func (c *network) Collect(_ context.Context, s *Sample) error {
 		if !ok || !netInterfaceWanted(name) {
 			continue
 		}
+		if s.Full() {
+			break
+		}
 		if err := parseNetDevCounters(counters, &v); err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("parse %s: line %d: interface %q: %w", c.file, lineNo, name, err)

@@ -58,8 +58,10 @@ type Sample struct {
 
 // MaxMetrics caps what one collector publishes in one cycle (emitted plus
 // remembered counters): far above a real host (8192 CPUs are 82k cpu
-// metrics), low enough that a hostile /proc tree costs bounded memory.
-const MaxMetrics = 1_000_000
+// metrics, a 256-CPU host's /proc/interrupts about 130k; 5000 containers
+// with --tags 240k), low enough that a hostile /proc tree costs bounded
+// memory (the series' paths are kept across cycles).
+const MaxMetrics = 250_000
 
 // full reports (and counts) an emission over MaxMetrics.
 func (s *Sample) full() bool {
@@ -69,6 +71,11 @@ func (s *Sample) full() bool {
 	s.dropped++
 	return true
 }
+
+// Full reports that the collector reached MaxMetrics this cycle (and counts
+// a refused emission): a collector that caches per line of its file (paths
+// per interface, per IRQ) stops parsing there, so its cache stays bounded.
+func (s *Sample) Full() bool { return s.full() }
 
 // Dropped is the number of emissions refused this cycle because the
 // collector had reached MaxMetrics.
@@ -176,7 +183,7 @@ func (s *Sample) Counter(path string, v uint64) {
 		// Remembered too, so a state file written by a --counters run
 		// serves a later rate run.
 		s.next = append(s.next, counter{path, v})
-		s.GaugeInt(path, v)
+		s.out = append(s.out, Metric{Path: path, Value: float64(v), Int: v, IsInt: true})
 		return
 	}
 	if d, ok := s.Delta(path, v); ok {

@@ -140,7 +140,7 @@ const (
 	MinInterval    = time.Second
 	MaxInterval    = 24 * time.Hour
 	maxQueueLines  = 10_000_000
-	maxContainers  = 100_000
+	maxContainers  = 5000 // about 240k series with --tags: collectors.MaxMetrics
 	maxConfigBytes = 1 << 20
 )
 

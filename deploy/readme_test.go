@@ -237,6 +237,20 @@ func TestReadmeMakeRun(t *testing.T) {
 			t.Fatalf("round %d: no %s in graphite-web after 4 min:\n%s", round, target, out.String())
 		}
 		rundir := filepath.Join(clone, ".state", "run")
+		if round == 1 {
+			// A second make run beside the first would stop its Graphite.
+			second := exec.Command("scripts/run.sh", rundir, "1s")
+			second.Dir = clone
+			second.Env = append(os.Environ(), fmt.Sprintf("CARBON_PORT=%d", freeTCPPort(t)), fmt.Sprintf("WEB_PORT=%d", freeTCPPort(t)))
+			o, err := second.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(o), "already running") {
+				t.Errorf("a second make run beside the first: %v\n%s", err, o)
+			}
+			refused := time.Now().Unix()
+			if !poll(30*time.Second, time.Second, func() bool { return hasPoint(web, target, refused) }) {
+				t.Error("the first run stopped sending after a second was refused")
+			}
+		}
 		procs := started(t, rundir, cmd.Process.Pid)
 		stop()
 		logs := out.String()
@@ -307,7 +321,25 @@ func TestReadmeExamples(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	fixtures := filepath.Join(root, "collectors", "testdata", "e2e")
+	// The README's DIR: proc and sys from the end-to-end fixtures, an
+	// empty root (no mount point resolves: diskspace publishes nothing).
+	sampleDir := func(name string) string {
+		d := filepath.Join(dir, name)
+		src := filepath.Join(root, "collectors", "testdata", "e2e", name)
+		for _, sub := range []string{"proc", "sys"} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(src, sub), filepath.Join(d, sub)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Mkdir(filepath.Join(d, "root"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	samples := map[string]string{"t0": sampleDir("t0"), "t1": sampleDir("t1")}
 
 	// One-shot: "collector ... DIR/proc ... --state-file /tmp/s.json --timestamp T".
 	oneShot := strings.TrimSpace(codeBlock(t, text, "One-shot runs"))
@@ -318,12 +350,15 @@ func TestReadmeExamples(t *testing.T) {
 	state := filepath.Join(dir, "s.json")
 	shot := func(sample string, ts int) string {
 		c := strings.Replace(oneShot, "collector ", bin+" ", 1)
-		c = strings.ReplaceAll(c, "DIR/", filepath.Join(fixtures, sample)+"/")
+		c = strings.ReplaceAll(c, "DIR/", samples[sample]+"/")
 		c = strings.ReplaceAll(c, "/tmp/s.json", state)
 		c = strings.ReplaceAll(c, "1700000000", strconv.Itoa(ts))
-		out, err := exec.Command("bash", "-c", c).Output()
+		var stderr bytes.Buffer
+		cmd := exec.Command("bash", "-c", c)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("%s: %v", c, err)
+			t.Fatalf("%s: %v\n%s", c, err, stderr.String())
 		}
 		return string(out)
 	}
@@ -353,7 +388,7 @@ func TestReadmeExamples(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t0 := filepath.Join(fixtures, "t0")
+	t0 := samples["t0"]
 	cmd := exec.Command(bin, "--config", cfg, "--once", "--output", "-", "--hostname", "h",
 		"--procfs", t0+"/proc", "--sysfs", t0+"/sys", "--rootfs", t0+"/root")
 	var stderr bytes.Buffer

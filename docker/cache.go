@@ -105,7 +105,7 @@ func NewCache(c *Client, opts Options) *Cache {
 	}
 	// A host without Docker is normal (the collectors then publish nothing,
 	// quietly): one line an hour per failing source is enough.
-	return &Cache{c: c, opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, time.Hour), poke: make(chan struct{}, 1),
+	return &Cache{c: c, opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, time.Hour, ""), poke: make(chan struct{}, 1),
 		stale: map[string]bool{}, seen: map[string]int64{},
 		ondemand: map[string]containers.Info{}, notDocker: map[string]bool{}}
 }

@@ -545,3 +545,85 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestLookupOnDemandBounded: an id the last refresh did not list is
+// inspected at once (named from its first cycle), an id the daemon does not
+// know is asked once, and a daemon that stops answering costs one bounded
+// wait, not one per container, until a refresh succeeds again. The real
+// daemon's answer is tested in cmd/collector's Docker end-to-end test; a
+// hang on demand needs this fake.
+func TestLookupOnDemandBounded(t *testing.T) {
+	d := newFake(t, "1.41", "1.12")
+	cache := NewCache(NewClient(d.sock), Options{Interval: time.Minute, Logger: quietLog()})
+	if err := cache.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	inspects := func(id string) int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		n := 0
+		for _, p := range d.paths {
+			if strings.HasSuffix(p, "/containers/"+id+"/json") {
+				n++
+			}
+		}
+		return n
+	}
+	// Started after the refresh.
+	d.mu.Lock()
+	d.conts = append(d.conts, fakeContainer{id: id64(1), name: "web", image: "nginx", pid: 42, running: true,
+		labels: map[string]string{"io.kubernetes.pod.name": "p", "io.kubernetes.pod.namespace": "ns", "io.kubernetes.container.name": "c"}})
+	d.mu.Unlock()
+	info, ok := cache.Lookup(id64(1))
+	if !ok || info.Name != "ns/p/c" || info.Pod != "p" || info.Image != "nginx" || info.Pid != 42 || info.Runtime != "docker" {
+		t.Fatalf("new container: %+v %v", info, ok)
+	}
+	if _, ok := cache.Lookup(id64(1)); !ok || inspects(id64(1)) != 1 {
+		t.Errorf("the second lookup inspected again (%d inspects)", inspects(id64(1)))
+	}
+	// Another runtime's container: asked once.
+	for i := 0; i < 3; i++ {
+		if _, ok := cache.Lookup(id64(2)); ok {
+			t.Fatal("an id the daemon does not know was named")
+		}
+	}
+	if n := inspects(id64(2)); n != 1 {
+		t.Errorf("an unknown id was inspected %d times, want 1", n)
+	}
+	// Not a Docker id (an nspawn machine name): never asked.
+	cache.Lookup("web-machine")
+	if n := inspects("web-machine"); n != 0 {
+		t.Errorf("a machine name was inspected %d times", n)
+	}
+
+	// The daemon hangs: one bounded wait, then none until a refresh.
+	d.mu.Lock()
+	d.hang = make(chan struct{})
+	d.mu.Unlock()
+	start := time.Now()
+	for i := 3; i < 20; i++ {
+		if _, ok := cache.Lookup(id64(i)); ok {
+			t.Fatal("named by a hanging daemon")
+		}
+	}
+	if el := time.Since(start); el > ondemandTimeout+time.Second {
+		t.Errorf("17 lookups of new ids took %v with a hanging daemon; want one %v wait", el, ondemandTimeout)
+	}
+	d.mu.Lock()
+	close(d.hang)
+	d.hang = nil
+	d.conts = append(d.conts, fakeContainer{id: id64(21), name: "late", image: "x", pid: 7, running: true})
+	d.mu.Unlock()
+	if _, ok := cache.Lookup(id64(21)); ok {
+		t.Error("lookups on demand resumed before a refresh succeeded")
+	}
+	if err := cache.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	d.conts = append(d.conts, fakeContainer{id: id64(22), name: "later", image: "x", pid: 8, running: true})
+	d.mu.Unlock()
+	if info, ok := cache.Lookup(id64(22)); !ok || info.Name != "later" {
+		t.Errorf("after a good refresh: %+v %v", info, ok)
+	}
+}

@@ -111,7 +111,7 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	d := &Dispatcher{opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, 10*time.Minute),
+	d := &Dispatcher{opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, 10*time.Minute, ""),
 		http:   &http.Client{Timeout: opts.Timeout, CheckRedirect: sameOrigin},
 		counts: map[string]uint64{}, wake: make(chan struct{}, 1)}
 	opts.URL = strings.TrimRight(opts.URL, "/")

@@ -29,6 +29,12 @@ for p in "$carbon_port" "$web_port"; do
 done
 mkdir -p "$rundir"
 rundir=$(cd "$rundir" && pwd)
+# One run per RUNDIR: a second would stop the first one's Graphite. fd 9
+# holds the lock for this script only (closed for every child: 9>&-), so a
+# run killed with SIGKILL leaves it free for the next, which stops the
+# killed run's leftovers by their pid files.
+exec 9>"$rundir/run.lock"
+flock -n 9 || die "make run is already running with $rundir; stop it first (Ctrl-C)"
 [[ -x bin/collector && -f image/build/nodemetrics.tar.gz ]] || die "run 'make build image' first (make run does)"
 
 # start_time PID: the kernel's start time of PID (tells it from a later
@@ -79,13 +85,13 @@ cleanup() {
 	trap - INT TERM EXIT
 	stop_agent
 	if [[ -n $agent_pid ]]; then wait "$agent_pid" 2>/dev/null || true; fi
-	scripts/graphite.sh stop "$rundir/graphite" || true
+	scripts/graphite.sh stop "$rundir/graphite" 9>&- || true
 	echo "stopped; state kept in $rundir"
 }
 
 stop_agent # left by a run that was killed without its clean-up
 trap cleanup INT TERM EXIT
-GRAPHITE_STEP=$step scripts/graphite.sh start "$rundir/graphite" "$carbon_port" "$web_port"
+GRAPHITE_STEP=$step scripts/graphite.sh start "$rundir/graphite" "$carbon_port" "$web_port" 9>&-
 
 host=$(hostname -s 2>/dev/null || hostname)
 host=${host//./_}
@@ -94,18 +100,18 @@ web="http://127.0.0.1:$web_port"
 # wrapper (host network, pid and UTS namespaces, read-only host binds), the
 # hostname learnt inside, the machine directory in RUNDIR. Where nspawn
 # cannot run, the binary directly.
-if nspawn/nspawn-container --check; then
+if nspawn/nspawn-container --check 9>&-; then
 	echo "running the image under systemd-nspawn (machine nodemetrics-run in $rundir/machines)"
 	# On a host whose /run is not a tmpfs, nspawn warns on exit that it will
 	# not remove its (empty) propagation directory there: not our concern.
 	NSPAWN_MACHINES_DIR="$rundir/machines" nspawn/nspawn-container --name nodemetrics-run \
 		image/build/nodemetrics.tar.gz -- \
 		--graphite "127.0.0.1:$carbon_port" --interval "$interval" --tags --events-url "$web" \
-		2> >(grep -v --line-buffered 'Attempted to remove disk file system' >&2) &
+		9>&- 2> >(grep -v --line-buffered 'Attempted to remove disk file system' >&2 9>&-) &
 else
 	echo "systemd-nspawn cannot run here (see above): running bin/collector directly"
 	bin/collector --graphite "127.0.0.1:$carbon_port" --interval "$interval" --hostname "$host" \
-		--tags --events-url "$web" &
+		--tags --events-url "$web" 9>&- &
 fi
 agent_pid=$!
 echo "$agent_pid $(start_time "$agent_pid" || echo 0)" >"$rundir/agent.pid"

@@ -198,3 +198,33 @@ func TestDocLinks(t *testing.T) {
 		t.Errorf("only %d links checked", n)
 	}
 }
+
+// TestReadmeListsInstalledPackages: what `make run` and `make test`
+// apt-get install (scripts/deps.sh and scripts/graphite.sh) is what the
+// README says they install.
+func TestReadmeListsInstalledPackages(t *testing.T) {
+	root := repoRoot(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrays := regexp.MustCompile(`(?m)^\s*(?:PACKAGES|pkgs)\+?=\(([^)]*)\)|install -y -qq --no-install-recommends ([a-z0-9.+-]+)$`)
+	n := 0
+	for _, f := range []string{"scripts/deps.sh", "scripts/graphite.sh"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range arrays.FindAllStringSubmatch(string(b), -1) {
+			for _, pkg := range strings.Fields(m[1] + " " + m[2]) {
+				n++
+				if !regexp.MustCompile(`(^|[^a-z0-9.+-])` + regexp.QuoteMeta(pkg) + `($|[^a-z0-9+-])`).Match(readme) {
+					t.Errorf("%s installs %s; the README does not say so", f, pkg)
+				}
+			}
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d packages found in the scripts: changed shape?", n)
+	}
+}

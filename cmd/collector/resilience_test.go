@@ -196,16 +196,6 @@ func TestSlowCollectorDoesNotFailOthers(t *testing.T) {
 	}
 }
 
-func grepLines(s, sub string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			b.WriteString(l + "\n")
-		}
-	}
-	return b.String()
-}
-
 // Carbon (a real carbon-cache) down for several cycles, then back: every
 // point produced during the outage is in Carbon afterwards, with its
 // original timestamp. Counted per second.
@@ -434,5 +424,73 @@ func TestBlackHoleCarbonKeepsCadence(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// SIGTERM while a collector is running (its mount table is a FIFO that the
+// test opens when the collector is waiting on it): the agent stops without
+// reporting anyone failed. A collector that returns within the grace is
+// reported as usual; one that does not is left out of the last batch.
+func TestSIGTERMMidCycleReportsNoFailure(t *testing.T) {
+	bin := agentBinary(t)
+	for _, tc := range []struct {
+		name    string
+		answer  bool // write the mount table 200 ms after the SIGTERM
+		success string
+	}{{"returns", true, "1"}, {"hangs", false, ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tree := copyTree(t)
+			fifo := filepath.Join(tree, "proc", "1", "mountinfo")
+			table, _ := os.ReadFile(fifo)
+			os.Remove(fifo)
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr syncBuf
+			cmd := exec.Command(bin, "--output", "-", "--interval", "1s", "--hostname", "h", "--counters",
+				"--procfs", filepath.Join(tree, "proc"), "--sysfs", filepath.Join(tree, "sys"), "--rootfs", tree,
+				"--docker-host", filepath.Join(tree, "no-docker.sock"))
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			// The first open for writing that succeeds is the collector
+			// waiting in its first cycle.
+			var w *os.File
+			for deadline := time.Now().Add(20 * time.Second); w == nil; {
+				f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+				if err == nil {
+					w = f
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the collector never opened its FIFO:\n%s", stderr.String())
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			if tc.answer {
+				time.Sleep(200 * time.Millisecond)
+				w.Write(table)
+				w.Close() // EOF: the collector returns
+			}
+			err := cmd.Wait()
+			w.Close()
+			if err != nil {
+				t.Fatalf("exit: %v\n%s", err, stderr.String())
+			}
+			out := stdout.String()
+			if strings.Contains(out, ".success 0 ") {
+				t.Errorf("a collector was reported failed at shutdown:\n%s", out)
+			}
+			got := regexp.MustCompile(`servers\.h\.agent\.collectors\.diskspace\.success (\d)`).FindStringSubmatch(out)
+			if tc.success == "" && got != nil || tc.success != "" && (got == nil || got[1] != tc.success) {
+				t.Errorf("diskspace success %v, want %q", got, tc.success)
+			}
+			if !strings.Contains(out, "servers.h.agent.collectors.memory.success 1 ") {
+				t.Errorf("the other collectors were not reported:\n%s", out)
+			}
+		})
 	}
 }

@@ -104,6 +104,7 @@ func TestBadValuesExit2(t *testing.T) {
 		{[]string{"--queue-lines", "2000000000"}, "queue-lines"},
 		{[]string{"--max-containers", "-1"}, "max-containers"},
 		{[]string{"--max-containers", "100000000"}, "max-containers"},
+		{[]string{"--max-containers", "5001"}, "max-containers"},
 		{[]string{"--procfs", "/nonexistent"}, "--procfs"},
 		{[]string{"--sysfs", filepath.Join(dir, "nosys")}, "--sysfs"},
 		{[]string{"--rootfs", notDir}, "--rootfs"},

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 )
 
 // Caps on what one read returns. A kernel file is never near them (the
@@ -44,11 +43,17 @@ type Buf struct{ b []byte }
 // next call. A file over MaxBytes or MaxLines gives the content up to the
 // cap (whole lines) and a *LimitError.
 func (f *Buf) Read(path string) ([]byte, error) {
-	fd, err := os.Open(path)
+	fd, err := openRaw(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fd.Close()
+	return f.fill(path, fd, false)
+}
+
+// fill reads fd to its end: from offset 0 with pread when at is set (a
+// descriptor kept open), else from where it stands.
+func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
 	if f.b == nil {
 		f.b = make([]byte, 0, 4096)
 	}
@@ -61,9 +66,20 @@ func (f *Buf) Read(path string) ([]byte, error) {
 			break
 		}
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			// Doubling, but never beyond the cap (plus the byte that
+			// tells a file over it).
+			nb := make([]byte, len(b), min(2*cap(b), MaxBytes+1))
+			copy(nb, b)
+			b = nb
 		}
-		n, err := fd.Read(b[len(b):min(cap(b), MaxBytes+1)])
+		p := b[len(b):min(cap(b), MaxBytes+1)]
+		var n int
+		var err error
+		if at {
+			n, err = fd.pread(p, int64(len(b)))
+		} else {
+			n, err = fd.Read(p)
+		}
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			break
@@ -80,7 +96,9 @@ func (f *Buf) Read(path string) ([]byte, error) {
 	// MaxLines bytes can have more lines, so the count costs nothing for
 	// the files of every day.
 	if len(b) > MaxLines && bytes.Count(b, nl) > MaxLines {
-		lerr = &LimitError{Path: path, What: "lines", Limit: MaxLines}
+		if lerr == nil {
+			lerr = &LimitError{Path: path, What: "lines", Limit: MaxLines}
+		}
 		b = b[:nthLineEnd(b, MaxLines)]
 	} else if lerr != nil {
 		b = b[:bytes.LastIndexByte(b, '\n')+1]

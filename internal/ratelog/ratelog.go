@@ -18,12 +18,14 @@ import (
 // Logger throttles per key. The zero value is not usable: call New. Safe
 // for concurrent use.
 type Logger struct {
-	log    *slog.Logger
-	period time.Duration
-	now    func() time.Time
+	log     *slog.Logger
+	period  time.Duration
+	keyAttr string // when set, every line carries the key under this name
+	now     func() time.Time
 
 	mu   sync.Mutex
 	keys map[string]*state
+	once map[string]bool // key, what pairs logged by Once
 }
 
 type state struct {
@@ -34,9 +36,18 @@ type state struct {
 }
 
 // New returns a logger writing to log at most one line per key per period
-// while the key keeps failing.
-func New(log *slog.Logger, period time.Duration) *Logger {
-	return &Logger{log: log, period: period, now: time.Now, keys: map[string]*state{}}
+// while the key keeps failing. With keyAttr set, each line names its key
+// under that attribute (collector=cpu), so the callers on a hot path pass
+// no attributes (a variadic call allocates).
+func New(log *slog.Logger, period time.Duration, keyAttr string) *Logger {
+	return &Logger{log: log, period: period, keyAttr: keyAttr, now: time.Now, keys: map[string]*state{}}
+}
+
+func (l *Logger) attrs(key string, attrs []any) []any {
+	if l.keyAttr != "" {
+		return append([]any{l.keyAttr, key}, attrs...)
+	}
+	return attrs
 }
 
 // Fail records a failure of key: a WARN line with msg, err and attrs the
@@ -59,20 +70,21 @@ func (l *Logger) Fail(key, msg string, err error, attrs ...any) {
 	repeated := st.repeated
 	st.failing, st.last, st.repeated = true, now, 0
 	l.mu.Unlock()
-	l.log.Warn(msg, append(attrs, "err", err, "repeated", repeated)...)
+	l.log.Warn(msg, append(l.attrs(key, attrs), "err", err, "repeated", repeated)...)
 }
 
-// Once logs msg at WARN the first time key is seen and never again: a
-// limit reached for good (a file over its size cap) is news once.
-func (l *Logger) Once(key, msg string, attrs ...any) {
+// Once logs msg at WARN the first time key reports what, and never again:
+// a limit reached (a file over its size cap) is news once.
+func (l *Logger) Once(key, what, msg string, attrs ...any) {
 	l.mu.Lock()
-	_, seen := l.keys[key]
-	if !seen {
-		l.keys[key] = &state{failing: true}
+	if l.once == nil {
+		l.once = map[string]bool{}
 	}
+	seen := l.once[key+"\x00"+what]
+	l.once[key+"\x00"+what] = true
 	l.mu.Unlock()
 	if !seen {
-		l.log.Warn(msg, attrs...)
+		l.log.Warn(msg, l.attrs(key, attrs)...)
 	}
 }
 
@@ -88,6 +100,6 @@ func (l *Logger) OK(key, msg string, attrs ...any) bool {
 	total := st.total
 	delete(l.keys, key)
 	l.mu.Unlock()
-	l.log.Info(msg, append(attrs, "failures", total)...)
+	l.log.Info(msg, append(l.attrs(key, attrs), "failures", total)...)
 	return true
 }

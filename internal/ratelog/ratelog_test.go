@@ -13,7 +13,7 @@ import (
 
 func newTest(period time.Duration) (*Logger, *bytes.Buffer, *time.Time) {
 	var out bytes.Buffer
-	l := New(slog.New(slog.NewTextHandler(&out, nil)), period)
+	l := New(slog.New(slog.NewTextHandler(&out, nil)), period, "")
 	now := time.Unix(1700000000, 0)
 	l.now = func() time.Time { return now }
 	return l, &out, &now
@@ -58,7 +58,7 @@ func TestRecoveryAndOnce(t *testing.T) {
 	l.OK("a", "recovered")
 	l.Fail("a", "failed", errors.New("y")) // failing again: logged at once
 	for i := 0; i < 3; i++ {
-		l.Once("cap", "over the cap")
+		l.Once("cap", "bytes", "over the cap")
 	}
 	got := out.String()
 	for sub, n := range map[string]int{"msg=failed": 2, "msg=recovered": 1, "failures=2": 1, `msg="over the cap"`: 1} {

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kernfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
+)
+
+// A procfs file is opened once and re-read fresh at offset 0, without
+// allocating; a fixture file is re-opened at every read, so a file
+// replaced between reads (a rename) is seen.
+func TestFileKeptOpen(t *testing.T) {
+	var buf Buf
+	k := File{Path: "/proc/uptime"}
+	a, err := buf.ReadFile(&k)
+	if err != nil || !k.kept {
+		t.Fatalf("first read: %q %v, kept %v", a, err, k.kept)
+	}
+	defer k.Close()
+	first := string(a)
+	time.Sleep(30 * time.Millisecond)
+	b, err := buf.ReadFile(&k)
+	if err != nil || string(b) == first || len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Errorf("second read of a kept /proc/uptime: %q (first %q) %v", b, first, err)
+	}
+	if n := testing.AllocsPerRun(20, func() { buf.ReadFile(&k) }); n != 0 {
+		t.Errorf("%v allocs per read of a kept file", n)
+	}
+
+	dir := t.TempDir()
+	p := filepath.Join(dir, "stat")
+	os.WriteFile(p, []byte("one\n"), 0o644)
+	f := File{Path: p}
+	if b, err := buf.ReadFile(&f); err != nil || string(b) != "one\n" || f.kept {
+		t.Fatalf("fixture: %q %v kept %v", b, err, f.kept)
+	}
+	os.WriteFile(p+".new", []byte("two\n"), 0o644)
+	os.Rename(p+".new", p)
+	if b, err := buf.ReadFile(&f); err != nil || string(b) != "two\n" {
+		t.Errorf("fixture replaced: %q %v", b, err)
+	}
+}
+
+// A kept cgroup file whose cgroup is removed fails once and is closed; the
+// next read reports it missing; the cgroup made again is read afresh.
+func TestFileCgroupGone(t *testing.T) {
+	tree := cgrouptest.New(t)
+	rel := "kernfile-test-" + cgrouptest.ID(t)[:16]
+	tree.Mkdir(rel)
+	var buf Buf
+	k := File{Path: filepath.Join(tree.Roots[0], rel, "cgroup.procs")}
+	defer k.Close()
+	if _, err := buf.ReadFile(&k); err != nil || !k.kept {
+		t.Fatalf("read: %v kept %v", err, k.kept)
+	}
+	tree.Rmdir(rel)
+	if _, err := buf.ReadFile(&k); err == nil || k.kept {
+		t.Errorf("read of a removed cgroup's file: %v, kept %v", err, k.kept)
+	}
+	if _, err := buf.ReadFile(&k); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("next read: %v, want not exist", err)
+	}
+	tree.Mkdir(rel)
+	if _, err := buf.ReadFile(&k); err != nil || !k.kept {
+		t.Errorf("cgroup made again: %v kept %v", err, k.kept)
+	}
+}
