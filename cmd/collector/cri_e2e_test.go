@@ -309,3 +309,14 @@ func TestDockerStateFilesWithoutAPI(t *testing.T) {
 		t.Errorf("published by id as well:\n%s", grepLines(out.String(), id[:12]))
 	}
 }
+
+// grepLines is the lines of s containing sub.
+func grepLines(s, sub string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
