@@ -59,6 +59,9 @@ type Config struct {
 	MemoryCgroup  bool     `toml:"memory_cgroup"`
 	Docker        bool     `toml:"docker"`
 
+	// Services: [[service]] sections (file only).
+	Services []Service `toml:"service"`
+
 	// Set only on the command line.
 	List    bool   `toml:"-"`
 	Version bool   `toml:"-"`
@@ -142,6 +145,7 @@ const (
 	maxQueueLines  = 10_000_000
 	maxContainers  = 5000 // about 240k series with --tags: collectors.MaxMetrics
 	maxConfigBytes = 1 << 20
+	maxTimestamp   = 1<<32 - 1 // 2106: whisper stores 32-bit timestamps
 )
 
 func (c *Config) validate(known []string) error {
@@ -167,8 +171,8 @@ func (c *Config) validate(known []string) error {
 	if c.MaxContainers < 0 || c.MaxContainers > maxContainers {
 		return usagef("--max-containers must be from 0 (the default, 1000) to %d, got %d", maxContainers, c.MaxContainers)
 	}
-	if c.Timestamp < 0 {
-		return usagef("--timestamp must be epoch seconds, got %d", c.Timestamp)
+	if c.Timestamp < 0 || c.Timestamp > maxTimestamp {
+		return usagef("--timestamp must be epoch seconds from 0 to %d, got %d", maxTimestamp, c.Timestamp)
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return err
@@ -198,7 +202,7 @@ func (c *Config) validate(known []string) error {
 			return usagef("--events-url: %v", err)
 		}
 	}
-	return nil
+	return validateServices(c.Services)
 }
 
 // checkDestinations: each host:port has a host name or IP address and a

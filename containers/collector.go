@@ -72,6 +72,9 @@ type Options struct {
 	Tags      bool
 	TagLabels []string
 	Hostname  string
+	// Known, when set, receives the published containers after every
+	// cycle (for the services collector).
+	Known *Known
 }
 
 // DefaultMaxContainers is Options.MaxContainers when unset.
@@ -249,6 +252,7 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 	if !c.layOK {
 		c.lay, c.layOK = cgroup.Detect(c.h.Sys)
 		if !c.layOK {
+			c.publishKnown(nil) // no containers: nobody waits for a list
 			return collectors.ErrNoData
 		}
 		if len(c.lay.Roots) > maxRoots {
@@ -348,6 +352,7 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 		ct.fresh = false // not published: no start event later either
 	}
 	c.opts.Events.Counts(s)
+	c.publishKnown(c.live[:n])
 	c.primed = true
 	if c.nerr == 0 {
 		return nil

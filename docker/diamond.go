@@ -48,7 +48,7 @@ func DiamondFactory(cache *Cache) collectors.Factory {
 			"docker.containers.<name>.cpu.<total|kernelmode|usermode|system>",
 		},
 		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
-			return &diamond{h: h, cache: cache}, nil
+			return &diamond{h: h, cache: cache, names: collectors.NewUnique(collectors.Dotted)}, nil
 		},
 	}
 }
@@ -56,6 +56,7 @@ func DiamondFactory(cache *Cache) collectors.Factory {
 type diamond struct {
 	h     collectors.Host
 	cache *Cache
+	names *collectors.Unique // <name> of each running container, distinct
 }
 
 const userHZ = 100
@@ -77,15 +78,19 @@ func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
 	sysNS, haveSys := d.systemCPU()
 	ids := append([]string(nil), snap.Running...)
 	sort.Slice(ids, func(i, j int) bool { return snap.DockerNames[ids[i]] < snap.DockerNames[ids[j]] })
+	// Diamond publishes the name as is (a dot adds a level); each node goes
+	// through the naming rules and the collision rule keeps two containers
+	// apart (Docker allows both "a..b" and "a._.b").
 	for _, id := range ids {
 		name := snap.DockerNames[id]
 		if name == "" {
 			name = id[:min(12, len(id))]
 		}
-		// Diamond publishes the name as is (a dot adds a level); each
-		// node goes through the naming rules.
-		name = collectors.Dotted(name)
-		p := "docker.containers." + name + "."
+		d.names.Want(id, name, id)
+	}
+	d.names.Resolve()
+	for _, id := range ids {
+		p := "docker.containers." + d.names.Name(id) + "."
 		d.container(s, p, id)
 		if haveSys {
 			s.GaugeInt(p+"cpu.system", sysNS)

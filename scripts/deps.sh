@@ -26,6 +26,36 @@ if [[ $mode == run ]]; then
 	exit 0
 fi
 
+# The services tests run real nginx, redis, memcached and postgresql, each
+# started by the test itself. The packages' own services must not start
+# (they would hold the default ports and a postgres cluster): a
+# policy-rc.d refusing every start is in place during the install (and
+# left as it was found), and units a systemd host started anyway are
+# stopped and disabled.
+svc=()
+for pkg in nginx-light redis-server memcached postgresql; do
+	dpkg -s "$pkg" >/dev/null 2>&1 || svc+=("$pkg")
+done
+if ((${#svc[@]})); then
+	own_policy=
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		own_policy=1
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${svc[@]}" || {
+		[[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d
+		exit 1
+	}
+	[[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d
+	if [[ -d /run/systemd/system ]]; then
+		for unit in nginx redis-server memcached postgresql; do
+			systemctl disable --now "$unit" >/dev/null 2>&1 || true
+		done
+	fi
+fi
+
 # The container tests need the real Docker Engine (it runs on the project's
 # machines; there is no registry, the tests build their images locally).
 # A missing daemon fails here, loudly, instead of skipping those tests.

@@ -27,6 +27,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/docker"
 	"github.com/nodemetrics/nodemetrics/events"
 	"github.com/nodemetrics/nodemetrics/runtimes"
+	"github.com/nodemetrics/nodemetrics/services"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -44,7 +45,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	registry := append(collectors.Registry(), containers.Factory(containers.Options{}))
 	registry = append(registry, collectors.CgroupCompat()...)
-	registry = append(registry, docker.DiamondFactory(nil))
+	registry = append(registry, docker.DiamondFactory(nil), services.Factory(services.Options{}))
 	names := make([]string, len(registry))
 	for i, f := range registry {
 		names[i] = f.Name
@@ -94,12 +95,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	dock, err := wireContainers(bg, &cfg, socket, hostname, factories, log)
+	known := containers.NewKnown()
+	dock, err := wireContainers(bg, &cfg, socket, hostname, factories, known, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
 	}
 	defer dock.stop()
+	wireServices(cfg, factories, known)
 	opts := agent.Options{
 		Host:      collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs},
 		Factories: factories,
@@ -221,7 +224,7 @@ type dockerWiring struct {
 // place) to one Docker API cache and one event dispatcher, and starts their
 // background loops on ctx. Nothing here waits for the daemon longer than
 // the bounded warm-up before the first cycle.
-func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collectors.Factory, log *slog.Logger) (*dockerWiring, error) {
+func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collectors.Factory, known *containers.Known, log *slog.Logger) (*dockerWiring, error) {
 	ci, di := -1, -1
 	for i, f := range factories {
 		switch f.Name {
@@ -258,7 +261,7 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 		host := collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs}
 		factories[ci] = containers.Factory(containers.Options{
 			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp, Resolver: runtimes.New(host, log),
-			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname,
+			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname, Known: known,
 		})
 	}
 	if di >= 0 {
@@ -290,6 +293,35 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 		disp.Close()
 	}
 	return w, nil
+}
+
+// wireServices gives the services row (in place) the [[service]] rules
+// and, when the containers collector runs, its list of containers.
+func wireServices(cfg config.Config, factories []collectors.Factory, known *containers.Known) {
+	si, withContainers := -1, false
+	for i, f := range factories {
+		switch f.Name {
+		case "services":
+			si = i
+		case "containers":
+			withContainers = true
+		}
+	}
+	if si < 0 {
+		return
+	}
+	opts := services.Options{Tags: cfg.Tags}
+	if withContainers {
+		opts.Containers = known
+	}
+	for _, s := range cfg.Services {
+		opts.Rules = append(opts.Rules, services.Rule{
+			Kind: services.Kind(s.Kind), Host: s.Host, Container: s.Container, Image: s.Image, Label: s.Label,
+			Port: s.Port, Socket: s.Socket, User: s.User, Password: s.Password, Database: s.Database,
+			Path: s.Path, Timeout: time.Duration(s.Timeout),
+		})
+	}
+	factories[si] = services.Factory(opts)
 }
 
 func contains(list []string, s string) bool {

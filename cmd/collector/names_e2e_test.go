@@ -89,6 +89,10 @@ func TestHostileNames(t *testing.T) {
 	cs.run(dock+"web.1", "--label", "evil=x;tagged=1 nb\u00a0sp\nnl", img)
 	cs.run(dock+"web_1", img)
 	cs.run(dock+strings.Repeat("D", 290), img)
+	// Diamond's docker paths keep dots as levels: these two would share
+	// docker.containers.<dock>a._.b (an empty node becomes "_").
+	cs.run(dock+"a..b", img)
+	cs.run(dock+"a._.b", img)
 
 	// Every name under its sanitised node, read back from graphite-web.
 	longNode := func(nodes []string, start string) bool {
@@ -117,11 +121,14 @@ func TestHostileNames(t *testing.T) {
 	waitNodes(t, g, prefix+"docker.containers.nm"+sfx+"*", func(nodes []string) bool {
 		return containsAll(nodes, dock+"web", dock+"web_1") && longNode(nodes, dock+"DDDD")
 	})
+	waitNodes(t, g, prefix+"docker.containers."+dock+"a._.*", func(nodes []string) bool {
+		return containsAll(nodes, "b") && count(nodes, "b_") == 1
+	})
 
 	// The tag database: the tagged series of every container, the label's
 	// hostile value cleaned, and no tag name but ours.
 	tagged := g.WaitFor(t, "seriesByTag('name=container.memory.usage_byte','host="+host+"')", "-10min", func(s []graphitetest.Series) bool {
-		return len(s) >= len(hostileNames)+1+3 // machines (one long) + Docker containers
+		return len(s) >= len(hostileNames)+1+5 // machines (one long) + Docker containers
 	}, 60*time.Second)
 	evil := false
 	for _, s := range tagged {
@@ -200,24 +207,23 @@ func TestHostileNames(t *testing.T) {
 }
 
 // waitNodes polls /metrics/find for query until ok accepts the last nodes.
+// A failed request is retried (graphite-web answers 500 at times while
+// carbon creates files under load); the last error is reported.
 func waitNodes(t *testing.T, g *graphitetest.Graphite, query string, ok func([]string) bool) []string {
 	t.Helper()
 	var nodes []string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		found, err := g.Find(query)
-		if err != nil {
-			t.Fatal(err)
-		}
 		nodes = nodes[:0]
 		for _, f := range found {
 			nodes = append(nodes, f[strings.LastIndexByte(f, '.')+1:])
 		}
-		if ok(nodes) {
+		if err == nil && ok(nodes) {
 			return nodes
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %q", query, nodes)
+			t.Fatalf("%s: %q (last error: %.300v)", query, nodes, err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

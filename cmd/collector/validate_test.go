@@ -101,6 +101,7 @@ func TestBadValuesExit2(t *testing.T) {
 		{[]string{"--graphite", "127.0.0.1:2003,x_y:2003"}, "x_y"},
 		{[]string{"--output", "", "--config", write("g.toml", "graphite = \",,\"\n")}, "graphite"},
 		{[]string{"--queue-lines", "0"}, "queue-lines"},
+		{[]string{"--timestamp", "4294967296"}, "timestamp"},
 		{[]string{"--queue-lines", "2000000000"}, "queue-lines"},
 		{[]string{"--max-containers", "-1"}, "max-containers"},
 		{[]string{"--max-containers", "100000000"}, "max-containers"},

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package services
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/nodemetrics/nodemetrics/collectors"
+)
+
+// maxPids bounds the processes read of one container (a fork bomb in a
+// container must not make discovery read a million fd tables).
+const maxPids = 4096
+
+// discover finds the instances of the host and of every container in
+// list. Per container it reads cgroup.procs and each process's comm; only
+// recognised processes get their fd table read, and each network
+// namespace's socket tables are read once. The host's processes are found
+// by walking <procfs> (comm only, then the network namespace of the
+// recognised ones), which is why discovery does not run every cycle.
+func (c *Collector) discover(ctx context.Context, list []Container) ([]*Instance, error) {
+	fs, err := procfs.NewFS(c.h.Proc)
+	if err != nil {
+		return nil, fmt.Errorf("procfs %s: %w", c.h.Proc, err)
+	}
+	d := &discovery{c: c, fs: fs, tables: map[uint64]*sockTable{}}
+	list = slices.Clone(list)
+	slices.SortFunc(list, func(a, b Container) int { return strings.Compare(a.Name, b.Name) })
+	inContainer := map[int]bool{}
+	var out []*Instance
+	for _, ct := range list {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		pids := cgroupPids(ct.CgroupDir, 3, nil)
+		if len(pids) == 0 && ct.Pid > 0 {
+			pids = []int{ct.Pid}
+		}
+		for _, p := range pids {
+			inContainer[p] = true
+		}
+		t := &target{c: ct, base: "containers." + collectors.Segment(ct.Name) + "."}
+		if c.opts.Tags {
+			t.tags = ct.Tags
+		}
+		out = append(out, d.target(t, pids)...)
+	}
+	// The host: recognised processes in the host's network namespace
+	// that belong to no container.
+	hostNS, _ := nsInode(c.h.ProcPath("1", "ns", "net"))
+	procs, err := fs.AllProcs()
+	if err != nil {
+		d.fail(fmt.Errorf("list %s: %w", c.h.Proc, err))
+	}
+	var hostPids []int
+	for _, p := range procs {
+		if inContainer[p.PID] {
+			continue
+		}
+		comm, err := p.Comm()
+		if err != nil {
+			continue
+		}
+		if _, ok := byComm[comm]; !ok {
+			continue
+		}
+		if ns, err := nsInode(c.h.ProcPath(strconv.Itoa(p.PID), "ns", "net")); err != nil || (hostNS != 0 && ns != hostNS) {
+			continue // another namespace: a container we do not know
+		}
+		hostPids = append(hostPids, p.PID)
+	}
+	host := &target{host: true}
+	out = append(out, d.target(host, hostPids)...)
+	return out, errors.Join(d.errs...)
+}
+
+// discovery is the state of one pass.
+type discovery struct {
+	c      *Collector
+	fs     procfs.FS
+	tables map[uint64]*sockTable // by network namespace inode
+	errs   []error
+}
+
+func (d *discovery) fail(err error) {
+	if len(d.errs) < 4 {
+		d.errs = append(d.errs, err)
+	}
+}
+
+// sockTable is a network namespace's listening sockets by inode, read
+// lazily.
+type sockTable struct {
+	fs   procfs.FS
+	dir  string
+	read int // files read: 1 tcp, 2 tcp6, 3 unix
+	tcp  map[uint64]tcpListener
+	unix map[uint64]string // socket path
+}
+
+type tcpListener struct {
+	ip   net.IP
+	port int
+}
+
+// target finds the instances among pids (the processes of t).
+func (d *discovery) target(t *target, pids []int) []*Instance {
+	kindPids := map[Kind][]int{}
+	for _, pid := range pids {
+		comm, err := os.ReadFile(d.c.h.ProcPath(strconv.Itoa(pid), "comm"))
+		if err != nil {
+			continue
+		}
+		if k, ok := byComm[string(bytes.TrimSpace(comm))]; ok {
+			kindPids[k] = append(kindPids[k], pid)
+		}
+	}
+	var out []*Instance
+	for _, k := range Kinds {
+		for _, pid := range kindPids[k] {
+			out = d.listeners(t, k, pid, out)
+		}
+	}
+	anyPid := 0
+	if len(pids) > 0 {
+		anyPid = pids[0]
+	} else if t.host {
+		anyPid = 1
+	} else {
+		anyPid = t.c.Pid
+	}
+	out = d.c.applyRules(t, out, anyPid)
+	d.c.paths(t, out)
+	return out
+}
+
+// listeners adds the listening sockets of pid (a process of kind k) to
+// out: one instance per TCP port (nginx: one per target, with all its
+// ports), or per unix socket path when the service has no TCP listener.
+func (d *discovery) listeners(t *target, k Kind, pid int, out []*Instance) []*Instance {
+	p := strconv.Itoa(pid)
+	ns, err := nsInode(d.c.h.ProcPath(p, "ns", "net"))
+	if err != nil {
+		return out // exited, or no access
+	}
+	tab, ok := d.tables[ns]
+	if !ok {
+		tab, err = newSockTable(d.c.h.ProcPath(p))
+		if err != nil {
+			d.fail(err)
+			return out
+		}
+		d.tables[ns] = tab
+	}
+	proc, err := d.fs.Proc(pid)
+	if err != nil {
+		return out
+	}
+	fds, err := proc.FileDescriptorTargets()
+	if err != nil {
+		return out
+	}
+	var inodes []uint64
+	for _, f := range fds {
+		s, ok := strings.CutPrefix(f, "socket:[")
+		if !ok {
+			continue
+		}
+		if ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64); err == nil {
+			inodes = append(inodes, ino)
+		}
+	}
+	if err := tab.resolve(inodes); err != nil {
+		d.fail(err)
+	}
+	var ports []tcpListener
+	var socks []string
+	for _, ino := range inodes {
+		if l, ok := tab.tcp[ino]; ok {
+			ports = append(ports, l)
+		} else if path, ok := tab.unix[ino]; ok {
+			socks = append(socks, path)
+		}
+	}
+	find := func(match func(*Instance) bool) *Instance {
+		for _, in := range out {
+			if in.Kind == k && in.target == t && match(in) {
+				return in
+			}
+		}
+		return nil
+	}
+	for _, l := range ports {
+		if k == Nginx {
+			in := find(func(*Instance) bool { return true })
+			if in == nil {
+				in = &Instance{Kind: k, Pid: pid, target: t}
+				out = append(out, in)
+			}
+			if !slices.Contains(in.Ports, l.port) {
+				in.Ports = append(in.Ports, l.port)
+				slices.Sort(in.Ports)
+			}
+			continue
+		}
+		if in := find(func(in *Instance) bool { return len(in.Ports) > 0 && in.Ports[0] == l.port }); in != nil {
+			if l.ip.To4() != nil && !strings.HasPrefix(in.Addr, "127.") && l.ip.IsLoopback() {
+				in.Addr = dialAddr(l) // prefer IPv4 loopback
+			}
+			continue
+		}
+		out = append(out, &Instance{Kind: k, Pid: pid, Ports: []int{l.port}, Addr: dialAddr(l), target: t})
+	}
+	if len(ports) == 0 && k != Nginx {
+		for _, s := range socks {
+			if find(func(in *Instance) bool { return in.Socket == s }) == nil {
+				out = append(out, &Instance{Kind: k, Pid: pid, Socket: s, target: t})
+			}
+		}
+	}
+	return out
+}
+
+// dialAddr is where to reach a listener: its own address, or loopback for
+// a wildcard one.
+func dialAddr(l tcpListener) string {
+	ip := l.ip
+	switch {
+	case ip == nil || ip.Equal(net.IPv4zero):
+		ip = net.IPv4(127, 0, 0, 1)
+	case ip.Equal(net.IPv6unspecified):
+		ip = net.IPv6loopback
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(l.port))
+}
+
+// newSockTable is the (not yet read) socket table of the network
+// namespace of the process at dir (<procfs>/<pid>).
+func newSockTable(dir string) (*sockTable, error) {
+	fs, err := procfs.NewFS(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &sockTable{fs: fs, dir: dir, tcp: map[uint64]tcpListener{}, unix: map[uint64]string{}}, nil
+}
+
+// readSockTable reads a whole table (tests, fuzzing).
+func readSockTable(dir string) (*sockTable, error) {
+	tab, err := newSockTable(dir)
+	if err != nil {
+		return nil, err
+	}
+	return tab, tab.resolve([]uint64{0})
+}
+
+// resolve reads the namespace's tables, tcp then tcp6 then unix, only
+// until every inode is known. Reading /proc/<pid>/net/tcp costs the
+// kernel a walk of the whole TCP hash table (milliseconds), so a service
+// found in tcp spares the tcp6 and unix reads.
+func (tab *sockTable) resolve(inodes []uint64) error {
+	known := func() bool {
+		for _, ino := range inodes {
+			_, t := tab.tcp[ino]
+			_, u := tab.unix[ino]
+			if !t && !u {
+				return false
+			}
+		}
+		return true
+	}
+	for tab.read < 3 && !known() {
+		tab.read++
+		switch tab.read {
+		case 1, 2:
+			read, name := tab.fs.NetTCP, "tcp"
+			if tab.read == 2 {
+				read, name = tab.fs.NetTCP6, "tcp6"
+			}
+			lines, err := read()
+			if errors.Is(err, os.ErrNotExist) {
+				continue // no IPv6
+			}
+			if err != nil {
+				return fmt.Errorf("%s/net/%s: %w", tab.dir, name, err)
+			}
+			addTCP(tab, lines)
+		case 3:
+			u, err := tab.fs.NetUNIX()
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%s/net/unix: %w", tab.dir, err)
+			}
+			addUnix(tab, u)
+		}
+	}
+	return nil
+}
+
+// tcpListen is TCP_LISTEN in /proc/net/tcp's st column.
+const tcpListen = 0x0A
+
+func addTCP(tab *sockTable, lines procfs.NetTCP) {
+	for _, l := range lines {
+		if l.St == tcpListen && l.Inode != 0 && l.LocalPort > 0 && l.LocalPort < 65536 {
+			tab.tcp[l.Inode] = tcpListener{ip: l.LocalAddr, port: int(l.LocalPort)}
+		}
+	}
+}
+
+// unixListen is __SO_ACCEPTCON in /proc/net/unix's Flags column.
+const unixListen = 1 << 16
+
+func addUnix(tab *sockTable, u *procfs.NetUNIX) {
+	for _, l := range u.Rows {
+		// Only stream sockets bound to a filesystem path: an abstract
+		// name ("@...") cannot be reached through the container's root.
+		if l.Flags&unixListen != 0 && l.Inode != 0 && strings.HasPrefix(l.Path, "/") {
+			tab.unix[l.Inode] = l.Path
+		}
+	}
+}
+
+// cgroupPids lists the pids of dir's cgroup.procs and of the cgroups below
+// it down to depth (cgroup v2 keeps processes in leaves only).
+func cgroupPids(dir string, depth int, pids []int) []int {
+	if dir == "" || len(pids) >= maxPids {
+		return pids
+	}
+	if f, err := os.Open(filepath.Join(dir, "cgroup.procs")); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() && len(pids) < maxPids {
+			if pid, err := strconv.Atoi(sc.Text()); err == nil && pid > 0 {
+				pids = append(pids, pid)
+			}
+		}
+		f.Close()
+	}
+	if depth == 0 {
+		return pids
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return pids
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			pids = cgroupPids(filepath.Join(dir, e.Name()), depth-1, pids)
+		}
+	}
+	return pids
+}
+
+// nsInode identifies a namespace by its link's inode.
+func nsInode(link string) (uint64, error) {
+	st, err := os.Stat(link)
+	if err != nil {
+		return 0, err
+	}
+	return inodeOf(st), nil
+}
+
+// applyRules adds the services the [[service]] rules name with a port or
+// socket (on pid's namespaces) and attaches each matching rule to the
+// instances of its kind (the last matching rule wins).
+func (c *Collector) applyRules(t *target, out []*Instance, pid int) []*Instance {
+	for i := range c.opts.Rules {
+		r := &c.opts.Rules[i]
+		if !r.matches(t) {
+			continue
+		}
+		matched := false
+		for _, in := range out {
+			if in.Kind != r.Kind {
+				continue
+			}
+			if (r.Port != 0 && !slices.Contains(in.Ports, r.Port)) || (r.Socket != "" && in.Socket != r.Socket) {
+				continue
+			}
+			in.Rule, matched = r, true
+		}
+		if matched || (r.Port == 0 && r.Socket == "") || pid <= 0 {
+			continue
+		}
+		in := &Instance{Kind: r.Kind, Pid: pid, Socket: r.Socket, Rule: r, target: t}
+		if r.Port != 0 {
+			in.Ports, in.Socket = []int{r.Port}, ""
+			in.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// matches tells whether r is about t.
+func (r *Rule) matches(t *target) bool {
+	if r.Host || t.host {
+		return r.Host && t.host
+	}
+	if !glob(r.Container, t.c.Name) || !glob(r.Image, t.c.Image) {
+		return false
+	}
+	if r.Label != "" {
+		k, g, _ := strings.Cut(r.Label, "=")
+		v, ok := t.c.Labels[k]
+		if !ok || !glob(g, v) {
+			return false
+		}
+	}
+	return true
+}
+
+func glob(pattern, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	ok, _ := path.Match(pattern, s)
+	return ok
+}
+
+// paths gives every instance of t its path prefix: Diamond's
+// <kind>[.<instance>] below the target's base, the instance being the
+// port for redis (or the socket's name), "localhost" for memcached on its
+// default port (Diamond's default alias) else the port; a second nginx or
+// postgresql in one target gets its port appended to the kind.
+func (c *Collector) paths(t *target, out []*Instance) {
+	seen := map[string]bool{}
+	for _, in := range out {
+		if in.target != t {
+			continue
+		}
+		id := in.Socket
+		if len(in.Ports) > 0 {
+			id = strconv.Itoa(in.Ports[0])
+		} else {
+			id = strings.TrimSuffix(path.Base(id), path.Ext(id))
+		}
+		var rel string
+		switch in.Kind {
+		case Redis:
+			rel = "redis." + collectors.Segment(id) + "."
+		case Memcached:
+			if id == "11211" {
+				id = "localhost"
+			}
+			rel = "memcached." + collectors.Segment(id) + "."
+		default:
+			rel = in.Kind.node() + "."
+			if seen[rel] {
+				rel = in.Kind.node() + "_" + collectors.Segment(id) + "."
+			}
+		}
+		seen[rel] = true
+		in.paths = pathSet{prefix: t.base + rel}
+		if t.tags != "" {
+			in.paths.tagged = rel
+			in.paths.suffix = withTag(t.tags, "service", string(in.Kind))
+		}
+	}
+}
+
+// withTag adds k=v to a sorted ";k=v" tag suffix, keeping it sorted.
+func withTag(suffix, k, v string) string {
+	tags := strings.Split(strings.TrimPrefix(suffix, ";"), ";")
+	tags = append(tags, k+"="+v)
+	slices.SortFunc(tags, func(a, b string) int {
+		an, _, _ := strings.Cut(a, "=")
+		bn, _, _ := strings.Cut(b, "=")
+		return strings.Compare(an, bn)
+	})
+	return ";" + strings.Join(tags, ";")
+}

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package services finds the services running on the host and inside its
+// containers (nginx, redis, memcached, postgresql) and collects their
+// metrics under Diamond's paths, reaching each one through its own
+// namespaces: files through <procfs>/<pid>/root (openroot.go), the network
+// through setns into <procfs>/<pid>/ns/net on a locked thread (nsdial.go).
+// Nothing is installed in a container and nothing is written into one;
+// each service gets only its read-only status request.
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/containers"
+)
+
+// Kind is a service type.
+type Kind string
+
+// The supported kinds; the names are the [[service]] kind values and the
+// service= tag.
+const (
+	Nginx     Kind = "nginx"
+	Redis     Kind = "redis"
+	Memcached Kind = "memcached"
+	Postgres  Kind = "postgresql"
+)
+
+// Kinds lists every kind in publishing order.
+var Kinds = []Kind{Nginx, Redis, Memcached, Postgres}
+
+// node is the kind's first path node (Diamond's collector path).
+func (k Kind) node() string {
+	if k == Postgres {
+		return "postgres"
+	}
+	return string(k)
+}
+
+// byComm recognises a service by its process name (/proc/<pid>/comm).
+var byComm = map[string]Kind{
+	"nginx":        Nginx,
+	"redis-server": Redis,
+	"memcached":    Memcached,
+	"postgres":     Postgres,
+	"postmaster":   Postgres,
+}
+
+// Container is a container the containers collector published.
+type Container = containers.Running
+
+// Lister returns the containers known now. Wait blocks until a first list
+// exists or ctx ends (for --once, where both run in the same cycle).
+// *containers.Known is one.
+type Lister interface {
+	Running() []containers.Running
+	Wait(ctx context.Context)
+}
+
+// Rule is a [[service]] section of the configuration: it adds a service
+// the discovery does not recognise (Port or Socket set) or sets the
+// credentials and options of the discovered ones it matches.
+type Rule struct {
+	Kind Kind
+	// Host: the rule is about services of the host. Otherwise it matches
+	// containers whose name, image and label (key=glob) match its globs;
+	// an empty glob matches every container.
+	Host      bool
+	Container string
+	Image     string
+	Label     string
+	Port      int
+	Socket    string // unix socket path inside the container
+	User      string
+	Password  string
+	Database  string        // postgresql: database to connect to
+	Path      string        // nginx: stub_status URL path
+	Timeout   time.Duration // per probe; 0 = DefaultTimeout
+}
+
+// DefaultTimeout bounds one probe (connect, request, answer).
+const DefaultTimeout = 5 * time.Second
+
+// Options configure the collector.
+type Options struct {
+	Containers Lister // nil: host services only
+	Rules      []Rule
+	// Rediscover is how many cycles a discovery is kept when the
+	// container set does not change (DefaultRediscover when 0).
+	Rediscover int
+	Tags       bool // tagged series for services in containers
+	// Concurrency bounds the probes running at once (8 when 0).
+	Concurrency int
+}
+
+// DefaultRediscover: discovery reads every recognised process's fds and
+// its namespace's socket tables, so it runs when the container set changes
+// and every 10 cycles, not every cycle.
+const DefaultRediscover = 10
+
+// Factory is the registry row of the services collector.
+func Factory(opts Options) collectors.Factory {
+	return collectors.Factory{
+		Name:    "services",
+		Default: true,
+		Paths: []string{
+			"nginx.<active_connections|conn_accepted|conn_handled|req_handled|req_per_conn|act_reads|act_writes|act_waits>",
+			"redis.<port>.<" + strings.Join(redisNames(), "|") + ">",
+			"redis.<port>.db<N>.<keys|expires|avg_ttl>",
+			"memcached.<localhost|port>.<stat> (every numeric stat but pid, time, version, libevent, pointer_size...; limit_maxconn)",
+			"postgres.database.<db>.<" + strings.Join(pgStatNames, "|") + "|connections>",
+			"postgres.<db>.connections.<" + strings.Join(pgStates, "|") + ">",
+			"containers.<name>.<nginx|redis|memcached|postgres>.<metric> (services in containers)",
+			"<nginx|redis|memcached|postgres>.<metric>;<container tags>;service=<kind> (with --tags)",
+			"agent.services.<nginx|redis|memcached|postgres>.<instances|success|failed|duration_seconds>",
+			"agent.services.discovery.duration_seconds",
+		},
+		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
+			return New(h, opts, log), nil
+		},
+	}
+}
+
+// Instance is one service found.
+type Instance struct {
+	Kind   Kind
+	Pid    int     // a process of the service: its namespaces are used
+	Ports  []int   // listening TCP ports (nginx may have several)
+	Addr   string  // host:port to dial (127.0.0.1 for a wildcard listener)
+	Socket string  // unix socket path inside the container, when no TCP
+	Rule   *Rule   // the matching [[service]] rule, nil if none
+	target *target // where it runs
+	paths  pathSet // built once per discovery
+}
+
+// target is the host or one container.
+type target struct {
+	c    Container // zero for the host
+	host bool
+	base string // "" or "containers.<node>."
+	tags string // ";k=v..." with service= added per kind, sorted
+}
+
+// Collector is the services collector.
+type Collector struct {
+	h    collectors.Host
+	opts Options
+	log  *slog.Logger
+
+	cycles    int
+	lastSet   string // container ids of the last discovery
+	sinceDisc int
+	instances []*Instance
+	discSecs  float64
+	rediscNow bool // a probe saw its process gone
+}
+
+// New builds the collector.
+func New(h collectors.Host, opts Options, log *slog.Logger) *Collector {
+	if opts.Rediscover <= 0 {
+		opts.Rediscover = DefaultRediscover
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Collector{h: h, opts: opts, log: log}
+}
+
+// Collect discovers when due, probes every instance concurrently, each
+// within its own deadline, and publishes in a stable order.
+func (c *Collector) Collect(ctx context.Context, s *collectors.Sample) error {
+	var list []Container
+	if c.opts.Containers != nil {
+		if c.cycles == 0 {
+			// --once and the first cycle: the containers collector runs
+			// beside us; wait (bounded) for its first list.
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			c.opts.Containers.Wait(wctx)
+			cancel()
+		}
+		list = c.opts.Containers.Running()
+	}
+	c.cycles++
+	set := containerSet(list)
+	if c.instances == nil || set != c.lastSet || c.sinceDisc >= c.opts.Rediscover || c.rediscNow {
+		start := time.Now()
+		inst, err := c.discover(ctx, list)
+		c.discSecs = time.Since(start).Seconds()
+		if err != nil && inst == nil {
+			return fmt.Errorf("discover: %w", err)
+		}
+		if err != nil {
+			c.log.Debug("discovery incomplete", "err", err)
+		}
+		c.instances, c.lastSet, c.sinceDisc, c.rediscNow = inst, set, 0, false
+	}
+	c.sinceDisc++
+
+	results := c.probeAll(ctx)
+	type stat struct {
+		n, ok, failed int
+		dur           float64
+	}
+	stats := map[Kind]*stat{}
+	for _, k := range Kinds {
+		stats[k] = &stat{}
+	}
+	var errs []error
+	for i, in := range c.instances {
+		r := results[i]
+		st := stats[in.Kind]
+		st.n++
+		st.dur = max(st.dur, r.dur.Seconds())
+		if r.err != nil {
+			st.failed++
+			if len(errs) < 4 {
+				errs = append(errs, fmt.Errorf("%s: %w", in.describe(), r.err))
+			}
+			if errors.Is(r.err, syscall.ESRCH) || errors.Is(r.err, os.ErrNotExist) {
+				c.rediscNow = true
+			}
+		} else {
+			st.ok++
+		}
+		c.emit(s, in, r.points)
+	}
+	for _, k := range Kinds {
+		st := stats[k]
+		p := "agent.services." + k.node() + "."
+		s.GaugeInt(p+"instances", uint64(st.n))
+		s.GaugeInt(p+"success", uint64(st.ok))
+		s.GaugeInt(p+"failed", uint64(st.failed))
+		s.Gauge(p+"duration_seconds", st.dur)
+	}
+	s.Gauge("agent.services.discovery.duration_seconds", c.discSecs)
+	return errors.Join(errs...)
+}
+
+// describe names an instance in errors and logs: never a credential.
+func (in *Instance) describe() string {
+	where := "host"
+	if !in.target.host {
+		where = "container " + in.target.c.Name
+	}
+	at := in.Addr
+	if at == "" {
+		at = in.Socket
+	}
+	return fmt.Sprintf("%s %s at %s", where, in.Kind, at)
+}
+
+func containerSet(list []Container) string {
+	ids := make([]string, len(list))
+	for i, c := range list {
+		ids[i] = c.ID + "/" + c.Name
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ",")
+}
+
+// point is one value a probe read; the collector turns it into a sample
+// after every probe returned (a Sample is not shared between goroutines).
+type point struct {
+	path string // below the instance's prefix
+	kind pointKind
+	v    float64
+	iv   uint64
+}
+
+type pointKind uint8
+
+const (
+	gauge    pointKind = iota // v
+	gaugeInt                  // iv
+	counter                   // iv, a rate over elapsed time (raw with --counters)
+	usecs                     // iv µs of CPU: seconds per second
+)
+
+type result struct {
+	points []point
+	err    error
+	dur    time.Duration
+}
+
+// probeAll runs every instance's probe, at most Concurrency at once, each
+// bounded by its own timeout (and the cycle's deadline).
+func (c *Collector) probeAll(ctx context.Context) []result {
+	results := make([]result, len(c.instances))
+	sem := make(chan struct{}, c.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, in := range c.instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = result{err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			results[i] = c.probe(ctx, in)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func (c *Collector) probe(ctx context.Context, in *Instance) (r result) {
+	timeout := DefaultTimeout
+	if in.Rule != nil && in.Rule.Timeout > 0 {
+		timeout = in.Rule.Timeout
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			r.err = fmt.Errorf("panic: %v", p)
+		}
+		r.dur = time.Since(start)
+	}()
+	p := &probeEnv{c: c, in: in}
+	switch in.Kind {
+	case Nginx:
+		r.points, r.err = probeNginx(pctx, p)
+	case Redis:
+		r.points, r.err = probeRedis(pctx, p)
+	case Memcached:
+		r.points, r.err = probeMemcached(pctx, p)
+	case Postgres:
+		r.points, r.err = probePostgres(pctx, p)
+	}
+	return r
+}
+
+// probeEnv is what a probe may use: its instance's namespaces.
+type probeEnv struct {
+	c  *Collector
+	in *Instance
+}
+
+// nsPath is the instance's network namespace, "" when it is the agent's
+// own (no setns needed, e.g. host services with a shared network).
+func (p *probeEnv) nsPath() string {
+	ns := p.c.h.ProcPath(strconv.Itoa(p.in.Pid), "ns", "net")
+	if sameFile(ns, "/proc/thread-self/ns/net") {
+		return ""
+	}
+	return ns
+}
+
+// root is the instance's root directory as the host sees it.
+func (p *probeEnv) root() Root {
+	return NewRoot(p.c.h.ProcPath(strconv.Itoa(p.in.Pid), "root"))
+}
+
+// fs is the host's procfs for the procfs library.
+func (c *Collector) fs() procfs.FS {
+	fs, _ := procfs.NewFS(c.h.Proc)
+	return fs
+}
+
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
+}
+
+// pathSet holds the instance's path prefix and, with tags, its tag suffix.
+type pathSet struct {
+	prefix string // "containers.<node>.redis.6379." (relative to <prefix>.<host>)
+	tagged string // "redis.6379." (absolute tagged name start), "" without tags
+	suffix string // ";container=..;service=redis"
+}
+
+func (c *Collector) emit(s *collectors.Sample, in *Instance, pts []point) {
+	for _, pt := range pts {
+		mark := s.Mark()
+		path := in.paths.prefix + pt.path
+		switch pt.kind {
+		case gauge:
+			s.Gauge(path, pt.v)
+		case gaugeInt:
+			s.GaugeInt(path, pt.iv)
+		case counter:
+			s.Counter(path, pt.iv)
+		case usecs:
+			if s.Raw {
+				s.GaugeInt(path, pt.iv)
+			} else if d, ok := s.Delta(path, pt.iv); ok {
+				if el, ok := s.Elapsed(); ok {
+					s.Gauge(path, float64(d)/el/1e6)
+				}
+			}
+		}
+		if in.paths.suffix != "" {
+			s.AlsoAs(mark, in.paths.tagged+pt.path+in.paths.suffix)
+		}
+	}
+}
