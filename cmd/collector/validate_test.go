@@ -43,6 +43,9 @@ func agentBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// Away from the host's default spool directory: a test that wants the
+	// default points defaultStateDir at its own.
+	defaultStateDir = "/nonexistent/nodemetrics-test-state"
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
