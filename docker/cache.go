@@ -158,7 +158,7 @@ func (k *Cache) Lookup(id string) (containers.Info, bool) {
 	case err == nil:
 		info := containers.Info{Name: strings.TrimPrefix(in.Name, "/"), Image: in.Config.Image,
 			Runtime: "docker", Labels: in.Config.Labels, Pid: in.State.Pid}
-		kubeNames(&info)
+		containers.KubeletLabels(&info)
 		k.ondemand[id] = info
 		k.Poke() // the next refresh lists it, with everything else
 		return info, true
@@ -187,18 +187,6 @@ func isDockerID(id string) bool {
 		}
 	}
 	return true
-}
-
-// kubeNames fills Pod and Namespace from a Kubernetes container's labels
-// and names it namespace/pod/container.
-func kubeNames(info *containers.Info) {
-	info.Pod = info.Labels["io.kubernetes.pod.name"]
-	info.Namespace = info.Labels["io.kubernetes.pod.namespace"]
-	if info.Pod != "" {
-		if c := info.Labels["io.kubernetes.container.name"]; c != "" {
-			info.Name = info.Namespace + "/" + info.Pod + "/" + c
-		}
-	}
 }
 
 // Snapshot is the last refresh, nil before the first success.
@@ -311,7 +299,7 @@ func (k *Cache) Refresh(ctx context.Context) error {
 			s.StoppedCount++
 		}
 		s.DockerNames[c.ID] = info.Name
-		kubeNames(&info)
+		containers.KubeletLabels(&info)
 		s.ByID[c.ID] = info
 	}
 	if k.opts.Images {
