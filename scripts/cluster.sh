@@ -141,13 +141,11 @@ start_relay() {
 # graphite N ARGS...: scripts/graphite.sh in the hub namespace.
 graphite() { in_hub env GRAPHITE_START_TIMEOUT=90 "$HERE/graphite.sh" "$@"; }
 
+# start_cache N: carbon-cache N and its graphite-web backend (storage kept
+# from an earlier run).
 start_cache() {
 	local n="$1" line pickle query web
 	read -r line pickle query web <<<"${CACHE_PORTS[n - 1]}"
-	if [[ -f "$DIR/cache$n/conf/ports.env" ]]; then
-		graphite start-carbon "$DIR/cache$n" >/dev/null
-		return
-	fi
 	CARBON_PICKLE_PORT=$pickle CARBON_QUERY_PORT=$query GRAPHITE_TAGS_URL="http://127.0.0.1:$FRONT_PORT" \
 		graphite start "$DIR/cache$n" "$line" "$web" >/dev/null
 }
@@ -306,7 +304,7 @@ stop-relay)
 	;;
 start-relay) set_dir "${2:-}"; num "${3:-}"; load_env; start_relay "$3" ;;
 stop-cache) set_dir "${2:-}"; num "${3:-}"; "$HERE/graphite.sh" stop-carbon "$DIR/cache$3" ;;
-start-cache) set_dir "${2:-}"; num "${3:-}"; load_env; start_cache "$3" ;;
+start-cache) set_dir "${2:-}"; num "${3:-}"; load_env; graphite start-carbon "$DIR/cache$3" >/dev/null ;;
 status) shift; cmd_status "$@" ;;
 *) usage ;;
 esac
