@@ -69,6 +69,7 @@ func TestDashboardsAgainstCluster(t *testing.T) {
 		// Only what these rows read: every node also sees the other
 		// containers of this machine.
 		agent := c.Command(n, bin, "--graphite", c.Relays[0], "--interval", "1s", "--hostname", fmt.Sprintf("node%d", n),
+			"--prefix", dashPrefix,
 			"--docker-host", "unix://"+stub.Socket, "--tags", "--tag-labels", "region,tier",
 			"--collectors", "loadavg,memory,diskspace,tcp,containers")
 		agent.Stdout, agent.Stderr = log, log
@@ -85,7 +86,7 @@ func TestDashboardsAgainstCluster(t *testing.T) {
 	}
 	for n := 1; n <= 3; n++ {
 		c.WaitFor(t, fmt.Sprintf("seriesByTag('name=container.cpu.total','host=node%d','container=web-2')", n), "-10min", has(2), 90*time.Second)
-		c.WaitFor(t, fmt.Sprintf("servers.node%d.loadavg.01_normalized", n), "-10min", has(2), 30*time.Second)
+		c.WaitFor(t, fmt.Sprintf("%s.node%d.loadavg.01_normalized", dashPrefix, n), "-10min", has(2), 30*time.Second)
 	}
 	t.Logf("cluster, containers and three agents up, data visible: %v", time.Since(begin).Round(time.Second))
 
