@@ -61,6 +61,7 @@ func TestDashboardsAgainstCluster(t *testing.T) {
 	for _, ct := range steady {
 		startContainer(t, cg, stub, ct, false)
 	}
+	linkPair(t, steady[0], steady[1])
 	if err := <-built; err != nil {
 		t.Fatal(err)
 	}
