@@ -24,6 +24,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/docker"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/runtimes"
 	"github.com/nodemetrics/nodemetrics/services"
 )
 
@@ -227,8 +228,9 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 	}
 	cache = docker.NewCache(client, copts)
 	if ci >= 0 {
+		host := collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs}
 		factories[ci] = containers.Factory(containers.Options{
-			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp,
+			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp, Resolver: runtimes.New(host, log),
 			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname, Known: known,
 		})
 	}
