@@ -51,6 +51,7 @@ type Agent struct {
 	buf     []byte
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
+	stErrs  *ratelog.Logger // the state file
 	cycles  uint64
 }
 
@@ -80,7 +81,7 @@ func New(o Options) (*Agent, error) {
 		o.Logger = slog.Default()
 	}
 	a := &Agent{opts: o, log: o.Logger, prefix: PathPrefix(o.Prefix, o.Hostname),
-		errs: ratelog.New(o.Logger, 10*time.Minute, "collector")}
+		errs: ratelog.New(o.Logger, 10*time.Minute, "collector"), stErrs: ratelog.New(o.Logger, 10*time.Minute, "")}
 	var prev map[string]collectors.State
 	if o.StateFile != "" {
 		var err error
@@ -283,7 +284,9 @@ func (a *Agent) saveState() {
 		}
 	}
 	if err := saveState(a.opts.StateFile, states); err != nil {
-		a.log.Warn("cannot save state", "err", err)
+		a.stErrs.Fail("save", "cannot save state", err)
+	} else {
+		a.stErrs.OK("save", "state saved again")
 	}
 }
 

@@ -10,25 +10,42 @@ import (
 
 // Watchdog notices a main loop that stopped cycling. systemd's own
 // WatchdogSec cannot see the agent through nspawn (nspawn answers the
-// watchdog pings itself and never forwards them), so the agent watches itself and exits
-// non-zero for its supervisor (Restart=always) to restart it.
+// watchdog pings itself and never forwards them), so the agent watches
+// itself and exits non-zero for its supervisor (Restart=always) to
+// restart it.
+//
+// It measures monotonic time only: a wall clock stepped forward (NTP, a
+// VM resumed, an operator's date -s) must not look like a stall.
 type Watchdog struct {
 	limit time.Duration
-	last  atomic.Int64 // unix nanoseconds of the last beat
+	clock func() time.Duration // monotonic time elapsed since some start
+	last  atomic.Int64         // clock() at the last beat
 }
 
 // NewWatchdog fires when no Beat came for limit.
 func NewWatchdog(limit time.Duration) *Watchdog {
-	w := &Watchdog{limit: limit}
+	start := time.Now() // carries a monotonic reading: Since uses only it
+	return newWatchdog(limit, func() time.Duration { return time.Since(start) })
+}
+
+func newWatchdog(limit time.Duration, clock func() time.Duration) *Watchdog {
+	w := &Watchdog{limit: limit, clock: clock}
 	w.Beat()
 	return w
 }
 
 // Beat records that a cycle finished.
-func (w *Watchdog) Beat() { w.last.Store(time.Now().UnixNano()) }
+func (w *Watchdog) Beat() { w.last.Store(int64(w.clock())) }
+
+// stalledFor is how long the loop has not beaten, when that is over limit.
+func (w *Watchdog) stalledFor() (time.Duration, bool) {
+	since := w.clock() - time.Duration(w.last.Load())
+	return since, since > w.limit
+}
 
 // Run checks every limit/4 until ctx ends, and calls stalled once (then
-// returns) when the last beat is older than limit.
+// returns) when the last beat is older than limit. stalled is expected to
+// flush what it can and exit.
 func (w *Watchdog) Run(ctx context.Context, stalled func(since time.Duration)) {
 	t := time.NewTicker(w.limit / 4)
 	defer t.Stop()
@@ -36,8 +53,8 @@ func (w *Watchdog) Run(ctx context.Context, stalled func(since time.Duration)) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			if since := now.Sub(time.Unix(0, w.last.Load())); since > w.limit {
+		case <-t.C:
+			if since, ok := w.stalledFor(); ok {
 				stalled(since)
 				return
 			}

@@ -41,6 +41,16 @@ func (f Fanout) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Close closes every sender's connection in order, in parallel.
+func (f Fanout) Close(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, s := range f {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Close(ctx) }()
+	}
+	wg.Wait()
+}
+
 // Stats sums the senders' counters.
 func (f Fanout) Stats() Stats {
 	var t Stats

@@ -8,7 +8,9 @@ import "bytes"
 type batch struct {
 	b       []byte
 	lines   int
-	spooled bool // read from the spool: consumed only once written
+	spooled bool // read from the spool: acknowledged by its end, not kept in memory
+	end     pos  // spooled: where it ends in the spool
+	size    int  // bytes on the wire (kept when b is let go)
 }
 
 // queue is a FIFO of batches in a ring buffer. A ring rather than a slice

@@ -7,12 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,53 +24,46 @@ import (
 type Config struct {
 	Addr         string // host:port, resolved afresh on every dial
 	Network      string // "tcp" (default) or "udp"
-	QueueLines   int    // bound of the in-memory queue, in lines
+	QueueLines   int    // bound of the in-memory queue, in lines (without a spool)
 	DialTimeout  time.Duration
 	WriteTimeout time.Duration
 	// SendBuffer caps SO_SNDBUF. A write the kernel accepted is not
 	// delivered: with loopback's default buffers a stalled Carbon swallows
-	// megabytes without an error (measured). A small buffer
-	// makes a stall visible fast and bounds what can vanish.
+	// megabytes without an error. A small buffer makes a stall visible
+	// fast and bounds what can vanish.
 	SendBuffer int
 	BackoffMin time.Duration
 	BackoffMax time.Duration
 	Logger     *slog.Logger
-	// Spool, when set, takes the batches that overflow the in-memory
-	// queue (instead of dropping them) and what is left at shutdown; they
-	// are replayed at ReplayLinesPerSecond at most, interleaved with new
-	// data.
-	Spool                *Spool
-	ReplayLinesPerSecond int
+	// Spool, when set, replaces the memory queue: every batch is appended
+	// to it by Enqueue, before any attempt to send it, and leaves it only
+	// once acknowledged, so a crash loses nothing already enqueued. Its
+	// bound (on disk) replaces QueueLines.
+	Spool *Spool
 }
 
-// Stats are the sender's counters, in lines.
+// Stats are the sender's counters, in lines. Queued is the memory queue
+// (no spool), Spooled the spool's backlog (not yet written); Dropped counts
+// every line lost: queue or spool full, full disk, corrupt spool record.
 type Stats struct {
 	Sent, Queued, Spooled, Dropped, Resent, Reconnects, Errors uint64
 }
 
 // Sender delivers lines to Carbon from one goroutine (Run), the only owner
-// of the connection. Enqueue never blocks: when the queue is over its bound
-// the oldest lines are dropped and counted.
+// of the connection. Enqueue never blocks on the network. Its two parts
+// are separable: a source of batches (the memory queue, or the spool) and
+// a link (one connection with its unacknowledged window).
 type Sender struct {
-	cfg Config
-	log *slog.Logger
-
-	udp bool // Network is udp, udp4 or udp6: datagrams, no peer check
-
-	mu      sync.Mutex
-	q       queue
-	pending int // lines taken by the loop, not yet written
+	cfg     Config
+	log     *slog.Logger
+	src     source
 	wake    chan struct{}
-	drained chan struct{} // closed and replaced when queue and pending reach 0
+	closing chan chan struct{} // Close asks the idle Run goroutine
 
-	sent, dropped, resent, reconnects, errs atomic.Uint64
-
-	// window holds the batches written since the connection was last known
-	// good: a write the kernel accepted is not delivered, so after a broken
-	// connection they are sent again (a duplicate is harmless to Carbon, a
-	// loss is not). Owned by the Run goroutine.
-	window      []batch
-	windowBytes int
+	sent, reconnects, errs atomic.Uint64
+	// down: the last dial or write failed. Flush with a spool does not
+	// wait for a Carbon that is down: the lines are on disk already.
+	down atomic.Bool
 }
 
 // maxWrite caps one Write so a write deadline covers a bounded amount.
@@ -105,19 +98,22 @@ func NewSender(cfg Config) *Sender {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.ReplayLinesPerSecond <= 0 {
-		cfg.ReplayLinesPerSecond = 20000
+	s := &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr), wake: make(chan struct{}, 1),
+		closing: make(chan chan struct{})}
+	if cfg.Spool != nil {
+		s.src = &spoolSource{sp: cfg.Spool, fails: ratelog.New(s.log, time.Minute, "")}
+	} else {
+		s.src = &memSource{limit: cfg.QueueLines}
 	}
-	return &Sender{cfg: cfg, log: cfg.Logger.With("carbon", cfg.Addr),
-		udp:  strings.HasPrefix(cfg.Network, "udp"),
-		wake: make(chan struct{}, 1), drained: make(chan struct{})}
+	return s
 }
 
-// Enqueue copies b (whole lines) into the queue and wakes the sender. It
-// never blocks on the network: it is on the collection path, and a stalled
-// Carbon must not stall the collectors (Diamond #313). When the queue is
-// over QueueLines the oldest lines go (to the spool when there is one,
-// otherwise counted in Dropped): fresh data is worth more than stale.
+// Enqueue copies b (whole lines) into the source and wakes the sender. It
+// never waits on the network: it is on the collection path, and a stalled
+// Carbon must not stall the collectors (Diamond #313). Without a spool,
+// when the queue is over QueueLines the oldest lines are dropped and
+// counted: fresh data is worth more than stale. With one, the batch is
+// appended to it (a write to the page cache).
 //
 // lines <= 0 means "count them". A missing final newline is added, so a
 // partial line can never be glued to the next batch on the wire and
@@ -136,133 +132,97 @@ func (s *Sender) Enqueue(b []byte, lines int) {
 	if lines <= 0 {
 		lines = bytes.Count(cp, []byte{'\n'})
 	}
-	var overflow []batch
-	var spill *[]batch
-	if s.cfg.Spool != nil {
-		spill = &overflow
-	}
-	s.mu.Lock()
-	s.q.pushBack(batch{b: cp, lines: lines})
-	if d := s.q.trim(s.cfg.QueueLines, spill); d > 0 && spill == nil {
-		// Counted under mu: Stats sees Queued and Dropped change together.
-		s.dropped.Add(uint64(d))
-	}
-	s.mu.Unlock()
-	s.spill(overflow)
+	s.src.push(cp, lines)
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-// spill writes batches that left the memory queue to the spool, or counts
-// them dropped. Appending to a file in the page cache is local and short;
-// the network is never waited on here.
-func (s *Sender) spill(bs []batch) {
-	for _, b := range bs {
-		if s.cfg.Spool != nil {
-			if err := s.cfg.Spool.Append(b.b, b.lines); err == nil {
-				continue
-			} else {
-				s.log.Warn("cannot spool, lines dropped", "err", err, "lines", b.lines)
-			}
-		}
-		s.dropped.Add(uint64(b.lines))
-	}
-}
-
-// Stats returns the counters. Taken under the queue's mutex, so without a
-// spool Sent+Queued+Dropped always equals the lines enqueued plus Resent.
+// Stats returns the counters. Without a spool Sent+Queued+Dropped always
+// equals the lines enqueued plus Resent.
 func (s *Sender) Stats() Stats {
-	s.mu.Lock()
-	st := Stats{Sent: s.sent.Load(), Queued: uint64(s.q.lines + s.pending), Dropped: s.dropped.Load(),
-		Resent: s.resent.Load(), Reconnects: s.reconnects.Load(), Errors: s.errs.Load()}
-	s.mu.Unlock()
-	if sp := s.cfg.Spool; sp != nil {
-		st.Spooled = uint64(sp.Lines())
-		st.Dropped += sp.Dropped()
-	}
+	st := s.src.stats()
+	st.Sent = s.sent.Load()
+	st.Reconnects, st.Errors = s.reconnects.Load(), s.errs.Load()
 	return st
 }
 
-// Flush waits until every queued line was written, or ctx ends; it is the
-// SIGTERM path, so it must end at the caller's deadline even when Carbon is
-// dead. At the deadline, with a spool, what is still queued in memory goes
-// to the spool for the next run; without one the error says how many lines
-// are lost.
+// Flush waits until every enqueued line was written, or ctx ends; it is
+// the SIGTERM path, so it must end at the caller's deadline even when
+// Carbon is dead. With a spool what is not written stays in it for the
+// next run (no error); without one the error says how many lines are
+// lost.
 func (s *Sender) Flush(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
 	for {
-		s.mu.Lock()
-		left := s.q.lines + s.pending
-		ch := s.drained
-		s.mu.Unlock()
+		left := s.src.waiting()
 		if left == 0 {
 			return nil
 		}
+		if s.cfg.Spool != nil && s.down.Load() {
+			s.cfg.Spool.Sync()
+			s.log.Info("carbon unreachable: lines stay in the spool for the next run", "lines", left)
+			return nil
+		}
 		select {
-		case <-ch:
+		case <-t.C:
 		case <-ctx.Done():
 			if s.cfg.Spool == nil {
-				return fmt.Errorf("flush to %s: %d lines not written: %w", s.cfg.Addr, left, ctx.Err())
+				return &LostError{Addr: s.cfg.Addr, Lines: left, Err: ctx.Err()}
 			}
-			s.mu.Lock()
-			rest := s.q.drain()
-			s.mu.Unlock()
-			s.spill(rest)
-			s.log.Info("carbon unreachable at shutdown: queue spooled for the next run", "lines", left)
+			s.cfg.Spool.Sync()
+			s.log.Info("carbon unreachable at shutdown: lines stay in the spool for the next run", "lines", left)
 			return nil
 		}
 	}
 }
 
-// take moves the oldest batch to pending.
-func (s *Sender) take() (batch, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.q.popFront()
-	s.pending += b.lines
-	return b, ok
-}
-
-// giveBack puts an unsent batch back at the head: after a reconnect it is
-// sent again (Carbon keeps the last value per series and timestamp, so a
-// duplicate is harmless and a loss is not).
-func (s *Sender) giveBack(b batch) {
-	s.mu.Lock()
-	s.pending -= b.lines
-	s.q.pushFront(b)
-	s.mu.Unlock()
-}
-
-func (s *Sender) done(b batch) {
-	s.mu.Lock()
-	s.sent.Add(uint64(b.lines)) // under mu: Stats sees it and pending change together
-	s.pending -= b.lines
-	if s.pending == 0 && s.q.lines == 0 {
-		close(s.drained)
-		s.drained = make(chan struct{})
+// Close ends the connection in order, after a successful Flush: when
+// Carbon answers our end of stream with its own, it has read every line,
+// so the window is acknowledged and the next run sends none of it again.
+// It waits for the Run goroutine until ctx ends.
+func (s *Sender) Close(ctx context.Context) {
+	if s.down.Load() || s.src.waiting() > 0 {
+		return // not idle on a live connection: Run is not listening
 	}
-	s.mu.Unlock()
+	reply := make(chan struct{})
+	select {
+	case s.closing <- reply:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-reply:
+	case <-ctx.Done():
+	}
 }
+
+// LostError is a Flush that ended with lines not written and no spool.
+type LostError struct {
+	Addr  string
+	Lines int
+	Err   error
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("carbon %s: %d lines not written, lost: %v", e.Addr, e.Lines, e.Err)
+}
+
+func (e *LostError) Unwrap() error { return e.Err }
 
 // Run sends until ctx ends, then closes the connection. It is the only
 // goroutine that touches the connection, so no write ever races a
 // reconnect (graphite-golang's failure: it races and drops data under concurrent use).
 func (s *Sender) Run(ctx context.Context) {
-	var conn net.Conn
-	var stopClose func() bool
-	closeConn := func() {
-		if conn != nil {
-			stopClose()
-			conn.Close()
-			conn = nil
-		}
-	}
-	defer closeConn()
+	l := &link{cfg: &s.cfg, udp: strings.HasPrefix(s.cfg.Network, "udp")}
+	defer l.close()
 	backoff := s.cfg.BackoffMin
 	// pause waits the jittered backoff (jitter so that a cluster of agents
 	// does not reconnect to a restarted Carbon in lockstep) and doubles it.
 	pause := func() bool {
+		s.src.idle() // an outage is when the spool's fsync matters most
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, s.cfg.BackoffMax)
 		t := time.NewTimer(wait)
@@ -283,127 +243,92 @@ func (s *Sender) Run(ctx context.Context) {
 	// proxy that accepts and closes at once (a load balancer in front of
 	// a dead Carbon) is otherwise redialled in a tight loop, resending the
 	// window every time.
-	var connAt time.Time
-	wrote := false // the current connection took a write: log a recovery once
 	broken := func() (redialNow bool) {
-		if time.Since(connAt) >= healthyConn {
+		if time.Since(l.connAt) >= healthyConn {
 			backoff = s.cfg.BackoffMin
 			return true
 		}
 		return false
 	}
-	var replayAt time.Time // the spool may be read again from then on
-	fromSpool := false
+	// requeue puts b and the unacknowledged window back, in order.
+	requeue := func(b batch) {
+		s.src.release(b)
+		s.src.rewind(l.takeWindow())
+	}
 	for {
-		// New data and the spool take turns, the spool at a bounded rate,
-		// so a long backlog never starves the live series.
-		var b batch
-		ok := false
-		if sp := s.cfg.Spool; sp != nil && conn != nil && (fromSpool || s.idle()) && !time.Now().Before(replayAt) {
-			var rec []byte
-			if rec, b.lines, ok = sp.Next(); ok {
-				b.b = append([]byte(nil), rec...)
-				b.spooled = true
-			}
-		}
-		fromSpool = !fromSpool
+		b, ok := s.src.next()
 		if !ok {
-			b, ok = s.take()
-		}
-		if !ok {
-			wait := time.Duration(0)
-			if s.cfg.Spool != nil && s.cfg.Spool.Lines() > 0 {
-				wait = max(time.Until(replayAt), 10*time.Millisecond)
-				if conn == nil {
-					// Nothing in memory: dial to drain the spool.
-					wait = 0
+			s.src.idle()
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			case reply := <-s.closing:
+				for _, a := range l.closeAcked() {
+					s.src.acked(a)
 				}
+				close(reply)
 			}
-			if wait > 0 || s.cfg.Spool == nil || s.cfg.Spool.Lines() == 0 {
-				var timer <-chan time.Time
-				if wait > 0 {
-					timer = time.After(wait)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-s.wake:
-				case <-timer:
-				}
-				continue
-			}
+			continue
 		}
-		if conn != nil && !s.udp && peerClosed(conn) {
+		if l.conn != nil && !l.udp && peerClosed(l.conn) {
 			// Carbon restarted while we were idle. Writing now would
 			// "succeed" into a dead socket and lose the batch.
-			closeConn()
-			s.requeueWindow()
+			l.close()
 			s.errs.Add(1)
 			failing.Fail("conn", "carbon closed the connection", errPeerClosed)
-			if !broken() {
-				s.release(b)
-				if !pause() {
-					return
-				}
-				continue
+			requeue(b)
+			if !broken() && !pause() {
+				return
 			}
+			continue
 		}
-		if conn == nil {
-			c, err := s.dial(ctx)
+		if l.conn == nil {
+			err := l.dial(ctx)
 			if err != nil {
-				s.release(b)
+				s.src.release(b)
 				if ctx.Err() != nil {
 					return
 				}
 				s.errs.Add(1)
+				s.down.Store(true)
 				failing.Fail("conn", "cannot connect to carbon", err)
 				if !pause() {
 					return
 				}
 				continue
 			}
-			conn = c
-			// Cancelling ctx closes the connection, so a write blocked on
-			// a stalled Carbon ends at once at shutdown instead of at its
-			// write deadline.
-			stopClose = context.AfterFunc(ctx, func() { c.Close() })
-			connAt, wrote = time.Now(), false
 			if everConnected {
 				s.reconnects.Add(1)
 			}
 			everConnected = true
 		}
-		if b.b == nil { // dialled only to drain the spool
-			continue
-		}
-		if err := s.write(conn, b.b); err != nil {
-			closeConn()
-			s.release(b)
-			s.requeueWindow()
+		if err := l.write(b.b); err != nil {
+			l.close()
+			requeue(b)
 			if ctx.Err() != nil {
 				return
 			}
 			s.errs.Add(1)
+			s.down.Store(true)
 			failing.Fail("conn", "write to carbon failed", err)
 			if !broken() && !pause() {
 				return
 			}
 			continue
 		}
-		if !wrote {
-			wrote = true
-			if !failing.OK("conn", "connected to carbon", "addr", conn.RemoteAddr()) {
-				s.log.Debug("connected to carbon", "addr", conn.RemoteAddr())
+		s.down.Store(false)
+		if !l.wrote {
+			l.wrote = true
+			if !failing.OK("conn", "connected to carbon", "addr", l.conn.RemoteAddr()) {
+				s.log.Debug("connected to carbon", "addr", l.conn.RemoteAddr())
 			}
 		}
-		if b.spooled {
-			s.cfg.Spool.Consume()
-			replayAt = time.Now().Add(time.Duration(float64(b.lines) / float64(s.cfg.ReplayLinesPerSecond) * float64(time.Second)))
-			s.sent.Add(uint64(b.lines))
-		} else {
-			s.done(b)
+		s.sent.Add(uint64(b.lines))
+		s.src.written(b)
+		for _, a := range l.remember(b) {
+			s.src.acked(a)
 		}
-		s.remember(b)
 	}
 }
 
@@ -414,96 +339,127 @@ var errPeerClosed = errors.New("connection closed by carbon")
 // failure in a row (back off).
 const healthyConn = 10 * time.Second
 
-// idle reports whether the memory queue is empty.
-func (s *Sender) idle() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.q.len() == 0
+// link is one connection to Carbon and its unacknowledged window: the
+// batches written since the connection was last known good. A write the
+// kernel accepted is not delivered, so after a broken connection they are
+// sent again (a duplicate is harmless to Carbon, a loss is not).
+type link struct {
+	cfg        *Config
+	udp        bool // datagrams, no peer check, no window
+	conn       net.Conn
+	stopClose  func() bool
+	connAt     time.Time
+	wrote      bool // the current connection took a write: log a recovery once
+	window     []batch
+	windowSize int
 }
 
-// release returns an unsent batch: a memory one to the head of the queue, a
-// spooled one stays in the spool (it was not consumed).
-func (s *Sender) release(b batch) {
-	if !b.spooled && b.b != nil {
-		s.giveBack(b)
-	}
-}
-
-// remember keeps b in the unacknowledged window. Its bound is what can
-// vanish when a connection dies: our send buffer (the kernel doubles
-// SO_SNDBUF, so 2×SendBuffer) plus what sat unread in Carbon's receive
-// buffer, which we cannot know; another 2×SendBuffer is allowed for it.
-// Keeping it costs nothing but references to batches already written.
-func (s *Sender) remember(b batch) {
-	if s.udp {
-		return
-	}
-	b.spooled = false
-	s.window = append(s.window, b)
-	s.windowBytes += len(b.b)
-	for len(s.window) > 1 && s.windowBytes-len(s.window[0].b) >= 4*s.cfg.SendBuffer {
-		s.windowBytes -= len(s.window[0].b)
-		s.window[0] = batch{}
-		s.window = s.window[1:]
+func (l *link) close() {
+	if l.conn != nil {
+		l.stopClose()
+		l.conn.Close()
+		l.conn = nil
 	}
 }
 
-// requeueWindow puts the unacknowledged window back at the head of the
-// queue, in order, after a broken connection.
-func (s *Sender) requeueWindow() {
-	if len(s.window) == 0 {
-		return
+// remember keeps b in the window and returns the batches that left it:
+// those Carbon has (acknowledged). Its bound is what can vanish when a
+// connection dies: our send buffer (the kernel doubles SO_SNDBUF, so
+// 2×SendBuffer) plus what sat unread in Carbon's receive buffer, which we
+// cannot know; another 2×SendBuffer is allowed for it. A batch's bytes are
+// not kept when its source can read it again (the spool).
+func (l *link) remember(b batch) []batch {
+	if l.udp {
+		return []batch{b}
 	}
-	n := 0
-	var overflow []batch
-	var spill *[]batch
-	if s.cfg.Spool != nil {
-		spill = &overflow
+	size := len(b.b)
+	if b.spooled {
+		b.b = nil
 	}
-	s.mu.Lock()
-	for i := len(s.window) - 1; i >= 0; i-- {
-		s.q.pushFront(s.window[i])
-		n += s.window[i].lines
+	b.size = size
+	l.window = append(l.window, b)
+	l.windowSize += size
+	k := 0
+	for len(l.window)-k > 1 && l.windowSize-l.window[k].size >= 4*l.cfg.SendBuffer {
+		l.windowSize -= l.window[k].size
+		k++
 	}
-	s.resent.Add(uint64(n)) // under mu, like Queued
-	// The bound holds here too: the oldest lines go first, and those are
-	// the ones just requeued, already written once.
-	if d := s.q.trim(s.cfg.QueueLines, spill); d > 0 && spill == nil {
-		s.dropped.Add(uint64(d))
+	if k == 0 {
+		return nil
 	}
-	s.mu.Unlock()
-	s.spill(overflow)
-	clear(s.window)
-	s.window, s.windowBytes = s.window[:0], 0
+	out := append([]batch(nil), l.window[:k]...)
+	clear(l.window[:k])
+	l.window = l.window[k:]
+	return out
+}
+
+// closeAcked half-closes the connection and waits (a bounded time) for
+// Carbon to close its side: it does so only after reading everything sent
+// before our end of stream, so then the whole window is acknowledged and
+// returned. The connection is closed either way.
+func (l *link) closeAcked() []batch {
+	if l.conn == nil {
+		return nil
+	}
+	defer l.close()
+	tc, ok := l.conn.(*net.TCPConn)
+	if !ok || len(l.window) == 0 || tc.CloseWrite() != nil {
+		return nil
+	}
+	tc.SetReadDeadline(time.Now().Add(closeWait))
+	var b [512]byte
+	for {
+		if _, err := tc.Read(b[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return l.takeWindow()
+			}
+			return nil
+		}
+	}
+}
+
+// closeWait bounds how long Close waits for Carbon's end of stream.
+const closeWait = 2 * time.Second
+
+// takeWindow empties the window and returns it, oldest first.
+func (l *link) takeWindow() []batch {
+	w := l.window
+	l.window, l.windowSize = nil, 0
+	return w
 }
 
 // dial resolves Addr afresh (a Carbon moved by DNS is found on the next
 // reconnect) and caps the send buffer.
-func (s *Sender) dial(ctx context.Context) (net.Conn, error) {
-	d := net.Dialer{Timeout: s.cfg.DialTimeout}
-	c, err := d.DialContext(ctx, s.cfg.Network, s.cfg.Addr)
+func (l *link) dial(ctx context.Context) error {
+	d := net.Dialer{Timeout: l.cfg.DialTimeout}
+	c, err := d.DialContext(ctx, l.cfg.Network, l.cfg.Addr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetWriteBuffer(s.cfg.SendBuffer)
+		tc.SetWriteBuffer(l.cfg.SendBuffer)
 	}
-	return c, nil
+	// Cancelling ctx closes the connection, so a write blocked on a
+	// stalled Carbon ends at once at shutdown instead of at its write
+	// deadline.
+	l.conn, l.stopClose = c, context.AfterFunc(ctx, func() { c.Close() })
+	l.connAt, l.wrote = time.Now(), false
+	return nil
 }
 
 // write sends whole lines: TCP in chunks of at most maxWrite bytes, UDP in
 // datagrams of at most maxDatagram bytes (a longer single line goes alone).
 // Every Write has its own deadline: without one, a Carbon that accepts and
 // never reads blocks the sender forever.
-func (s *Sender) write(conn net.Conn, b []byte) error {
+func (l *link) write(b []byte) error {
 	limit := maxWrite
-	if s.udp {
+	if l.udp {
 		limit = maxDatagram
 	}
 	for len(b) > 0 {
 		n := chunk(b, limit)
-		conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if _, err := conn.Write(b[:n]); err != nil {
+		l.conn.SetWriteDeadline(time.Now().Add(l.cfg.WriteTimeout))
+		if _, err := l.conn.Write(b[:n]); err != nil {
 			return err
 		}
 		b = b[n:]

@@ -48,6 +48,7 @@ func listen(t *testing.T, addr string) *lineServer {
 					s.lines = append(s.lines, sc.Text())
 					s.mu.Unlock()
 				}
+				c.Close() // as carbon-cache does at the sender's end of stream
 			}()
 		}
 	}()

@@ -31,13 +31,13 @@ var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "s
 // for idle double-counted by old Xen guest kernels, it is off by default
 // (xenfix=None), and halving a measured value would hide the real numbers.
 type cpu struct {
-	file  string
+	file  kernfile.File
 	buf   kernfile.Buf
 	paths [][len(cpuModes)]string // paths[0] = total, paths[i+1] = cpu<i>
 }
 
 func newCPU(h Host, _ *slog.Logger) (Collector, error) {
-	return &cpu{file: h.ProcPath("stat")}, nil
+	return &cpu{file: kernfile.File{Path: h.ProcPath("stat")}}, nil
 }
 
 // modePaths returns the cached paths of line idx (0 = total, i+1 = cpu<i>).
@@ -106,7 +106,7 @@ func cpuLabel(label []byte) (n int, ok, bad bool) {
 }
 
 func (c *cpu) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 		}
 		if bad {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: bad cpu label %q", c.file, lineNo, label)
+				firstErr = fmt.Errorf("parse %s: line %d: bad cpu label %q", c.file.Path, lineNo, label)
 			}
 			continue
 		}
@@ -131,7 +131,7 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 			// The kernel lists "cpu" then cpuN in increasing order: a
 			// repeated or out-of-order line would publish a path twice.
 			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: %q repeated or out of order", c.file, lineNo, label)
+				firstErr = fmt.Errorf("parse %s: line %d: %q repeated or out of order", c.file.Path, lineNo, label)
 			}
 			continue
 		}
@@ -142,7 +142,7 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 		k, err := parseCPULine(fields, &v)
 		if err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, lineNo, err)
+				firstErr = fmt.Errorf("parse %s: line %d: %w", c.file.Path, lineNo, err)
 			}
 			continue
 		}
@@ -153,7 +153,7 @@ func (c *cpu) Collect(_ context.Context, s *Sample) error {
 	}
 	if count == 0 {
 		if firstErr == nil {
-			firstErr = fmt.Errorf("parse %s: no cpuN lines", c.file)
+			firstErr = fmt.Errorf("parse %s: no cpuN lines", c.file.Path)
 		}
 		return firstErr
 	}

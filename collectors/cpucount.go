@@ -15,21 +15,21 @@ import (
 // number of cpuN lines of <procfs>/stat. Not the affinity mask, not
 // runtime.NumCPU: inside a container those describe the container.
 type onlineCPUs struct {
-	online, stat string
+	online, stat kernfile.File
 	buf          kernfile.Buf
 }
 
 func newOnlineCPUs(h Host) onlineCPUs {
-	return onlineCPUs{online: h.SysPath("devices/system/cpu/online"), stat: h.ProcPath("stat")}
+	return onlineCPUs{online: kernfile.File{Path: h.SysPath("devices/system/cpu/online")}, stat: kernfile.File{Path: h.ProcPath("stat")}}
 }
 
 func (o *onlineCPUs) count() (int, error) {
-	if b, err := o.buf.Read(o.online); err == nil {
+	if b, err := o.buf.ReadFile(&o.online); err == nil {
 		if n, err := parseCPUList(b); err == nil {
 			return n, nil
 		}
 	}
-	b, err := o.buf.Read(o.stat)
+	b, err := o.buf.ReadFile(&o.stat)
 	if err != nil {
 		return 0, err
 	}
@@ -42,7 +42,7 @@ func (o *onlineCPUs) count() (int, error) {
 		}
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("no cpuN lines in %s", o.stat)
+		return 0, fmt.Errorf("no cpuN lines in %s", o.stat.Path)
 	}
 	return n, nil
 }

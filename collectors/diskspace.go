@@ -39,7 +39,7 @@ import (
 type diskspace struct {
 	h     Host
 	log   *slog.Logger
-	files [3]string // <procfs>/1/mountinfo, <procfs>/1/mounts, <procfs>/mounts
+	files [3]kernfile.File // <procfs>/1/mountinfo, <procfs>/1/mounts, <procfs>/mounts
 	buf   kernfile.Buf
 
 	filesystems []string // Diamond's default list
@@ -92,8 +92,8 @@ func newDiskspace(h Host, log *slog.Logger) (Collector, error) {
 	return &diskspace{
 		h:   h,
 		log: log,
-		files: [3]string{
-			h.ProcPath("1", "mountinfo"), h.ProcPath("1", "mounts"), h.ProcPath("mounts"),
+		files: [3]kernfile.File{
+			{Path: h.ProcPath("1", "mountinfo")}, {Path: h.ProcPath("1", "mounts")}, {Path: h.ProcPath("mounts")},
 		},
 		filesystems: []string{"ext2", "ext3", "ext4", "xfs", "glusterfs", "nfs", "nfs4",
 			"ntfs", "hfs", "fat32", "fat16", "btrfs"},
@@ -113,8 +113,8 @@ func newDiskspace(h Host, log *slog.Logger) (Collector, error) {
 // mountinfo, its mounts, then <procfs>/mounts (fixtures, old kernels).
 func (c *diskspace) readTable() ([]mountEntry, error) {
 	var firstErr error
-	for i, f := range c.files {
-		b, err := c.buf.Read(f)
+	for i := range c.files {
+		b, err := c.buf.ReadFile(&c.files[i])
 		if err != nil {
 			if firstErr == nil || (errors.Is(firstErr, fs.ErrNotExist) && !errors.Is(err, fs.ErrNotExist)) {
 				firstErr = err
@@ -128,7 +128,7 @@ func (c *diskspace) readTable() ([]mountEntry, error) {
 			c.mounts, perr = parseMounts(b, c.mounts)
 		}
 		if perr != nil {
-			perr = fmt.Errorf("parse %s: %w", f, perr)
+			perr = fmt.Errorf("parse %s: %w", c.files[i].Path, perr)
 		}
 		return c.mounts, perr
 	}

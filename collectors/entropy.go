@@ -17,22 +17,22 @@ import (
 //
 //	256   -> entropy.available 256
 type entropy struct {
-	file string
+	file kernfile.File
 	buf  kernfile.Buf
 }
 
 func newEntropy(h Host, _ *slog.Logger) (Collector, error) {
-	return &entropy{file: h.ProcPath("sys/kernel/random/entropy_avail")}, nil
+	return &entropy{file: kernfile.File{Path: h.ProcPath("sys/kernel/random/entropy_avail")}}, nil
 }
 
 func (c *entropy) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
 	v, ok := kernfile.ParseUint(bytes.TrimSpace(b))
 	if !ok {
-		return fmt.Errorf("parse %s: bad value %q", c.file, bytes.TrimSpace(b))
+		return fmt.Errorf("parse %s: bad value %q", c.file.Path, bytes.TrimSpace(b))
 	}
 	s.GaugeInt("entropy.available", v)
 	return nil

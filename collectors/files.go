@@ -18,12 +18,12 @@ import (
 // Diamond's per-user lsof mode is not implemented: a collector runs no
 // external commands.
 type files struct {
-	file string
+	file kernfile.File
 	buf  kernfile.Buf
 }
 
 func newFiles(h Host, _ *slog.Logger) (Collector, error) {
-	return &files{file: h.ProcPath("sys/fs/file-nr")}, nil
+	return &files{file: kernfile.File{Path: h.ProcPath("sys/fs/file-nr")}}, nil
 }
 
 var filesPaths = [3]string{"files.assigned", "files.unused", "files.max"}
@@ -45,13 +45,13 @@ func parseFileNr(b []byte) ([3]uint64, error) {
 }
 
 func (c *files) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
 	v, err := parseFileNr(b)
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", c.file, err)
+		return fmt.Errorf("parse %s: %w", c.file.Path, err)
 	}
 	for i, p := range filesPaths {
 		s.GaugeInt(p, v[i])

@@ -42,7 +42,7 @@ import (
 // counter of the sum over CPUs: the rate of the sum, at full precision
 // (Diamond sums int()-truncated per-CPU rates; docs/metrics.md, differences).
 type interrupts struct {
-	file   string
+	file   kernfile.File
 	buf    kernfile.Buf
 	line   irqLine
 	values []uint64
@@ -61,7 +61,7 @@ type irqPaths struct {
 }
 
 func newInterrupts(h Host, _ *slog.Logger) (Collector, error) {
-	return &interrupts{file: h.ProcPath("interrupts"), cache: map[string]*irqPaths{}}, nil
+	return &interrupts{file: kernfile.File{Path: h.ProcPath("interrupts")}, cache: map[string]*irqPaths{}}, nil
 }
 
 // irqLine is one parsed line of /proc/interrupts. Its slices are scratch
@@ -205,14 +205,14 @@ func (c *interrupts) pathsFor(name []byte, ncpu int) *irqPaths {
 }
 
 func (c *interrupts) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
 	header, rest := kernfile.NextLine(b)
 	n := cpuColumns(header)
 	if n == 0 {
-		return fmt.Errorf("parse %s: line 1: no CPU columns in the header", c.file)
+		return fmt.Errorf("parse %s: line 1: no CPU columns in the header", c.file.Path)
 	}
 	c.cycle++
 	published := 0
@@ -228,7 +228,7 @@ func (c *interrupts) Collect(_ context.Context, s *Sample) error {
 		}
 		ok, err := c.publishLine(s, line, n)
 		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, lineNo, err)
+			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file.Path, lineNo, err)
 		}
 		if ok {
 			published++

@@ -152,7 +152,7 @@ func TestInterrupts24CPURates(t *testing.T) {
 	if err != nil || len(first) != 0 {
 		t.Fatalf("first sample: %v, %v; want nothing", first, err)
 	}
-	c.(*interrupts).file = fixtureHost("interrupts/24cpu/t1").ProcPath("interrupts")
+	c.(*interrupts).file.Path = fixtureHost("interrupts/24cpu/t1").ProcPath("interrupts")
 	got, _, err := collect(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestInterruptsRatesAndReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.(*interrupts).file = irqHost(t, "  CPU0 CPU1\nLOC:  130  290   Local timer interrupts\nCAL: 1 5 Function call interrupts\nERR: 6\n").ProcPath("interrupts")
+	c.(*interrupts).file.Path = irqHost(t, "  CPU0 CPU1\nLOC:  130  290   Local timer interrupts\nCAL: 1 5 Function call interrupts\nERR: 6\n").ProcPath("interrupts")
 	got, _, err := collect(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestInterruptsMissingFile(t *testing.T) {
 func TestInterruptsCacheBounded(t *testing.T) {
 	c := newByName(t, "interrupts", tempHost(t, nil)).(*interrupts)
 	for i := 0; i < 50; i++ {
-		c.file = irqHost(t, " CPU0 CPU1 CPU2 CPU3\nLOC: 1 2 3 "+strconv.Itoa(i+5)+"\nERR: 0\n").ProcPath("interrupts")
+		c.file.Path = irqHost(t, " CPU0 CPU1 CPU2 CPU3\nLOC: 1 2 3 "+strconv.Itoa(i+5)+"\nERR: 0\n").ProcPath("interrupts")
 		if got, _, err := collect(t, c, int64(i), true, State{}); err != nil || len(got) != 6 {
 			t.Fatalf("cycle %d: %v %v", i, got, err)
 		}
@@ -279,7 +279,7 @@ func TestInterruptsLiveCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.(*interrupts).file = fixtureHost("e2e/t1").ProcPath("interrupts")
+	c.(*interrupts).file.Path = fixtureHost("e2e/t1").ProcPath("interrupts")
 	got, _, err := collect(t, c, 1005, false, st)
 	if err != nil {
 		t.Fatal(err)

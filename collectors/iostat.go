@@ -29,7 +29,7 @@ import (
 // (--counters) the cumulative counters and io_in_progress of every
 // matching device.
 type iostat struct {
-	file string
+	file kernfile.File
 	buf  kernfile.Buf
 	devs map[string]*ioDev // by name as in the file
 	gen  uint64
@@ -92,7 +92,7 @@ type ioDev struct {
 }
 
 func newIOStat(h Host, _ *slog.Logger) (Collector, error) {
-	return &iostat{file: h.ProcPath("diskstats"), devs: make(map[string]*ioDev)}, nil
+	return &iostat{file: kernfile.File{Path: h.ProcPath("diskstats")}, devs: make(map[string]*ioDev)}, nil
 }
 
 // diskstatsLine is one parsed line; name points into the read buffer.
@@ -241,7 +241,7 @@ func (c *iostat) device(name []byte) *ioDev {
 }
 
 func (c *iostat) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (c *iostat) Collect(_ context.Context, s *Sample) error {
 		line, b = kernfile.NextLine(b)
 		skip, err := parseDiskstatsLine(line, &l)
 		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file, n, err)
+			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file.Path, n, err)
 		}
 		if skip || !ioDeviceMatch(l.name) {
 			continue

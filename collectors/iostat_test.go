@@ -103,7 +103,7 @@ func TestIOStatRealRates(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("first sample: got %v, err %v; want nothing", got, err)
 	}
-	c.(*iostat).file = filepath.Join("testdata", "iostat", "real", "t1", "proc", "diskstats")
+	c.(*iostat).file.Path = filepath.Join("testdata", "iostat", "real", "t1", "proc", "diskstats")
 	got, _, err = collect(t, c, 1005, false, st)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestIOStatEdgeRates(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "line 14") || len(got) != 0 {
 		t.Fatalf("first sample: got %v, err %v; want nothing and an error for line 14", got, err)
 	}
-	c.(*iostat).file = filepath.Join("testdata", "iostat", "edge", "t1", "proc", "diskstats")
+	c.(*iostat).file.Path = filepath.Join("testdata", "iostat", "edge", "t1", "proc", "diskstats")
 	got, st2, err := collect(t, c, 1060, false, st)
 	if err == nil {
 		t.Error("garbage line: want an error")

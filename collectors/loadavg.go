@@ -21,13 +21,13 @@ import (
 // by the ONLINE CPU count, as glibc's get_nprocs does), and
 // loadavg.processes_running / processes_total from the fourth field.
 type loadavg struct {
-	file string
+	file kernfile.File
 	cpus onlineCPUs
 	buf  kernfile.Buf
 }
 
 func newLoadavg(h Host, _ *slog.Logger) (Collector, error) {
-	return &loadavg{file: h.ProcPath("loadavg"), cpus: newOnlineCPUs(h)}, nil
+	return &loadavg{file: kernfile.File{Path: h.ProcPath("loadavg")}, cpus: newOnlineCPUs(h)}, nil
 }
 
 type loadavgValues struct {
@@ -63,13 +63,13 @@ func parseLoadavg(b []byte) (loadavgValues, error) {
 }
 
 func (c *loadavg) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
 	v, err := parseLoadavg(b)
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", c.file, err)
+		return fmt.Errorf("parse %s: %w", c.file.Path, err)
 	}
 	s.Gauge("loadavg.01", v.load[0])
 	s.Gauge("loadavg.05", v.load[1])

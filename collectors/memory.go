@@ -21,7 +21,7 @@ import (
 // 100·(MemTotal−MemAvailable)/MemTotal at full precision when both exist
 // (MemAvailable needs kernel ≥ 3.14).
 type memory struct {
-	file string
+	file kernfile.File
 	buf  kernfile.Buf
 }
 
@@ -93,7 +93,7 @@ type memValues struct {
 }
 
 func newMemory(h Host, _ *slog.Logger) (Collector, error) {
-	return &memory{file: h.ProcPath("meminfo")}, nil
+	return &memory{file: kernfile.File{Path: h.ProcPath("meminfo")}}, nil
 }
 
 // parseMeminfo reads the wanted keys of a meminfo file. Like Diamond it
@@ -130,7 +130,7 @@ func parseMeminfo(b []byte) (memValues, error) {
 }
 
 func (c *memory) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
@@ -146,11 +146,11 @@ func (c *memory) Collect(_ context.Context, s *Sample) error {
 		s.Gauge("memory.MemUsedPercentage", 100*(float64(t)-float64(a))/float64(t))
 	}
 	if perr != nil {
-		return fmt.Errorf("parse %s: %w", c.file, perr)
+		return fmt.Errorf("parse %s: %w", c.file.Path, perr)
 	}
 	if !v.have[memTotal] {
 		// Every kernel has MemTotal: without it this is not a meminfo.
-		return fmt.Errorf("parse %s: no MemTotal line", c.file)
+		return fmt.Errorf("parse %s: no MemTotal line", c.file.Path)
 	}
 	return nil
 }

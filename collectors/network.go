@@ -29,7 +29,7 @@ import (
 // wlan* are left out. A dot in a name (VLAN eth0.100) becomes '_', so one
 // interface is one Graphite node (Diamond would add a level: docs/metrics.md, Paths).
 type network struct {
-	file  string
+	file  kernfile.File
 	buf   kernfile.Buf
 	paths map[string]*netPaths // per interface name, built once
 }
@@ -42,7 +42,7 @@ type netPaths struct {
 }
 
 func newNetwork(h Host, _ *slog.Logger) (Collector, error) {
-	return &network{file: h.NetPath("dev"), paths: map[string]*netPaths{}}, nil
+	return &network{file: kernfile.File{Path: h.NetPath("dev")}, paths: map[string]*netPaths{}}, nil
 }
 
 // netColumns names the 16 counters of a /proc/net/dev line in kernel order
@@ -116,7 +116,7 @@ func (c *network) pathsFor(name []byte) *netPaths {
 }
 
 func (c *network) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (c *network) Collect(_ context.Context, s *Sample) error {
 	// them this is not /proc/net/dev, whatever the lines below look like.
 	if !bytes.HasPrefix(b, []byte("Inter-|")) {
 		first, _ := kernfile.NextLine(b)
-		return fmt.Errorf("parse %s: line 1: want the \"Inter-|\" header, got %q", c.file, first)
+		return fmt.Errorf("parse %s: line 1: want the \"Inter-|\" header, got %q", c.file.Path, first)
 	}
 	var firstErr error
 	var v [len(netColumns)]uint64
@@ -143,7 +143,7 @@ func (c *network) Collect(_ context.Context, s *Sample) error {
 		}
 		if err := parseNetDevCounters(counters, &v); err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("parse %s: line %d: interface %q: %w", c.file, lineNo, name, err)
+				firstErr = fmt.Errorf("parse %s: line %d: interface %q: %w", c.file.Path, lineNo, name, err)
 			}
 			continue
 		}

@@ -94,7 +94,7 @@ func TestNetworkRatesFixture(t *testing.T) {
 	if err != nil || len(first) != 0 {
 		t.Fatalf("first sample: %v, %v; want nothing published", first, err)
 	}
-	c.(*network).file = fixtureHost("network/t1").ProcPath("net/dev")
+	c.(*network).file.Path = fixtureHost("network/t1").ProcPath("net/dev")
 	got, _, err := collect(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +237,7 @@ func TestNetworkLiveCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.(*network).file = fixtureHost("e2e/t1").NetPath("dev")
+	c.(*network).file.Path = fixtureHost("e2e/t1").NetPath("dev")
 	got, _, err := collect(t, c, 1005, false, st)
 	if err != nil {
 		t.Fatal(err)

@@ -22,12 +22,12 @@ import (
 // Rates keep full precision (Diamond truncates them to integers, docs/metrics.md, differences). In
 // raw mode ctxt and processes are the counts as read.
 type proc struct {
-	file string
+	file kernfile.File
 	buf  kernfile.Buf
 }
 
 func newProc(h Host, _ *slog.Logger) (Collector, error) {
-	return &proc{file: h.ProcPath("stat")}, nil
+	return &proc{file: kernfile.File{Path: h.ProcPath("stat")}}, nil
 }
 
 // procKeys maps a /proc/stat key to its path and whether it is a counter.
@@ -82,7 +82,7 @@ func parseProcStat(b []byte, st *procStat) error {
 }
 
 func (c *proc) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
@@ -101,10 +101,10 @@ func (c *proc) Collect(_ context.Context, s *Sample) error {
 		}
 	}
 	if perr != nil {
-		return fmt.Errorf("parse %s: %w", c.file, perr)
+		return fmt.Errorf("parse %s: %w", c.file.Path, perr)
 	}
 	if !found {
-		return fmt.Errorf("parse %s: no ctxt, processes, procs_* or btime line", c.file)
+		return fmt.Errorf("parse %s: no ctxt, processes, procs_* or btime line", c.file.Path)
 	}
 	return nil
 }

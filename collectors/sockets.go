@@ -27,7 +27,7 @@ import (
 // neither file is not published. sockstat6 is absent when IPv6 is disabled,
 // which is not an error.
 type sockets struct {
-	file, file6 string
+	file, file6 kernfile.File
 	buf         kernfile.Buf
 }
 
@@ -162,22 +162,22 @@ func newSockets(h Host, _ *slog.Logger) (Collector, error) {
 	// reader's own namespace, when the host has IPv6 disabled, and the
 	// container's IPv6 sockets would then be added to the host's IPv4 ones.
 	file := h.NetPath("sockstat")
-	return &sockets{file: file, file6: filepath.Join(filepath.Dir(file), "sockstat6")}, nil
+	return &sockets{file: kernfile.File{Path: file}, file6: kernfile.File{Path: filepath.Join(filepath.Dir(file), "sockstat6")}}, nil
 }
 
 func (c *sockets) Collect(_ context.Context, s *Sample) error {
 	var v sockValues
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	if err := parseSockstat(b, &v); err != nil {
-		errs = append(errs, fmt.Errorf("parse %s: %w", c.file, err))
+		errs = append(errs, fmt.Errorf("parse %s: %w", c.file.Path, err))
 	}
-	if b, err := c.buf.Read(c.file6); err == nil {
+	if b, err := c.buf.ReadFile(&c.file6); err == nil {
 		if err := parseSockstat(b, &v); err != nil {
-			errs = append(errs, fmt.Errorf("parse %s: %w", c.file6, err))
+			errs = append(errs, fmt.Errorf("parse %s: %w", c.file6.Path, err))
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
@@ -190,7 +190,7 @@ func (c *sockets) Collect(_ context.Context, s *Sample) error {
 		}
 	}
 	if !any && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("parse %s: no sockets, TCP or UDP line", c.file))
+		errs = append(errs, fmt.Errorf("parse %s: no sockets, TCP or UDP line", c.file.Path))
 	}
 	return errors.Join(errs...)
 }

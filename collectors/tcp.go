@@ -37,7 +37,7 @@ import (
 // modern host publishes 13 rates plus CurrEstab. MaxConn (−1 on Linux) is a
 // gauge for Diamond but is not in allowed_names, so it is not published.
 type tcp struct {
-	netstat, snmp string
+	netstat, snmp kernfile.File
 	buf           kernfile.Buf
 	cols          map[string]*tcpCol // by column name, kept across cycles
 	order         []*tcpCol          // in order of first appearance
@@ -64,8 +64,8 @@ type tcpCol struct {
 
 func newTCP(h Host, _ *slog.Logger) (Collector, error) {
 	return &tcp{
-		netstat: h.NetPath("netstat"),
-		snmp:    h.NetPath("snmp"),
+		netstat: kernfile.File{Path: h.NetPath("netstat")},
+		snmp:    kernfile.File{Path: h.NetPath("snmp")},
 		cols:    make(map[string]*tcpCol, 160),
 	}, nil
 }
@@ -94,14 +94,17 @@ func (c *tcp) Collect(_ context.Context, s *Sample) error {
 	// Diamond takes the first line starting with "Tcp" in each file; in
 	// netstat that is TcpExt: (MPTcpExt: does not start with Tcp) and in
 	// snmp Tcp:, so the exact labels select the same lines.
-	for _, f := range [2]struct{ path, prefix string }{{c.netstat, "TcpExt:"}, {c.snmp, "Tcp:"}} {
-		b, err := c.buf.Read(f.path)
+	for _, f := range [2]struct {
+		file   *kernfile.File
+		prefix string
+	}{{&c.netstat, "TcpExt:"}, {&c.snmp, "Tcp:"}} {
+		b, err := c.buf.ReadFile(f.file)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if err := parseHeaderValues(b, f.prefix, c.record); err != nil {
-			errs = append(errs, fmt.Errorf("parse %s: %w", f.path, err))
+			errs = append(errs, fmt.Errorf("parse %s: %w", f.file.Path, err))
 		}
 	}
 	for _, col := range c.order {

@@ -17,12 +17,12 @@ import (
 //
 //	350735.47 234388.90   -> uptime.minutes 5845.591166666667
 type uptime struct {
-	file string
+	file kernfile.File
 	buf  kernfile.Buf
 }
 
 func newUptime(h Host, _ *slog.Logger) (Collector, error) {
-	return &uptime{file: h.ProcPath("uptime")}, nil
+	return &uptime{file: kernfile.File{Path: h.ProcPath("uptime")}}, nil
 }
 
 // parseUptime returns the seconds since boot.
@@ -40,14 +40,14 @@ func parseUptime(b []byte) (float64, error) {
 }
 
 func (c *uptime) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
 	line, _ := kernfile.NextLine(b)
 	secs, err := parseUptime(line)
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", c.file, err)
+		return fmt.Errorf("parse %s: %w", c.file.Path, err)
 	}
 	s.Gauge("uptime.minutes", secs/60)
 	return nil

@@ -20,7 +20,7 @@ import (
 // vmstat.pswpin, vmstat.pswpout (raw counts in --counters mode). A key the
 // file lacks is not published.
 type vmstat struct {
-	file string
+	file kernfile.File
 	buf  kernfile.Buf
 }
 
@@ -54,7 +54,7 @@ type vmstatValues struct {
 }
 
 func newVMStat(h Host, _ *slog.Logger) (Collector, error) {
-	return &vmstat{file: h.ProcPath("vmstat")}, nil
+	return &vmstat{file: kernfile.File{Path: h.ProcPath("vmstat")}}, nil
 }
 
 // parseVMStat reads the wanted "name value" lines; a wanted line with a
@@ -87,7 +87,7 @@ func parseVMStat(b []byte) (vmstatValues, error) {
 }
 
 func (c *vmstat) Collect(_ context.Context, s *Sample) error {
-	b, err := c.buf.Read(c.file)
+	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
 	}
@@ -98,11 +98,11 @@ func (c *vmstat) Collect(_ context.Context, s *Sample) error {
 		}
 	}
 	if perr != nil {
-		return fmt.Errorf("parse %s: %w", c.file, perr)
+		return fmt.Errorf("parse %s: %w", c.file.Path, perr)
 	}
 	if !v.have[0] && !v.have[2] {
 		// pgpgin and pgfault exist on every kernel since 2.6.
-		return fmt.Errorf("parse %s: no %s or %s line", c.file, vmstatKeys[0], vmstatKeys[2])
+		return fmt.Errorf("parse %s: no %s or %s line", c.file.Path, vmstatKeys[0], vmstatKeys[2])
 	}
 	return nil
 }

@@ -145,6 +145,7 @@ const (
 	maxQueueLines  = 10_000_000
 	maxContainers  = 5000 // about 240k series with --tags: collectors.MaxMetrics
 	maxConfigBytes = 1 << 20
+	maxTimestamp   = 1<<32 - 1 // 2106: whisper stores 32-bit timestamps
 )
 
 func (c *Config) validate(known []string) error {
@@ -167,11 +168,14 @@ func (c *Config) validate(known []string) error {
 	if err := checkDestinations(c.Graphite, c.Output == "-"); err != nil {
 		return err
 	}
+	if err := c.distinctDestinations(); err != nil {
+		return err
+	}
 	if c.MaxContainers < 0 || c.MaxContainers > maxContainers {
 		return usagef("--max-containers must be from 0 (the default, 1000) to %d, got %d", maxContainers, c.MaxContainers)
 	}
-	if c.Timestamp < 0 {
-		return usagef("--timestamp must be epoch seconds, got %d", c.Timestamp)
+	if c.Timestamp < 0 || c.Timestamp > maxTimestamp {
+		return usagef("--timestamp must be epoch seconds from 0 to %d, got %d", maxTimestamp, c.Timestamp)
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return err
@@ -371,7 +375,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.Int64Var(&c.Timestamp, "timestamp", c.Timestamp, "sample time in epoch seconds (one-shot runs)")
 	fs.BoolVar(&c.Counters, "counters", c.Counters, "publish raw counters instead of rates")
 	fs.IntVar(&c.MaxContainers, "max-containers", c.MaxContainers, "containers published per cycle at most (0: 1000)")
-	fs.StringVar(&c.SpoolDir, "spool-dir", c.SpoolDir, "keep what Carbon cannot take yet in `DIR` (survives restarts)")
+	fs.StringVar(&c.SpoolDir, "spool-dir", c.SpoolDir, "write-ahead spool `DIR`: every line is on disk until Carbon has it, so crashes and restarts lose nothing (default: /var/lib/nodemetrics/spool when /var/lib/nodemetrics exists; \"off\": none)")
 	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "bound of the spool on disk; when full the oldest data goes")
 	fs.IntVar(&c.QueueLines, "queue-lines", c.QueueLines, "bound of the in-memory send queue, in lines")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -443,6 +447,28 @@ func (l *listValue) Set(s string) error {
 		if x = strings.TrimSpace(x); x != "" {
 			*l = append(*l, x)
 		}
+	}
+	return nil
+}
+
+// SpoolOff as --spool-dir runs without a spool, even where the default
+// spool directory exists.
+const SpoolOff = "off"
+
+// distinctDestinations rejects a destination listed twice (hosts compared
+// without case): it would get every line twice and, with a spool, share
+// one spool directory.
+func (c *Config) distinctDestinations() error {
+	seen := map[string]bool{}
+	for _, a := range c.Destinations() {
+		k := strings.ToLower(a)
+		if h, p, err := net.SplitHostPort(a); err == nil {
+			k = net.JoinHostPort(strings.ToLower(h), p)
+		}
+		if seen[k] {
+			return usagef("--graphite lists %s twice", a)
+		}
+		seen[k] = true
 	}
 	return nil
 }

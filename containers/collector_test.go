@@ -3,12 +3,14 @@
 package containers
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodemetrics/nodemetrics/collectors"
 )
@@ -248,4 +250,36 @@ func TestNoCgroupAndMalformed(t *testing.T) {
 	if len(filter(got, a+"memory.usage")) != 0 || len(filter(got, a+"cpu.total 5000000")) != 1 {
 		t.Errorf("malformed memory.current: got %v", filter(got, a))
 	}
+}
+
+// Two containers whose names sanitise alike never share a node, and a
+// container keeps its node when a namesake appears later: web.1 publishes
+// containers.web_1 alone, and keeps it when another container is named
+// web_1 (that one gets its short id). The container tag is the node.
+func TestNameCollisionStable(t *testing.T) {
+	namer := fakeNamer{idA: {Name: "/web.1"}}
+	c := newTest(t, fixtureHost("v2"), Options{Namer: namer, Tags: true, Hostname: "h"})
+	s := collectors.NewSample(time.Unix(1000, 0), true, collectors.State{})
+	if err := c.Collect(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	wantNode := func(ms []collectors.Metric, node, id string) {
+		t.Helper()
+		plain, tagged := false, false
+		for _, m := range ms {
+			plain = plain || strings.HasPrefix(m.Path, "containers."+node+".cpu.")
+			tagged = tagged || m.Absolute && strings.Contains(m.Path, ";container="+node+";") && strings.HasPrefix(m.Path, "container.cpu.")
+		}
+		if !plain || !tagged {
+			t.Errorf("%s: no containers.%s.cpu.* (%v) or tagged container=%s (%v)", id[:12], node, plain, node, tagged)
+		}
+	}
+	wantNode(s.Metrics(), "web_1", idA)
+	namer[idE] = Info{Name: "web_1"}
+	s.Reset(time.Unix(1001, 0))
+	if err := c.Collect(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	wantNode(s.Metrics(), "web_1", idA)
+	wantNode(s.Metrics(), "web_1_"+idE[:12], idE)
 }

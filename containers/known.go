@@ -11,7 +11,11 @@ import (
 // what the services collector needs to look inside it.
 type Running struct {
 	ID, Name, Image string
-	Labels          map[string]string
+	// Node is the container's path node in containers.<node>: its name
+	// sanitised and unique among the containers (collectors.Unique); a
+	// collector publishing below it must use it, not its own of Name.
+	Node   string
+	Labels map[string]string
 	// Tags is the container's tagged-series suffix (";container=..;host=.."
 	// sorted by tag name), "" when tagged series are off.
 	Tags string
@@ -63,7 +67,7 @@ func (c *collector) publishKnown(live []*container) {
 	}
 	list := make([]Running, 0, len(live))
 	for _, ct := range live {
-		r := Running{ID: ct.id, Name: ct.rawName, Tags: ct.tagSuffix, CgroupDir: ct.f.procsDir, Pid: ct.pid}
+		r := Running{ID: ct.id, Name: ct.rawName, Node: ct.node, Tags: ct.tagSuffix, CgroupDir: ct.f.procsDir, Pid: ct.pid}
 		if c.opts.Namer != nil {
 			if info, ok := c.opts.Namer.Lookup(ct.id); ok {
 				r.Image, r.Labels = info.Image, info.Labels

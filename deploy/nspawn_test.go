@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,6 +330,11 @@ func TestNspawnEndToEnd(t *testing.T) {
 		t.Fatalf("nothing under servers.* in Carbon within 30s of the start")
 	}
 	t.Logf("first paths in Carbon %v after the start", time.Since(started).Round(time.Millisecond))
+	// The default spool is on, in the state directory the wrapper binds
+	// from the host (it outlives the machine directory).
+	if _, err := os.Stat(filepath.Join(machines, "."+name+".state", "spool", url.PathEscape(g.CarbonAddr), "cursor")); err != nil {
+		t.Errorf("no default spool in the host's state directory: %v", err)
+	}
 	rootUsed := root + ".diskspace.root.byte_used"
 	waitPoint(t, g, rootUsed, started.Unix(), 10*time.Second)
 	if tops, _ = g.Find("servers.*"); len(tops) != 1 || tops[0] != root {

@@ -363,15 +363,16 @@ func TestDaemonSet(t *testing.T) {
 		mm := m.(map[string]any)
 		hp := hostPaths[mm["name"].(string)]
 		mounts[hp] = mm["mountPath"].(string)
-		if mm["readOnly"] != true {
-			t.Errorf("volumeMount %v is not readOnly", mm)
+		if state := hp == "/var/lib/nodemetrics"; mm["readOnly"] == state {
+			t.Errorf("volumeMount %v: readOnly must be %v", mm, !state)
 		}
 		prop, _ := mm["mountPropagation"].(string)
 		if hp == "/" && prop != "HostToContainer" {
 			t.Errorf("volumeMount of / has mountPropagation %q, want HostToContainer", prop)
 		}
 	}
-	for hp, mp := range map[string]string{"/proc": "/host/proc", "/sys": "/host/sys", "/": "/host/root", "/run": "/host/run"} {
+	for hp, mp := range map[string]string{"/proc": "/host/proc", "/sys": "/host/sys", "/": "/host/root", "/run": "/host/run",
+		"/var/lib/nodemetrics": "/var/lib/nodemetrics"} { // the default spool, writable
 		if mounts[hp] != mp {
 			t.Errorf("hostPath %s mounted at %q, want %s", hp, mounts[hp], mp)
 		}

@@ -64,7 +64,7 @@ fi
 # it creates dev, proc, sys, run, tmp and etc/resolv.conf itself. The agent
 # needs only name resolution for --graphite: nsswitch.conf + hosts (Go's
 # pure resolver), resolv.conf comes from nspawn/Docker/Kubernetes.
-mkdir -p "$root"/{usr/lib,etc,dev,proc,sys,run,tmp,var/tmp} "$root"/host/{proc,sys,root,run}
+mkdir -p "$root"/{usr/lib,etc,dev,proc,sys,run,tmp,var/tmp,var/lib/nodemetrics} "$root"/host/{proc,sys,root,run}
 cat >"$root/usr/lib/os-release" <<EOF
 NAME="nodemetrics"
 ID=nodemetrics

@@ -34,7 +34,7 @@ func bench100(b *testing.B) (*Collector, fixedList) {
 		r.Mkdir(rel)
 		cmd := exec.Command("sh", "-c", `read x; exec ip netns exec "$0" memcached -u nobody -l 127.0.0.1 -p 11211 -t 1`, name)
 		r.Start(cmd, rel).Write([]byte("go\n"))
-		list = append(list, containers.Running{ID: id, Name: "c" + strconv.Itoa(i), CgroupDir: filepath.Join(r.Roots[0], rel)})
+		list = append(list, containers.Running{ID: id, Name: "c" + strconv.Itoa(i), Node: "c" + strconv.Itoa(i), CgroupDir: filepath.Join(r.Roots[0], rel)})
 		defer waitDial(b, nsPath, "127.0.0.1:11211")
 	}
 	return New(collectors.DefaultHost(), Options{Containers: list}, nil), list

@@ -52,7 +52,7 @@ func (c *Collector) discover(ctx context.Context, list []Container) ([]*Instance
 		for _, p := range pids {
 			inContainer[p] = true
 		}
-		t := &target{c: ct, base: "containers." + collectors.Segment(ct.Name) + "."}
+		t := &target{c: ct, base: "containers." + ct.Node + "."}
 		if c.opts.Tags {
 			t.tags = ct.Tags
 		}

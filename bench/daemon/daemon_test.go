@@ -51,11 +51,12 @@ func TestFloorAndTree(t *testing.T) {
 		}
 	}()
 	top := "nmbench-test-" + hexID()[:8]
-	list, err := c.setUp(tr, "containers", top+"/containers")
+	view := top + "/view"
+	list, err := c.setUp(tr, "containers", view)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.setUp(tr, "plain", top+"/plain"); err != nil {
+	if _, err := c.setUp(tr, "plain", view); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(list)
@@ -65,12 +66,12 @@ func TestFloorAndTree(t *testing.T) {
 	}
 	for _, root := range tr.roots {
 		for _, rel := range rels {
-			procs, err := os.ReadFile(filepath.Join(root, rel, "cgroup.procs"))
+			procs, err := os.ReadFile(filepath.Join(root, view, rel, "cgroup.procs"))
 			if err != nil || len(strings.TrimSpace(string(procs))) == 0 {
 				t.Errorf("%s/%s: no process (%v)", root, rel, err)
 			}
 		}
-		if !exists(filepath.Join(root, top, "plain", "g00003")) {
+		if !exists(filepath.Join(root, view, "plain", "g00003")) {
 			t.Errorf("%s: plain cgroup missing", root)
 		}
 	}
@@ -91,7 +92,8 @@ func TestFloorAndTree(t *testing.T) {
 		perContainer = 8
 	}
 
-	d, err := c.startDaemon(tr, top+"/floor", filepath.Join(dir, "floor.out"), floor, "-interval", "1s", "-containers", list)
+	// In its view, the floor finds the containers at docker/<id>.
+	d, err := c.startDaemon(tr, top+"/floor", view, filepath.Join(dir, "floor.out"), floor, "-interval", "1s", "-containers", list)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,10 +146,11 @@ func TestCleanupRecord(t *testing.T) {
 	c, tr := newTestTree(t, dir)
 	c.containers = 2
 	defer tr.close()
-	if _, err := c.setUp(tr, "containers", ""); err != nil {
+	view := "nmbench-test-" + hexID()[:8] + "/view"
+	if _, err := c.setUp(tr, "containers", view); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.setUp(tr, "plain", "nmbench-test-"+hexID()[:8]+"/plain"); err != nil {
+	if _, err := c.setUp(tr, "plain", view); err != nil {
 		t.Fatal(err)
 	}
 	tr.rec.Sync()

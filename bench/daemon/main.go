@@ -52,6 +52,7 @@ type config struct {
 	state, cgroupBase string
 	runDir            string // the daemons' output of this run
 	cleanup           string
+	docker            bool
 	out               io.Writer
 }
 
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.plain, "plain", 1000, "cgroups of the plain-cgroups load")
 	loads := fs.String("loads", "host,containers,plain", "loads to run, comma-separated")
 	fs.StringVar(&c.state, "state", ".state/bench-daemon", "`DIR` for records and daemon output")
+	fs.BoolVar(&c.docker, "docker", false, "let the agent ask the host's Docker API for names (it then also lists the machine's other containers)")
 	fs.StringVar(&c.cleanup, "cleanup", "", "only undo what the record `FILE` of a killed run lists")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -102,6 +104,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "bench-daemon: run as root (it makes cgroups)")
 		return 2
+	}
+	if abs, err := filepath.Abs(c.state); err == nil {
+		c.state = abs // the daemons get paths below it
 	}
 	if err := os.MkdirAll(c.state, 0o755); err != nil {
 		fmt.Fprintf(stderr, "bench-daemon: %v\n", err)
@@ -156,13 +161,13 @@ func (c *config) all(ctx context.Context, t *tree) ([]result, error) {
 	fmt.Fprintf(c.out, "%-11s %3s %10s %10s %7s %10s %10s %11s %10s\n", "load", "run", "floor ms", "agent ms", "ratio",
 		"floor PSS", "agent PSS", "floor files", "published")
 	for _, load := range c.loads {
-		rel := top + "/" + load
-		list, err := c.setUp(t, load, rel)
+		view := top + "/view-" + load
+		list, err := c.setUp(t, load, view)
 		if err != nil {
 			return results, fmt.Errorf("%s: set-up: %w", load, err)
 		}
 		for r := 1; r <= c.runs; r++ {
-			res, err := c.measure(ctx, t, top, load, r, list)
+			res, err := c.measure(ctx, t, top, view, load, r, list)
 			if err != nil {
 				return results, fmt.Errorf("%s run %d: %w", load, r, err)
 			}
@@ -170,33 +175,39 @@ func (c *config) all(ctx context.Context, t *tree) ([]result, error) {
 			fmt.Fprintf(c.out, "%-11s %3d %10.2f %10.2f %6.1fx %7.1f MB %7.1f MB %11d %10d\n", load, r,
 				res.floorMS, res.agentMS, res.agentMS/res.floorMS, res.floorPSS, res.agentPSS, res.floorFiles, res.published)
 		}
-		if err := c.tearDown(t, rel); err != nil {
+		if err := c.tearDown(t, view); err != nil {
 			return results, fmt.Errorf("%s: tear-down: %w", load, err)
 		}
 	}
 	return results, nil
 }
 
-// setUp makes the cgroups of a load below rel (containers go to
-// docker/<id>) and writes the floor's list of container cgroups.
-func (c *config) setUp(t *tree, load, rel string) (string, error) {
+// setUp makes the view of a load: a cgroup that both daemons see as the
+// root of every hierarchy (see startDaemon), with the load's cgroups in it:
+// containers at docker/<id> each with a sleeping process, plain cgroups at
+// plain/g<n>. It writes the floor's list of container cgroups (relative to
+// the view).
+func (c *config) setUp(t *tree, load, view string) (string, error) {
 	list := filepath.Join(c.runDir, "containers-"+load)
+	if err := t.mkdir(view); err != nil {
+		return "", err
+	}
 	var rels []string
 	switch load {
 	case "containers":
 		for i := 0; i < c.containers; i++ {
 			id := "docker/" + hexID()
-			if err := t.mkdir(id); err != nil {
+			if err := t.mkdir(view + "/" + id); err != nil {
 				return "", err
 			}
-			if err := t.start(exec.Command("sleep", "infinity"), id); err != nil {
+			if err := t.start(exec.Command("sleep", "infinity"), view+"/"+id); err != nil {
 				return "", err
 			}
 			rels = append(rels, id)
 		}
 	case "plain":
 		for i := 0; i < c.plain; i++ {
-			if err := t.mkdir(fmt.Sprintf("%s/g%05d", rel, i)); err != nil {
+			if err := t.mkdir(fmt.Sprintf("%s/plain/g%05d", view, i)); err != nil {
 				return "", err
 			}
 		}
@@ -204,26 +215,14 @@ func (c *config) setUp(t *tree, load, rel string) (string, error) {
 	return list, os.WriteFile(list, []byte(strings.Join(rels, "\n")), 0o644)
 }
 
-// tearDown stops the sleepers and removes the load's cgroups.
-func (c *config) tearDown(t *tree, rel string) error {
+// tearDown stops the sleepers of the view and removes its cgroups.
+func (c *config) tearDown(t *tree, view string) error {
 	for _, pid := range slices.Clone(t.order) {
-		if ch := t.procs[pid]; ch != nil && strings.HasPrefix(ch.rel, "docker/") {
+		if ch := t.procs[pid]; ch != nil && strings.HasPrefix(ch.rel, view+"/") {
 			t.stop(pid, 0)
 		}
 	}
-	var errs []error
-	for _, d := range slices.Clone(t.dirs) {
-		if filepath.Base(filepath.Dir(d)) == "docker" {
-			if err := removeDir(d); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	t.dirs = slices.DeleteFunc(t.dirs, func(d string) bool { return filepath.Base(filepath.Dir(d)) == "docker" })
-	if err := t.rmdir(rel); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return t.rmdir(view)
 }
 
 // daemon is one running daemon in its own cgroup.
@@ -235,7 +234,11 @@ type daemon struct {
 	v2  bool
 }
 
-func (c *config) startDaemon(t *tree, rel, out string, bin string, args ...string) (*daemon, error) {
+// startDaemon runs bin in the cgroup rel, in a mount namespace of its own
+// where each hierarchy's root is the cgroup view bound over it: the daemon
+// sees the benchmark's cgroups and nothing of the other containers and
+// cgroups on the machine (nor its own cgroup).
+func (c *config) startDaemon(t *tree, rel, view, out string, bin string, args ...string) (*daemon, error) {
 	if err := t.mkdir(rel); err != nil {
 		return nil, err
 	}
@@ -244,7 +247,12 @@ func (c *config) startDaemon(t *tree, rel, out string, bin string, args ...strin
 		return nil, err
 	}
 	defer f.Close()
-	cmd := exec.Command(bin, args...)
+	var script strings.Builder
+	for _, r := range t.roots {
+		fmt.Fprintf(&script, "mount --bind '%s/%s' '%s' && ", r, view, r)
+	}
+	script.WriteString(`exec "$@"`)
+	cmd := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "--", "sh", "-c", script.String(), "sh", bin}, args...)...)
 	cmd.Stdout = f
 	cmd.Stderr = f
 	if err := t.start(cmd, rel); err != nil {
@@ -321,7 +329,7 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 // measure runs the agent and the floor side by side: warm-up cycles, then
 // the usage of both cgroups read half an interval after a tick and again N
 // ticks later.
-func (c *config) measure(ctx context.Context, t *tree, top, load string, r int, list string) (result, error) {
+func (c *config) measure(ctx context.Context, t *tree, top, view, load string, r int, list string) (result, error) {
 	res := result{load: load, run: r}
 	tag := fmt.Sprintf("%s-%d", load, r)
 	agentOut := filepath.Join(c.runDir, "agent-"+tag+".out")
@@ -334,8 +342,13 @@ func (c *config) measure(ctx context.Context, t *tree, top, load string, r int, 
 		return res, err
 	}
 	defer sink.close()
-	args := append([]string{"--interval", iv, "--graphite", sink.addr(), "--hostname", "nmbench", "--log-level", "warn"}, c.agentArgs...)
-	a, err := c.startDaemon(t, top+"/agent-"+tag, agentOut+".log", c.agent, args...)
+	args := []string{"--interval", iv, "--graphite", sink.addr(), "--hostname", "nmbench", "--log-level", "error"}
+	if !c.docker {
+		// No Docker API: the machine's other containers are not ours.
+		args = append(args, "--docker-host", "unix://"+filepath.Join(c.runDir, "no-docker.sock"))
+	}
+	args = append(args, c.agentArgs...)
+	a, err := c.startDaemon(t, top+"/agent-"+tag, view, agentOut+".log", c.agent, args...)
 	if err != nil {
 		return res, err
 	}
@@ -344,7 +357,7 @@ func (c *config) measure(ctx context.Context, t *tree, top, load string, r int, 
 	if load == "containers" {
 		fargs = append(fargs, "-containers", list)
 	}
-	f, err := c.startDaemon(t, top+"/floor-"+tag, floorOut, c.floor, fargs...)
+	f, err := c.startDaemon(t, top+"/floor-"+tag, view, floorOut, c.floor, fargs...)
 	if err != nil {
 		return res, err
 	}

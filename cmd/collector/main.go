@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/nodemetrics/nodemetrics/agent"
-	"github.com/nodemetrics/nodemetrics/carbon"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/config"
 	"github.com/nodemetrics/nodemetrics/containers"
@@ -114,36 +112,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	var out agent.Output
-	var senders carbon.Fanout
+	var snd *sending
 	if cfg.Output == "-" {
 		out = &agent.WriterOutput{W: stdout}
 	} else {
-		for _, addr := range cfg.Destinations() {
-			c := carbon.Config{Addr: addr, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log}
-			if cfg.SpoolDir != "" {
-				sp, err := carbon.OpenSpool(filepath.Join(cfg.SpoolDir, collectors.Segment(addr)), cfg.SpoolMaxBytes, log)
-				if err != nil {
-					fmt.Fprintf(stderr, "collector: --spool-dir: %v\n", err)
-					return 2
-				}
-				defer sp.Close()
-				c.Spool = sp
-			}
-			senders = append(senders, carbon.NewSender(c))
+		if snd, err = startSenders(&cfg, log); err != nil {
+			fmt.Fprintf(stderr, "collector: %v\n", err)
+			return 2
 		}
-		opts.SenderStats = senders.Stats
-		out = senders
+		defer snd.stop(0)
+		opts.SenderStats = snd.senders.Stats
+		out = snd.senders
 	}
 	a, err := agent.New(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
 	}
-
-	senderCtx, stopSender := context.WithCancel(context.Background())
-	defer stopSender()
-	senderDone := make(chan struct{})
-	go func() { senders.Run(senderCtx); close(senderDone) }()
 	log.Info("starting", "version", version, "host", hostname, "interval", opts.Interval,
 		"collectors", len(factories), "once", cfg.Once)
 	if cfg.Once {
@@ -157,10 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// --notify-ready=yes) that we are up; later ones refresh STATUS.
 		// A loop stalled for 5 intervals exits 3 so the unit restarts.
 		wd := agent.NewWatchdog(5 * opts.Interval)
-		go wd.Run(ctx, func(since time.Duration) {
-			log.Error("main loop stalled, exiting for the supervisor to restart us", "since", since)
-			os.Exit(3)
-		})
+		go wd.Run(ctx, stallExit(snd, log, os.Exit))
 		cycles := 0
 		a.Run(ctx, out, func() {
 			wd.Beat()
@@ -171,25 +153,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			daemon.SdNotify(false, fmt.Sprintf("STATUS=%d cycles", cycles))
 		})
 	}
-	if senders != nil {
-		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-		defer cancel()
-		err := senders.Flush(fctx)
-		stopSender()
-		<-senderDone
-		if cfg.SpoolDir != "" {
-			// A batch that was mid-write when the senders stopped went back to
-			// its queue: a second, already expired flush spools it.
-			done, cancel := context.WithCancel(context.Background())
-			cancel()
-			senders.Flush(done)
+	if err := snd.stop(flushTimeout); err != nil {
+		if cfg.Once {
+			// One line a cron mail shows: how much was lost and why.
+			fmt.Fprintf(stderr, "collector: %v (no spool: --spool-dir keeps them for the next run)\n", err)
+			return 1
 		}
-		if err != nil {
-			log.Error("stopping with unsent metrics", "err", err)
-			if cfg.Once {
-				return 1
-			}
-		}
+		log.Error("stopping with unsent metrics", "err", err)
 	}
 	if w, ok := out.(*agent.WriterOutput); ok && w.Err != nil {
 		fmt.Fprintf(stderr, "collector: write output: %v\n", w.Err)

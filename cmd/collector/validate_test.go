@@ -43,6 +43,9 @@ func agentBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// Away from the host's default spool directory: a test that wants the
+	// default points defaultStateDir at its own.
+	defaultStateDir = "/nonexistent/nodemetrics-test-state"
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
@@ -101,6 +104,7 @@ func TestBadValuesExit2(t *testing.T) {
 		{[]string{"--graphite", "127.0.0.1:2003,x_y:2003"}, "x_y"},
 		{[]string{"--output", "", "--config", write("g.toml", "graphite = \",,\"\n")}, "graphite"},
 		{[]string{"--queue-lines", "0"}, "queue-lines"},
+		{[]string{"--timestamp", "4294967296"}, "timestamp"},
 		{[]string{"--queue-lines", "2000000000"}, "queue-lines"},
 		{[]string{"--max-containers", "-1"}, "max-containers"},
 		{[]string{"--max-containers", "100000000"}, "max-containers"},

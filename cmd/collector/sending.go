@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nodemetrics/nodemetrics/carbon"
+	"github.com/nodemetrics/nodemetrics/config"
+)
+
+// defaultStateDir holds the default spool (DIR/spool) when it exists: the
+// image has it, and nspawn-container and the DaemonSet mount a persistent
+// host directory there. A variable so that tests can point it elsewhere.
+var defaultStateDir = "/var/lib/nodemetrics"
+
+// sending is the senders (one per destination) with their spools, running.
+type sending struct {
+	senders carbon.Fanout
+	spools  []*carbon.Spool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	err     error
+}
+
+// spoolDir resolves --spool-dir: "off" is none; empty is the default,
+// used only when its parent exists (auto reports that).
+func spoolDir(cfg *config.Config) (dir string, auto bool) {
+	switch cfg.SpoolDir {
+	case config.SpoolOff:
+		return "", false
+	case "":
+		if st, err := os.Stat(defaultStateDir); err == nil && st.IsDir() {
+			return filepath.Join(defaultStateDir, "spool"), true
+		}
+		return "", false
+	}
+	return cfg.SpoolDir, false
+}
+
+// startSenders opens one spool per destination (a directory named after
+// the destination, so two never share one) and starts the senders. An
+// explicit spool that cannot be written is an error; the default one is
+// skipped with a warning.
+func startSenders(cfg *config.Config, log *slog.Logger) (*sending, error) {
+	dir, auto := spoolDir(cfg)
+	var spools []*carbon.Spool
+	if dir != "" {
+		for _, addr := range cfg.Destinations() {
+			sp, err := carbon.OpenSpool(filepath.Join(dir, url.PathEscape(addr)), cfg.SpoolMaxBytes, log)
+			if err != nil {
+				for _, o := range spools {
+					o.Close()
+				}
+				if !auto {
+					return nil, fmt.Errorf("--spool-dir: %w", err)
+				}
+				log.Warn("default spool unusable, running without one: a crash during a Carbon outage loses what is queued in memory", "err", err)
+				spools = nil
+				break
+			}
+			spools = append(spools, sp)
+		}
+		if len(spools) > 0 && auto {
+			log.Info("spooling to the default spool directory", "dir", dir)
+		}
+	}
+	st := &sending{spools: spools, done: make(chan struct{})}
+	for i, addr := range cfg.Destinations() {
+		c := carbon.Config{Addr: addr, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log}
+		if spools != nil {
+			c.Spool = spools[i]
+		}
+		st.senders = append(st.senders, carbon.NewSender(c))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st.cancel = cancel
+	go func() { st.senders.Run(ctx); close(st.done) }()
+	return st, nil
+}
+
+// stop flushes within timeout (with a spool it returns as soon as Carbon
+// is known down: the lines are on disk), stops the senders and closes the
+// spools, saving their read positions. The error, without a spool, says
+// how many lines were lost. Safe to call more than once (nil: nothing).
+func (st *sending) stop(timeout time.Duration) error {
+	if st == nil {
+		return nil
+	}
+	st.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		st.err = st.senders.Flush(ctx)
+		cancel()
+		if st.err == nil {
+			// Everything written: an orderly close tells us Carbon read it.
+			cctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			st.senders.Close(cctx)
+			cancel()
+		}
+		st.cancel()
+		<-st.done
+		for _, sp := range st.spools {
+			if err := sp.Close(); err != nil {
+				st.err = errors.Join(st.err, fmt.Errorf("spool: %w", err))
+			}
+		}
+	})
+	return st.err
+}
+
+// stallExit is the watchdog's action: flush (or spool) what it can, then
+// exit 3 for the supervisor to restart us.
+func stallExit(st *sending, log *slog.Logger, exit func(int)) func(time.Duration) {
+	return func(since time.Duration) {
+		log.Error("main loop stalled, exiting for the supervisor to restart us", "since", since)
+		if err := st.stop(flushTimeout); err != nil {
+			log.Error("exiting with unsent metrics", "err", err)
+		}
+		exit(3)
+	}
+}
