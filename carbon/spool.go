@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,7 +64,8 @@ type Spool struct {
 	send     pos
 	ack      pos
 	inflight []sentRec // records Next returned, not yet acknowledged, in order
-	buf      []byte
+	buf      []byte    // read buffer (Next)
+	wbuf     []byte    // write buffer (Append)
 
 	saved     pos // the ack cursor last written to the cursor file
 	savedAt   time.Time
@@ -418,15 +420,21 @@ func (s *Spool) Append(b []byte, lines int) error {
 	if len(b) == 0 || lines <= 0 {
 		return nil
 	}
-	rec := make([]byte, recHeader+len(b))
+	sum := crc32.Checksum(b, crcTable)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// One write per record (never a header without its payload), from a
+	// buffer reused under mu.
+	rec := slices.Grow(s.wbuf[:0], recHeader+len(b))[:recHeader]
 	binary.LittleEndian.PutUint32(rec[0:], recMagic)
 	binary.LittleEndian.PutUint32(rec[4:], uint32(len(b)))
 	binary.LittleEndian.PutUint32(rec[8:], uint32(lines))
-	binary.LittleEndian.PutUint32(rec[12:], crc32.Checksum(b, crcTable))
+	binary.LittleEndian.PutUint32(rec[12:], sum)
 	binary.LittleEndian.PutUint32(rec[16:], crc32.Checksum(rec[:16], crcTable))
-	copy(rec[recHeader:], b)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	rec = append(rec, b...)
+	if s.wbuf = rec; cap(rec) > 1<<20 {
+		s.wbuf = nil // one huge batch must not pin its size for good
+	}
 	if s.closed {
 		s.dropped += uint64(lines)
 		return errSpoolClosed

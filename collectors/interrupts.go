@@ -117,7 +117,7 @@ const (
 )
 
 // appendComponent appends b transformed as mode says and then mapped
-// through Segment's byte rule (outside [A-Za-z0-9_-:+@=%#~] -> '_', empty ->
+// through the naming rules' node bytes (nodeByte: anything else -> '_', empty ->
 // "_"), without allocating.
 func appendComponent(dst, b []byte, mode int) []byte {
 	start := len(dst)

@@ -43,5 +43,7 @@ func Registry() []Factory {
 		{Name: "uptime", Default: true, New: newUptime, Paths: []string{"uptime.minutes"}},
 		{Name: "proc", Default: true, New: newProc, Paths: []string{
 			"proc.<ctxt|processes>", "proc.<procs_running|procs_blocked>", "proc.btime"}},
+		{Name: "pressure", Default: true, New: newPressure, Paths: []string{
+			"pressure.<cpu|memory|io>.<some|full>.<avg10|avg60|avg300|stalled_percentage>"}},
 	}
 }

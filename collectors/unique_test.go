@@ -110,3 +110,42 @@ func TestUniqueSteadyNoAlloc(t *testing.T) {
 		t.Errorf("%v allocations per steady cycle", n)
 	}
 }
+
+// FuzzUnique: whatever the names (split on '|'), over two cycles with the
+// second one's keys shifted, every live key has a distinct valid name and
+// a key wanted again with the same name keeps its name.
+func FuzzUnique(f *testing.F) {
+	f.Add("web.1|web_1|web;1|web_1_0123456789ab", "0123456789ab")
+	f.Add("|_|a..b|a._.b", "")
+	f.Fuzz(func(t *testing.T, names, tie string) {
+		raws := strings.Split(names, "|")
+		for _, sanitise := range []func(string) string{Segment, Dotted} {
+			u := NewUnique(sanitise)
+			first := map[string][2]string{}
+			for i, r := range raws {
+				first[fmt.Sprint(i)] = [2]string{r, tie}
+			}
+			a := resolve(u, first)
+			distinct(t, a)
+			second := map[string][2]string{}
+			for i, r := range raws {
+				if i%2 == 0 {
+					second[fmt.Sprint(i)] = [2]string{r, tie} // kept
+				}
+				second[fmt.Sprint("n", i)] = [2]string{r, ""} // a newcomer named alike
+			}
+			b := resolve(u, second)
+			distinct(t, b)
+			for k, n := range b {
+				if _, kept := first[k]; kept && n != a[k] {
+					t.Fatalf("%s moved from %q to %q", k, a[k], n)
+				}
+				for _, node := range strings.Split(n, ".") {
+					if !validNode(node) {
+						t.Fatalf("%s: invalid name %q", k, n)
+					}
+				}
+			}
+		}
+	})
+}

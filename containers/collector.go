@@ -20,20 +20,26 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/events"
 )
 
-// Info is what a runtime API knows about a container.
+// Info is what a runtime API or its state files know about a container.
 type Info struct {
 	Name, Image, Runtime, Pod, Namespace string
 	Labels                               map[string]string
 	Pid                                  int // a host pid of the container, 0 if unknown
+	// Sandbox marks a Kubernetes pod's sandbox (pause) container: it is
+	// not a workload and is not published; the pod's network is published
+	// by its first workload container, which shares the namespace.
+	Sandbox bool
 }
 
 // Namer names containers by id (the 64-hex id, or the machine name for
@@ -51,6 +57,12 @@ type Options struct {
 	MaxContainers int
 	// Namer may be nil.
 	Namer Namer
+	// Filter, when set, selects the containers published.
+	Filter *Filter
+	// Resolver, when set, names the containers the Namer does not know
+	// from the runtimes' own state files (runtimes.Reader); it is asked
+	// once per container, off the cycle.
+	Resolver Resolver
 	// Events, when set, receives the runtime-neutral lifecycle events seen
 	// in the cgroup tree: a container cgroup appearing after the first
 	// cycle (start), vanishing (die), its oom_kill count increasing (oom);
@@ -83,6 +95,7 @@ func Factory(opts Options) collectors.Factory {
 			"containers.<name>.io.<read_byte_per_second|write_byte_per_second|reads_per_second|writes_per_second>",
 			"containers.<name>.network.<if>.<rx_byte|tx_byte|rx_packets|tx_packets|rx_errors|tx_errors|rx_drop|tx_drop>",
 			"containers.<name>.pids.current",
+			"containers.<name>.pressure.<cpu|memory|io>.<some_percentage|full_percentage>",
 			"containers.events.<start|die|oom|kill|destroy> (events seen in the cycle)",
 			"container.<metric>;host=..;container=..;image=..;runtime=..;pod=..;namespace=..;label_<k>=.. (with --tags)",
 		},
@@ -110,6 +123,12 @@ const (
 	mIOReads
 	mIOWrites
 	mPids
+	mPSICPUSome
+	mPSICPUFull
+	mPSIMemSome
+	mPSIMemFull
+	mPSIIOSome
+	mPSIIOFull
 	nMetrics
 )
 
@@ -119,6 +138,9 @@ var metricNames = [nMetrics]string{
 	"memory.limit_byte", "memory.oom_kills",
 	"io.read_byte_per_second", "io.write_byte_per_second", "io.reads_per_second", "io.writes_per_second",
 	"pids.current",
+	"pressure.cpu.some_percentage", "pressure.cpu.full_percentage",
+	"pressure.memory.some_percentage", "pressure.memory.full_percentage",
+	"pressure.io.some_percentage", "pressure.io.full_percentage",
 }
 
 // files are the absolute paths of a container's files; "" when the
@@ -129,16 +151,32 @@ type files struct {
 	memUsage, memStat, memLimit, memOOM              string
 	ioStat, blkioBytes, blkioIOs, pidsCurrent, procs string
 	procsDir                                         string // cgroup dir whose children are searched for a pid
+	// pressure: cpu, memory, io .pressure of the cgroup2 directory (on
+	// hybrid hosts in the unified/ tree).
+	pressure [3]string
 }
 
-// container is what is cached per cgroup path between cycles.
+// maxRoots bounds the hierarchies walked: the five v1 controllers read
+// and a cgroup2 tree.
+const maxRoots = 6
+
+// container is what is cached per container between cycles.
 type container struct {
-	rel      string // cgroup path relative to the root: the cache key
+	key      string // runtime/id: one container wherever each hierarchy places it
 	id       string // 64-hex id, or machine name
 	runtime  string
 	pod      string // pod uid (Kubernetes)
 	fallback string // name when the Namer does not know the id
 	seen     uint64 // discovery generation
+	machine  bool   // an nspawn machine: id is its name
+	// dirs are the container's directories, one per hierarchy of the
+	// layout ("" where it was not found); dirty when one was added.
+	dirs  [maxRoots]string
+	dirty bool
+	// info is what the Resolver said (resolved: it answered).
+	info     Info
+	resolved bool
+	asked    bool
 
 	want    string // this cycle's name before sanitising
 	rawName string // name of the events
@@ -164,11 +202,13 @@ type collector struct {
 	h     collectors.Host
 	opts  Options
 	log   *slog.Logger
-	lay   layout
+	lay   cgroup.Layout
+	layOK bool
+	root  int // index of the hierarchy being walked
 	buf   kernfile.Buf
 	w     walker
 	gen   uint64
-	byRel map[string]*container
+	byKey map[string]*container
 	live  []*container
 	names *collectors.Unique
 	key   []byte
@@ -180,6 +220,13 @@ type collector struct {
 	vals  [8]uint64
 
 	primed bool // a first cycle ran: later appearances are starts
+
+	// Resolver answers arrive from a goroutine (resolve.go).
+	ask     []Ref
+	askKeys []string
+	busy    chan struct{}
+	mu      sync.Mutex
+	answers map[string]answer
 }
 
 // NewCollector builds the containers collector for host h.
@@ -192,64 +239,85 @@ func NewCollector(h collectors.Host, opts Options, log *slog.Logger) (collectors
 	}
 	return &collector{
 		h: h, opts: opts, log: log,
-		byRel: map[string]*container{},
-		names: collectors.NewUnique(collectors.Segment),
-		netns: map[uint64]struct{}{},
-		host1: h.ProcPath("1", "ns", "net"),
-		host2: h.ProcPath("2", "ns", "net"),
+		byKey:   map[string]*container{},
+		answers: map[string]answer{},
+		names:   collectors.NewUnique(collectors.Segment),
+		netns:   map[uint64]struct{}{},
+		host1:   h.ProcPath("1", "ns", "net"),
+		host2:   h.ProcPath("2", "ns", "net"),
 	}, nil
 }
 
 // Collect discovers the containers, then publishes the first MaxContainers
 // by name.
-func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
-	if !c.lay.ok {
-		c.lay = detectLayout(c.h)
-		if !c.lay.ok {
+func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
+	if !c.layOK {
+		c.lay, c.layOK = cgroup.Detect(c.h.Sys)
+		if !c.layOK {
 			c.publishKnown(nil) // no containers: nobody waits for a list
 			return collectors.ErrNoData
+		}
+		if len(c.lay.Roots) > maxRoots {
+			c.lay.Roots = c.lay.Roots[:maxRoots]
 		}
 	}
 	c.gen++
 	c.errs, c.nerr = c.errs[:0], 0
-	for _, r := range c.lay.walk {
-		if err := c.w.walk(r, "", walkCtx{}, 0, c); err != nil {
+	for i, r := range c.lay.Roots {
+		c.root = i
+		if err := c.w.walk(r.Path, "", walkCtx{}, 0, c); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				c.lay.ok = false // unmounted: detect again next cycle
+				c.layOK = false // unmounted: detect again next cycle
 			}
 			c.fail(err)
 		}
 	}
-	c.live = c.live[:0]
-	for k, ct := range c.byRel {
+	for k, ct := range c.byKey {
 		if ct.seen != c.gen {
-			delete(c.byRel, k) // vanished: its Sample state goes with it
-			if c.primed && c.lay.ok {
+			delete(c.byKey, k) // vanished: its Sample state goes with it
+			c.forget(k)
+			if c.primed && c.layOK && !c.hidden(ct) {
 				c.emit(ct, events.Die)
 			}
 			continue
 		}
+		if ct.dirty {
+			ct.dirty = false
+			c.files(ct)
+		}
+		if !ct.asked {
+			ct.asked = true
+			c.queue(ct)
+		}
+	}
+	c.resolve(ctx)
+	c.live = c.live[:0]
+	for _, ct := range c.byKey {
 		ct.want = c.wantName(ct)
+		if c.hidden(ct) {
+			ct.fresh = false
+			continue
+		}
 		c.live = append(c.live, ct)
 	}
 	slices.SortFunc(c.live, func(a, b *container) int {
 		if x := strings.Compare(a.want, b.want); x != 0 {
 			return x
 		}
-		return strings.Compare(a.rel, b.rel)
+		return strings.Compare(a.key, b.key)
 	})
 	// Two containers never share a series: the collision rule gives each
 	// its own path node, stable while it lives (collectors.Unique).
 	for _, ct := range c.live {
 		tie := ""
 		if isHexID([]byte(ct.id)) {
-			tie = ct.id // else (machine names) a hash of the cgroup path
+			tie = ct.id // else (machine names) a hash of the runtime/id key
 		}
-		c.names.Want(ct.rel, ct.want, tie)
+		c.names.Want(ct.key, ct.want, tie)
 	}
 	c.names.Resolve()
 	for _, ct := range c.live {
-		c.setName(ct, ct.want, c.names.Name(ct.rel))
+		c.setName(ct, ct.want, c.names.Name(ct.key))
 	}
 	n := min(len(c.live), c.opts.MaxContainers)
 	s.GaugeInt("containers.running_count", uint64(len(c.live)))
@@ -270,11 +338,12 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 		}
 		mark := s.Mark()
 		ct.haveOOM = false
-		if c.lay.v2 {
+		if c.lay.V2 {
 			c.readV2(s, ct)
 		} else {
 			c.readV1(s, ct)
 		}
+		c.readPressure(s, ct)
 		c.readNet(s, ct, hostNS)
 		c.oomEvent(ct)
 		if c.opts.Tags {
@@ -297,18 +366,24 @@ func (c *collector) Collect(_ context.Context, s *collectors.Sample) error {
 	return err
 }
 
-// found is called by the walk for each container directory.
-func (c *collector) found(rel string, name []byte, m match, ctx *walkCtx, abs string) {
-	c.key = c.key[:0]
-	if rel != "" {
-		c.key = append(append(c.key, rel...), '/')
-	}
-	c.key = append(c.key, name...)
-	if ct, ok := c.byRel[string(c.key)]; ok {
+// found is called by the walk for each container directory. A container
+// is keyed by runtime and id, not by its path: hierarchies that place it at
+// different relative paths (a memory controller nested below the
+// runtime's own cgroup, delegated subtrees) give one container. Nothing is
+// allocated for a container already known in this hierarchy.
+func (c *collector) found(_ string, name []byte, m match, ctx *walkCtx, abs string) {
+	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
+	if ct, ok := c.byKey[string(c.key)]; ok {
 		ct.seen = c.gen
+		if ct.dirs[c.root] == "" {
+			ct.dirs[c.root] = abs + "/" + string(name)
+			ct.dirty = true
+		}
 		return
 	}
-	ct := &container{rel: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen, fresh: c.primed, late: c.primed}
+	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
+		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true}
+	ct.dirs[c.root] = abs + "/" + string(name)
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
 		ct.fallback = ct.id
@@ -319,20 +394,21 @@ func (c *collector) found(rel string, name []byte, m match, ctx *walkCtx, abs st
 			ct.fallback = "pod" + ct.pod + "/" + short(ct.id)
 		}
 	}
-	c.files(ct, m.machine)
-	c.byRel[ct.rel] = ct
+	c.byKey[ct.key] = ct
 }
 
-// files computes the file paths of a new container once.
-func (c *collector) files(ct *container, machine bool) {
-	dir := func(root string) string {
-		if root == "" {
+// files computes the file paths of a container when it appears (or is
+// found in one more hierarchy).
+func (c *collector) files(ct *container) {
+	dir := func(ctrl cgroup.Ctrl) string {
+		i := c.lay.Index(ctrl)
+		if i < 0 || ct.dirs[i] == "" {
 			return ""
 		}
-		d := filepath.Join(root, ct.rel)
+		d := ct.dirs[i]
 		// nspawn splits its unit into payload/ (the container) and
 		// supervisor/ (nspawn itself).
-		if machine && exists(filepath.Join(d, "payload")) {
+		if ct.machine && exists(filepath.Join(d, "payload")) {
 			d = filepath.Join(d, "payload")
 		}
 		return d
@@ -344,8 +420,12 @@ func (c *collector) files(ct *container, machine bool) {
 		return d + "/" + f
 	}
 	f := &ct.f
-	if c.lay.v2 {
-		d := dir(c.lay.unified)
+	*f = files{}
+	if d := dir(cgroup.Unified); d != "" {
+		f.pressure = [3]string{d + "/cpu.pressure", d + "/memory.pressure", d + "/io.pressure"}
+	}
+	if c.lay.V2 {
+		d := dir(cgroup.Unified)
 		f.cpuStat = join(d, "cpu.stat")
 		f.memUsage = join(d, "memory.current")
 		f.memStat = join(d, "memory.stat")
@@ -357,7 +437,7 @@ func (c *collector) files(ct *container, machine bool) {
 		f.procsDir = d
 		return
 	}
-	cpuacct, cpu, mem, blkio, pids := dir(c.lay.cpuacct), dir(c.lay.cpu), dir(c.lay.memory), dir(c.lay.blkio), dir(c.lay.pids)
+	cpuacct, cpu, mem, blkio, pids := dir(cgroup.CPUAcct), dir(cgroup.CPU), dir(cgroup.Memory), dir(cgroup.Blkio), dir(cgroup.Pids)
 	f.cpuacctUsage = join(cpuacct, "cpuacct.usage")
 	f.cpuacctStat = join(cpuacct, "cpuacct.stat")
 	f.cpuStat = join(cpu, "cpu.stat")
@@ -378,14 +458,33 @@ func (c *collector) files(ct *container, machine bool) {
 	}
 }
 
-// wantName is the container's name this cycle: the Namer's when it knows
-// the id (Docker's leading '/' dropped), else the fallback.
-func (c *collector) wantName(ct *container) string {
+// infoOf is what is known about the container: the Namer's (a live
+// runtime API) when it knows the id, else the Resolver's answer.
+func (c *collector) infoOf(ct *container) (Info, bool) {
 	if c.opts.Namer != nil {
 		if info, ok := c.opts.Namer.Lookup(ct.id); ok {
-			if n := strings.TrimLeft(info.Name, "/"); n != "" {
-				return n
-			}
+			return info, true
+		}
+	}
+	return ct.info, ct.resolved
+}
+
+// hidden: a pod's pause container (not a workload), or one the Filter
+// excludes (by the name of this cycle, ct.want).
+func (c *collector) hidden(ct *container) bool {
+	info, ok := c.infoOf(ct)
+	if ok && info.Sandbox {
+		return true
+	}
+	return !c.opts.Filter.Allows(ct.want, info.Image, info.Labels)
+}
+
+// wantName is the container's name this cycle: the Namer's or Resolver's
+// when they know it (Docker's leading '/' dropped), else the fallback.
+func (c *collector) wantName(ct *container) string {
+	if info, ok := c.infoOf(ct); ok {
+		if n := strings.TrimLeft(info.Name, "/"); n != "" {
+			return n
 		}
 	}
 	return ct.fallback
@@ -528,11 +627,14 @@ func (c *collector) pids(s *collectors.Sample, ct *container) {
 // cgroup.procs, else of a child cgroup's (v2 puts processes only in
 // leaves: podman's container/, nspawn's payload children).
 func (c *collector) pidOf(ct *container) int {
-	if c.opts.Namer != nil {
-		if info, ok := c.opts.Namer.Lookup(ct.id); ok && info.Pid > 0 {
-			return info.Pid
-		}
+	if info, ok := c.infoOf(ct); ok && info.Pid > 0 {
+		return info.Pid
 	}
+	return c.cgroupPid(ct)
+}
+
+// cgroupPid is a pid of the container from its cgroup.procs files.
+func (c *collector) cgroupPid(ct *container) int {
 	if b, ok := c.read(ct.f.procs); ok {
 		if pid, ok := parseFirstPid(b); ok {
 			return pid
@@ -664,12 +766,10 @@ func (c *collector) emit(ct *container, action string) {
 	if ev.Name == "" {
 		ev.Name = ct.fallback
 	}
-	if c.opts.Namer != nil {
-		if info, ok := c.opts.Namer.Lookup(ct.id); ok {
-			ev.Image, ev.Labels = info.Image, info.Labels
-			if info.Runtime != "" {
-				ev.Runtime = info.Runtime
-			}
+	if info, ok := c.infoOf(ct); ok {
+		ev.Image, ev.Labels = info.Image, info.Labels
+		if info.Runtime != "" {
+			ev.Runtime = info.Runtime
 		}
 	}
 	c.opts.Events.Emit(ev)
@@ -706,10 +806,7 @@ func (c *collector) tag(s *collectors.Sample, ct *container, mark int) {
 // tagsOf is the ";k=v" tag list of the container, sorted by tag name,
 // empty values omitted.
 func (c *collector) tagsOf(ct *container) string {
-	var info Info
-	if c.opts.Namer != nil {
-		info, _ = c.opts.Namer.Lookup(ct.id)
-	}
+	info, _ := c.infoOf(ct)
 	runtime := ct.runtime
 	if info.Runtime != "" {
 		runtime = info.Runtime
@@ -741,4 +838,29 @@ func (c *collector) tagsOf(ct *container) string {
 		b.WriteString(v)
 	}
 	return b.String()
+}
+
+// readPressure publishes the share of time some and all (full) of the
+// container's tasks were stalled on CPU, memory and IO, from the growth of
+// total in its cgroup2 pressure files. The kernel's avg10/60/300 are left
+// to the host's pressure collector: per container the interval's exact
+// share is what is graphed, in a third of the series.
+func (c *collector) readPressure(s *collectors.Sample, ct *container) {
+	for i, f := range ct.f.pressure {
+		b, ok := c.read(f)
+		if !ok {
+			continue
+		}
+		some, full, hasSome, hasFull, err := kernfile.ParsePressure(b)
+		if err != nil {
+			c.failParse(f, err)
+			continue
+		}
+		if hasSome {
+			usec(s, ct.paths[mPSICPUSome+2*i], some.Total, pctOfCPU)
+		}
+		if hasFull {
+			usec(s, ct.paths[mPSICPUFull+2*i], full.Total, pctOfCPU)
+		}
+	}
 }

@@ -178,8 +178,8 @@ func TestRatesAndVanish(t *testing.T) {
 			t.Errorf("state of vanished container kept: %q", k)
 		}
 	}
-	if cc := c.(*collector); len(cc.byRel) != 6 {
-		t.Errorf("cache holds %d containers, want 6", len(cc.byRel))
+	if cc := c.(*collector); len(cc.byKey) != 6 {
+		t.Errorf("cache holds %d containers, want 6", len(cc.byKey))
 	}
 	wantLines(t, filter(got, "containers.running"), "containers.running_count 6")
 }
@@ -219,9 +219,9 @@ func TestNamerAndMax(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		// equal names: ordered by cgroup path, machine.slice/libpod-E first
-		"containers.web_frontend.cpu.total 100",
-		"containers.web_frontend_" + idA[:12] + ".cpu.total 5000000",
+		// equal names: ordered by runtime/id, docker/A before podman/E
+		"containers.web_frontend.cpu.total 5000000",
+		"containers.web_frontend_" + idE[:12] + ".cpu.total 100",
 		"containers.kube_api-7f9_api.network.eth0.rx_byte 5000", // B (by Info.Pid) now sorts before C
 	} {
 		if len(filter(got, want)) != 1 {

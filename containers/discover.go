@@ -6,81 +6,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
-
-	"github.com/nodemetrics/nodemetrics/collectors"
 )
-
-// layout is where the cgroup hierarchies of the host are mounted. It is
-// detected from the tree under <sysfs>/fs/cgroup, never from the machine
-// the agent runs on: a pure cgroup v2 host (Flatcar, current distros) has
-// cgroup.controllers at the root; a legacy or hybrid host has one directory
-// per v1 controller (cpu and cpuacct either separate or joined as
-// "cpu,cpuacct") and maybe a cgroup2 tree at unified/ that we do not read
-// (on hybrid hosts it has no controllers enabled).
-type layout struct {
-	ok bool
-	v2 bool
-	// unified is the cgroup v2 root (v2 only).
-	unified string
-	// v1 controller roots, "" when the controller is not mounted.
-	cpuacct, cpu, memory, blkio, pids string
-	// walk are the distinct roots walked for discovery.
-	walk []string
-}
-
-func detectLayout(h collectors.Host) layout {
-	root := h.SysPath("fs", "cgroup")
-	if exists(filepath.Join(root, "cgroup.controllers")) {
-		return layout{ok: true, v2: true, unified: root, walk: []string{root}}
-	}
-	var l layout
-	pick := func(file string, dirs ...string) string {
-		for _, d := range dirs {
-			p := filepath.Join(root, d)
-			if exists(filepath.Join(p, file)) {
-				return p
-			}
-		}
-		return ""
-	}
-	l.cpuacct = pick("cpuacct.usage", "cpuacct", "cpu,cpuacct", "cpuacct,cpu")
-	l.cpu = pick("cpu.shares", "cpu", "cpu,cpuacct", "cpuacct,cpu")
-	l.memory = pick("memory.usage_in_bytes", "memory")
-	l.blkio = pick("cgroup.procs", "blkio")
-	l.pids = pick("cgroup.procs", "pids")
-	// Walk every mounted controller once (cpu and cpuacct are often the
-	// same mount reached through two symlinks): a container is the union
-	// of what any of them shows, keyed by its relative path.
-	type devIno struct{ dev, ino uint64 }
-	seen := map[devIno]bool{}
-	for _, r := range []string{l.memory, l.cpuacct, l.cpu, l.blkio, l.pids} {
-		if r == "" {
-			continue
-		}
-		var st syscall.Stat_t
-		if syscall.Stat(r, &st) != nil {
-			continue
-		}
-		k := devIno{uint64(st.Dev), st.Ino}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		l.walk = append(l.walk, r)
-	}
-	if len(l.walk) > 0 {
-		l.ok = true
-		return l
-	}
-	// Only a cgroup2 tree below unified/: read it as a v2 host.
-	if u := filepath.Join(root, "unified"); exists(filepath.Join(u, "cgroup.controllers")) {
-		return layout{ok: true, v2: true, unified: u, walk: []string{u}}
-	}
-	return layout{}
-}
 
 func exists(p string) bool {
 	_, err := os.Stat(p)

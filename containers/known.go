@@ -68,10 +68,8 @@ func (c *collector) publishKnown(live []*container) {
 	list := make([]Running, 0, len(live))
 	for _, ct := range live {
 		r := Running{ID: ct.id, Name: ct.rawName, Node: ct.node, Tags: ct.tagSuffix, CgroupDir: ct.f.procsDir, Pid: ct.pid}
-		if c.opts.Namer != nil {
-			if info, ok := c.opts.Namer.Lookup(ct.id); ok {
-				r.Image, r.Labels = info.Image, info.Labels
-			}
+		if info, ok := c.infoOf(ct); ok {
+			r.Image, r.Labels = info.Image, info.Labels
 		}
 		list = append(list, r)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -409,5 +410,40 @@ func TestRealCgroupEvents(t *testing.T) {
 	}
 	if strings.Join(seq, ",") != "start,oom,die" {
 		t.Errorf("audit events of %s: %v, want start,oom,die\n%s", name, seq, b)
+	}
+}
+
+// TestRealPressure: a real container cgroup (on a hybrid host its cgroup2
+// part in unified/) holding more busy processes than the machine has CPUs
+// shows CPU pressure; an idle one about none.
+func TestRealPressure(t *testing.T) {
+	r := newRealCgroups(t)
+	busy, idle := "system.slice/docker-"+cgrouptest.ID(t)+".scope", "system.slice/docker-"+cgrouptest.ID(t)+".scope"
+	r.Mkdir(busy)
+	r.Mkdir(idle)
+	// Niced: they compete with each other, not with the rest of the suite.
+	for i := 0; i < runtime.NumCPU()+2; i++ {
+		r.Start(exec.Command("nice", "-n", "19", "sh", "-c", "while :; do :; done"), busy)
+	}
+	r.Start(exec.Command("sleep", "120"), idle)
+	c := newTest(t, collectors.DefaultHost(), Options{})
+	_, st, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+	time.Sleep(2 * time.Second)
+	s := collectors.NewSample(time.Now(), false, st)
+	c.Collect(context.Background(), s)
+	nodes := byNode(render(s.Metrics()))
+	nb, ni := nodes[busy[len("system.slice/docker-"):][:12]], nodes[idle[len("system.slice/docker-"):][:12]]
+	t.Logf("busy: cpu some %v%% full %v%%; idle: cpu some %v%%", nb["pressure.cpu.some_percentage"],
+		nb["pressure.cpu.full_percentage"], ni["pressure.cpu.some_percentage"])
+	if v, ok := nb["pressure.cpu.some_percentage"]; !ok || v < 10 {
+		t.Errorf("busy container cpu pressure %v (present %v), want > 10 %%", v, ok)
+	}
+	if v, ok := ni["pressure.cpu.some_percentage"]; !ok || v > 1 {
+		t.Errorf("idle container cpu pressure %v (present %v), want about 0", v, ok)
+	}
+	for _, m := range []string{"pressure.memory.some_percentage", "pressure.io.full_percentage"} {
+		if _, ok := ni[m]; !ok {
+			t.Errorf("idle container: no %s", m)
+		}
 	}
 }

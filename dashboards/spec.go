@@ -113,6 +113,17 @@ func host() Dashboard {
 				{Title: "Sockets", Unit: "short", Min: f(0),
 					Targets: []string{"aliasByNode(" + h + "sockets.{used,tcp_inuse,tcp_tw,tcp_orphan,udp_inuse}, -1)"}},
 			}},
+			{Title: "Pressure stalls (PSI)", Panels: []Panel{
+				{Title: "CPU pressure", Unit: "percent", Min: f(0), Width: 8,
+					Description: "Share of the interval some (full: all non-idle) tasks waited for a CPU, from /proc/pressure/cpu.",
+					Targets:     []string{"aliasByNode(" + h + "pressure.cpu.{some,full}.stalled_percentage, -2)"}},
+				{Title: "Memory pressure", Unit: "percent", Min: f(0), Width: 8,
+					Description: "Share of the interval tasks stalled on memory (reclaim, swap-in, thrashing); full: all of them at once.",
+					Targets:     []string{"aliasByNode(" + h + "pressure.memory.{some,full}.stalled_percentage, -2)"}},
+				{Title: "IO pressure", Unit: "percent", Min: f(0), Width: 8,
+					Description: "Share of the interval tasks waited for block IO; full: all non-idle tasks at once.",
+					Targets:     []string{"aliasByNode(" + h + "pressure.io.{some,full}.stalled_percentage, -2)"}},
+			}},
 			{Title: "System", Panels: []Panel{
 				{Title: "Entropy available", Unit: "short", Min: f(0), Width: 8,
 					Targets: []string{"alias(" + h + "entropy.available, 'entropy bits')"}},
@@ -195,6 +206,17 @@ func containers() Dashboard {
 					Description: "OOM kills counted by the container's cgroup; the red markers are the agent's oom events.",
 					Targets:     []string{top("highestMax", "memory.oom_kills", "-3")}},
 			}},
+			{Title: "Pressure stalls (PSI) on $host", Panels: []Panel{
+				{Title: "CPU pressure, top $top", Unit: "percent", Min: f(0), Width: 8,
+					Description: "Share of the interval some of the container's tasks waited for a CPU (its cgroup2 cpu.pressure).",
+					Targets:     []string{top("highestAverage", "pressure.cpu.some_percentage", "-4")}},
+				{Title: "Memory pressure, top $top", Unit: "percent", Min: f(0), Width: 8,
+					Description: "Share of the interval some of the container's tasks stalled on memory (memory.pressure).",
+					Targets:     []string{top("highestAverage", "pressure.memory.some_percentage", "-4")}},
+				{Title: "IO pressure, top $top", Unit: "percent", Min: f(0), Width: 8,
+					Description: "Share of the interval some of the container's tasks waited for block IO (io.pressure).",
+					Targets:     []string{top("highestAverage", "pressure.io.some_percentage", "-4")}},
+			}},
 			{Title: "Container IO and network on $host", Panels: []Panel{
 				{Title: "Network per container, top $top", Unit: "binBps", NegativeY: ".*tx_.*",
 					Description: "Received above the axis, sent below; per interface inside the container.",
@@ -233,7 +255,9 @@ func containers() Dashboard {
 						"alias(averageSeries(" + tagged("memory.working_set_byte") + "), 'group average')",
 					}},
 				{Title: "Total CPU per $label", Unit: "percent", Min: f(0),
-					Targets: []string{"aliasByTags(groupByTags(" + tagged("cpu.total") + ", 'sum', 'label_${label}'), 'label_${label}')"}},
+					Description: "Only the containers that have the label: graphite-web's groupByTags fails on a series without the tag.",
+					Targets: []string{"aliasByTags(groupByTags(seriesByTag('name=container.cpu.total', 'image=~${image:regex}', " +
+						"'label_${label}=~${label_value:regex}', 'label_${label}=~.+'), 'sum', 'label_${label}'), 'label_${label}')"}},
 			}},
 		},
 	}

@@ -82,7 +82,7 @@ type Cache struct {
 }
 
 // ondemandTimeout bounds one on-demand inspect; ondemandBudget bounds all of
-// them between two refreshes (and is at most a tenth of the interval), so a
+// them between two refreshes (and is at most a twentieth of the interval), so a
 // slow daemon costs a cycle at most that much.
 const (
 	ondemandTimeout = 250 * time.Millisecond
@@ -138,7 +138,7 @@ func (k *Cache) Lookup(id string) (containers.Info, bool) {
 		k.mu.Unlock()
 		return containers.Info{}, false
 	}
-	budget := min(ondemandBudget, k.opts.Interval/10) - k.spent
+	budget := min(ondemandBudget, k.opts.Interval/20) - k.spent
 	if k.syncOff || budget <= 0 {
 		k.mu.Unlock()
 		k.Poke()
@@ -158,7 +158,7 @@ func (k *Cache) Lookup(id string) (containers.Info, bool) {
 	case err == nil:
 		info := containers.Info{Name: strings.TrimPrefix(in.Name, "/"), Image: in.Config.Image,
 			Runtime: "docker", Labels: in.Config.Labels, Pid: in.State.Pid}
-		kubeNames(&info)
+		containers.KubeletLabels(&info)
 		k.ondemand[id] = info
 		k.Poke() // the next refresh lists it, with everything else
 		return info, true
@@ -187,18 +187,6 @@ func isDockerID(id string) bool {
 		}
 	}
 	return true
-}
-
-// kubeNames fills Pod and Namespace from a Kubernetes container's labels
-// and names it namespace/pod/container.
-func kubeNames(info *containers.Info) {
-	info.Pod = info.Labels["io.kubernetes.pod.name"]
-	info.Namespace = info.Labels["io.kubernetes.pod.namespace"]
-	if info.Pod != "" {
-		if c := info.Labels["io.kubernetes.container.name"]; c != "" {
-			info.Name = info.Namespace + "/" + info.Pod + "/" + c
-		}
-	}
 }
 
 // Snapshot is the last refresh, nil before the first success.
@@ -311,7 +299,7 @@ func (k *Cache) Refresh(ctx context.Context) error {
 			s.StoppedCount++
 		}
 		s.DockerNames[c.ID] = info.Name
-		kubeNames(&info)
+		containers.KubeletLabels(&info)
 		s.ByID[c.ID] = info
 	}
 	if k.opts.Images {

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 pkgs=(iproute2 ca-certificates systemd-container)
-if [[ $mode != run ]]; then pkgs+=(python3-yaml e2fsprogs); fi
+# busybox-static: the one-binary rootfs of the containerd (ctr) tests.
+if [[ $mode != run ]]; then pkgs+=(python3-yaml e2fsprogs busybox-static); fi
 need=()
 for pkg in "${pkgs[@]}"; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -61,6 +62,12 @@ fi
 if ! command -v docker >/dev/null 2>&1; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io
+fi
+# ctr, containerd's CLI, drives the Docker Engine's containerd in the
+# Kubernetes-shaped tests.
+if ! command -v ctr >/dev/null 2>&1; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd
 fi
 if ! docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; then
 	echo "deps.sh: the Docker daemon is not reachable (docker version failed); the container tests need it" >&2
