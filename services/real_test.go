@@ -475,6 +475,9 @@ func TestRealServices(t *testing.T) {
 	e.psql("", e.port[Postgres], "nmhost", sql)
 	time.Sleep(1500 * time.Millisecond) // postgres flushes its statistics at most every second
 	cycle()
+	if v := out.get(t, hp("agent.services.nginx.instances")); v != 2 {
+		t.Errorf("nginx instances: %v, want 2", v)
+	}
 	// The probe's own request between the two reads counts too.
 	for k, want := range map[string]float64{"nginx": N + 1, "nginxH": N + 1, "mc": N, "mcH": N, "dock": N} {
 		path := map[string]string{"nginx": p(Nginx, "nginx.req_handled"), "nginxH": hp("nginx.req_handled"),
