@@ -144,6 +144,10 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	cctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	started := make([]bool, len(a.runners))
+	// settled marks the runs whose result this cycle received: only their
+	// samples are final. A run clears busy just AFTER sending its result,
+	// so busy cannot tell (the state file lost a collector's counters).
+	settled := make([]bool, len(a.runners))
 	for i, r := range a.runners {
 		if !r.busy.CompareAndSwap(false, true) {
 			r.skipped++
@@ -174,6 +178,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 			res, outcome := w.wait(r.done)
 			switch outcome {
 			case returned:
+				settled[i] = true
 				dur = res.dur
 				success = a.judge(r, res.err)
 				for _, m := range r.sample.Metrics() {
@@ -215,7 +220,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	out.Enqueue(a.buf, lines)
 	a.cycles++
 	if a.opts.StateFile != "" {
-		a.saveState()
+		a.saveState(settled)
 	}
 	return lines
 }
@@ -276,10 +281,12 @@ func (r *runner) run(ctx context.Context, t time.Time) {
 	err = r.c.Collect(ctx, r.sample)
 }
 
-func (a *Agent) saveState() {
+// saveState writes the counters of the runs that returned this cycle; a
+// run still going is writing its sample and is left out.
+func (a *Agent) saveState(settled []bool) {
 	states := make(map[string]collectors.State, len(a.runners))
-	for _, r := range a.runners {
-		if !r.busy.Load() {
+	for i, r := range a.runners {
+		if settled[i] {
 			states[r.name] = r.sample.Next()
 		}
 	}

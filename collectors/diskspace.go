@@ -12,6 +12,7 @@ import (
 	"math/bits"
 	"os"
 	"path"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,8 @@ type diskspace struct {
 	files [3]kernfile.File // <procfs>/1/mountinfo, <procfs>/1/mounts, <procfs>/mounts
 	buf   kernfile.Buf
 
-	filesystems []string // Diamond's default list
-	exclude     []string // exclude_filters '^/export/home' as prefixes
+	filesystems []string       // Diamond's filesystems
+	exclude     *regexp.Regexp // Diamond's exclude_filters, searched in the mount point
 
 	// Substituted by tests; syscall.Statfs and syscall.Stat otherwise.
 	statfs  func(path string, st *syscall.Statfs_t) error
@@ -86,6 +87,9 @@ var dsMetricNames = [8]string{
 	"inodes_percentfree", "inodes_used", "inodes_free", "inodes_avail",
 }
 
+// defaultExclude is Diamond's default exclude_filters.
+var defaultExclude = regexp.MustCompile(`^/export/home`)
+
 func newDiskspace(h Host, log *slog.Logger) (Collector, error) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -97,7 +101,7 @@ func newDiskspace(h Host, log *slog.Logger) (Collector, error) {
 		},
 		filesystems: []string{"ext2", "ext3", "ext4", "xfs", "glusterfs", "nfs", "nfs4",
 			"ntfs", "hfs", "fat32", "fat16", "btrfs"},
-		exclude:   []string{"/export/home"},
+		exclude:   defaultExclude,
 		statfs:    syscall.Statfs,
 		stat:      syscall.Stat,
 		timeout:   5 * time.Second,
@@ -221,10 +225,8 @@ func (c *diskspace) selected(m *mountEntry) bool {
 	if !ok || len(m.MountPoint) == 0 || m.MountPoint[0] != '/' {
 		return false
 	}
-	for _, p := range c.exclude {
-		if len(m.MountPoint) >= len(p) && string(m.MountPoint[:len(p)]) == p {
-			return false
-		}
+	if c.exclude.Match(m.MountPoint) {
+		return false
 	}
 	return bytes.IndexByte(m.Device, '/') >= 0 || bytes.IndexByte(m.Device, ':') >= 0 ||
 		string(m.Device) == "tmpfs"

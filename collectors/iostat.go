@@ -29,10 +29,11 @@ import (
 // (--counters) the cumulative counters and io_in_progress of every
 // matching device.
 type iostat struct {
-	file kernfile.File
-	buf  kernfile.Buf
-	devs map[string]*ioDev // by name as in the file
-	gen  uint64
+	file   kernfile.File
+	buf    kernfile.Buf
+	devs   map[string]*ioDev // by name as in the file
+	gen    uint64
+	wanted func(name []byte) bool // Diamond's devices: ioDeviceMatch unless configured
 }
 
 // The diskstats columns we read, in file order after the device name.
@@ -92,7 +93,7 @@ type ioDev struct {
 }
 
 func newIOStat(h Host, _ *slog.Logger) (Collector, error) {
-	return &iostat{file: kernfile.File{Path: h.ProcPath("diskstats")}, devs: make(map[string]*ioDev)}, nil
+	return &iostat{file: kernfile.File{Path: h.ProcPath("diskstats")}, devs: make(map[string]*ioDev), wanted: ioDeviceMatch}, nil
 }
 
 // diskstatsLine is one parsed line; name points into the read buffer.
@@ -255,7 +256,7 @@ func (c *iostat) Collect(_ context.Context, s *Sample) error {
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("parse %s: line %d: %w", c.file.Path, n, err)
 		}
-		if skip || !ioDeviceMatch(l.name) {
+		if skip || !c.wanted(l.name) {
 			continue
 		}
 		if s.Full() {

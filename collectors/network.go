@@ -29,9 +29,10 @@ import (
 // wlan* are left out. A dot in a name (VLAN eth0.100) becomes '_', so one
 // interface is one Graphite node (Diamond would add a level: docs/metrics.md, Paths).
 type network struct {
-	file  kernfile.File
-	buf   kernfile.Buf
-	paths map[string]*netPaths // per interface name, built once
+	file   kernfile.File
+	buf    kernfile.Buf
+	paths  map[string]*netPaths // per interface name, built once
+	wanted func(name []byte) bool
 }
 
 // netPaths holds the metric paths of one interface so that a steady-state
@@ -42,7 +43,7 @@ type netPaths struct {
 }
 
 func newNetwork(h Host, _ *slog.Logger) (Collector, error) {
-	return &network{file: kernfile.File{Path: h.NetPath("dev")}, paths: map[string]*netPaths{}}, nil
+	return &network{file: kernfile.File{Path: h.NetPath("dev")}, paths: map[string]*netPaths{}, wanted: netInterfaceWanted}, nil
 }
 
 // netColumns names the 16 counters of a /proc/net/dev line in kernel order
@@ -135,7 +136,7 @@ func (c *network) Collect(_ context.Context, s *Sample) error {
 		// An excluded interface is not parsed at all: a host with
 		// thousands of veths costs no more than a few bytes compares
 		// each, and a broken line there is none of our business.
-		if !ok || !netInterfaceWanted(name) {
+		if !ok || !c.wanted(name) {
 			continue
 		}
 		if s.Full() {

@@ -63,6 +63,13 @@ type Config struct {
 	// Services: [[service]] sections (file only).
 	Services []Service `toml:"service"`
 
+	// Diamond-style selections: [network], [diskspace], [iostat] and
+	// [containers] sections (file only; filters.go).
+	Network    NetworkSection    `toml:"network"`
+	Diskspace  DiskspaceSection  `toml:"diskspace"`
+	Iostat     IostatSection     `toml:"iostat"`
+	Containers ContainersSection `toml:"containers"`
+
 	// Set only on the command line.
 	List    bool   `toml:"-"`
 	Version bool   `toml:"-"`
@@ -221,6 +228,9 @@ func (c *Config) validate(known []string) error {
 		if err := checkURL(c.EventsURL); err != nil {
 			return usagef("--events-url: %v", err)
 		}
+	}
+	if err := validateFilters(c); err != nil {
+		return err
 	}
 	return validateServices(c.Services)
 }

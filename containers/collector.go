@@ -57,6 +57,8 @@ type Options struct {
 	MaxContainers int
 	// Namer may be nil.
 	Namer Namer
+	// Filter, when set, selects the containers published.
+	Filter *Filter
 	// Resolver, when set, names the containers the Namer does not know
 	// from the runtimes' own state files (runtimes.Reader); it is asked
 	// once per container, off the cycle.
@@ -274,7 +276,7 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 		if ct.seen != c.gen {
 			delete(c.byKey, k) // vanished: its Sample state goes with it
 			c.forget(k)
-			if c.primed && c.layOK && !c.sandbox(ct) {
+			if c.primed && c.layOK && !c.hidden(ct) {
 				c.emit(ct, events.Die)
 			}
 			continue
@@ -291,11 +293,11 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 	c.resolve(ctx)
 	c.live = c.live[:0]
 	for _, ct := range c.byKey {
-		if c.sandbox(ct) {
+		ct.want = c.wantName(ct)
+		if c.hidden(ct) {
 			ct.fresh = false
 			continue
 		}
-		ct.want = c.wantName(ct)
 		c.live = append(c.live, ct)
 	}
 	slices.SortFunc(c.live, func(a, b *container) int {
@@ -467,10 +469,14 @@ func (c *collector) infoOf(ct *container) (Info, bool) {
 	return ct.info, ct.resolved
 }
 
-// sandbox: a pod's pause container, not a workload.
-func (c *collector) sandbox(ct *container) bool {
+// hidden: a pod's pause container (not a workload), or one the Filter
+// excludes (by the name of this cycle, ct.want).
+func (c *collector) hidden(ct *container) bool {
 	info, ok := c.infoOf(ct)
-	return ok && info.Sandbox
+	if ok && info.Sandbox {
+		return true
+	}
+	return !c.opts.Filter.Allows(ct.want, info.Image, info.Labels)
 }
 
 // wantName is the container's name this cycle: the Namer's or Resolver's

@@ -5,6 +5,8 @@ package containers
 import (
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -138,5 +140,56 @@ func TestResolverNamesSandboxes(t *testing.T) {
 	}
 	if len(filter(got, "containers.kube_api-7f9_api.cpu.total")) != 1 {
 		t.Error("names of a Resolver that hung for a while never arrived")
+	}
+}
+
+// TestFilter: include and exclude by name, image and label globs; the
+// excluded are neither published nor counted.
+func TestFilter(t *testing.T) {
+	namer := fakeNamer{
+		idA: {Name: "shop/web-1/nginx", Image: "registry.local/shop/web:1.4", Labels: map[string]string{"tier": "web"}},
+		idE: {Name: "shop/db-0/postgres", Image: "registry.local/shop/db:16", Labels: map[string]string{"tier": "db"}},
+		idB: {Name: "kube-system/dns-1/coredns", Image: "registry.k8s.io/coredns:1.11"},
+	}
+	for _, tc := range []struct {
+		f    *Filter
+		want string
+	}{
+		{nil, "running_count 7"},
+		{&Filter{IncludeNames: []string{"shop/*/*"}}, "shop_db-0_postgres shop_web-1_nginx"},
+		// '*' stops at '/', as in [[service]] globs: one * per path level.
+		{&Filter{IncludeImages: []string{"registry.local/*"}}, ""},
+		{&Filter{IncludeImages: []string{"registry.local/*/*"}, ExcludeLabels: []string{"tier=db"}}, "shop_web-1_nginx"},
+		{&Filter{IncludeLabels: []string{"tier"}}, "shop_db-0_postgres shop_web-1_nginx"},
+		{&Filter{IncludeNames: []string{"shop/*/*"}, IncludeLabels: []string{"tier=w*"}}, "shop_web-1_nginx"},
+		{&Filter{ExcludeNames: []string{"kube-system/*/*", "my-box", "web", "pod*/*"}, ExcludeImages: []string{"*/*/*:16"}}, "shop_web-1_nginx"},
+	} {
+		got, _, err := collect(t, newTest(t, fixtureHost("v2"), Options{Namer: namer, Filter: tc.f}), 1000, true, collectors.State{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, l := range got {
+			if p := strings.Split(l, "."); len(p) > 2 && p[1] != "events" {
+				seen[p[1]] = true
+			}
+		}
+		var names []string
+		for n := range seen {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if tc.f == nil {
+			if len(filter(got, "containers.running_count 7")) != 1 {
+				t.Errorf("no filter: %v", filter(got, "containers.running"))
+			}
+			continue
+		}
+		if s := strings.Join(names, " "); s != tc.want {
+			t.Errorf("%+v: published %s, want %s", *tc.f, s, tc.want)
+		}
+		if n := len(names); len(filter(got, "containers.running_count "+strconv.Itoa(n))) != 1 {
+			t.Errorf("%+v: running_count %v, want %d", *tc.f, filter(got, "containers.running"), n)
+		}
 	}
 }

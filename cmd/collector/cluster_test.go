@@ -201,9 +201,9 @@ func TestCluster(t *testing.T) {
 	t.Logf("cluster up, agent built: %v", time.Since(begin).Round(time.Second))
 	var agents []*nodeAgent
 	for n := 1; n <= 3; n++ {
-		// A queue of 2000 lines: a relay outage of 30 s overflows it, so
-		// the outage goes through the spool.
-		agents = append(agents, startNodeAgent(t, c, n, bin, "--graphite", c.Relays[0], "--queue-lines", "2000",
+		// With a spool (startNodeAgent gives each one) a relay outage
+		// waits on disk.
+		agents = append(agents, startNodeAgent(t, c, n, bin, "--graphite", c.Relays[0],
 			// The host collectors only: every node would publish the same
 			// containers of this machine (other tests' too, which come and
 			// go), which says nothing more about the cluster.

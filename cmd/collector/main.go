@@ -85,6 +85,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	registry, err = collectors.Configure(registry, collectors.Filters{
+		Interfaces: cfg.Network.Interfaces, Filesystems: cfg.Diskspace.Filesystems,
+		ExcludeFilters: cfg.Diskspace.ExcludeFilters, Devices: cfg.Iostat.Devices,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
 	var factories []collectors.Factory
 	for _, f := range registry {
 		if (len(cfg.Collectors) == 0 && f.Default) || contains(cfg.Collectors, f.Name) || compatOn(cfg, f.Name) {
@@ -232,6 +240,7 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 		factories[ci] = containers.Factory(containers.Options{
 			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp, Resolver: runtimes.New(host, log),
 			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname, Known: known,
+			Filter: containerFilter(cfg.Containers),
 		})
 	}
 	if di >= 0 {
@@ -301,4 +310,18 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// containerFilter is the [containers] section as the collector's Filter,
+// nil when it selects nothing.
+func containerFilter(c config.ContainersSection) *containers.Filter {
+	f := &containers.Filter{
+		IncludeNames: c.IncludeNames, ExcludeNames: c.ExcludeNames,
+		IncludeImages: c.IncludeImages, ExcludeImages: c.ExcludeImages,
+		IncludeLabels: c.IncludeLabels, ExcludeLabels: c.ExcludeLabels,
+	}
+	if len(f.IncludeNames)+len(f.ExcludeNames)+len(f.IncludeImages)+len(f.ExcludeImages)+len(f.IncludeLabels)+len(f.ExcludeLabels) == 0 {
+		return nil
+	}
+	return f
 }

@@ -135,8 +135,18 @@ func (st *sending) stop(timeout time.Duration) error {
 func stallExit(st *sending, log *slog.Logger, exit func(int)) func(time.Duration) {
 	return func(since time.Duration) {
 		log.Error("main loop stalled, exiting for the supervisor to restart us", "since", since)
-		if err := st.stop(flushTimeout); err != nil {
-			log.Error("exiting with unsent metrics", "err", err)
+		// Whatever stalled the loop must not stall the exit too.
+		done := make(chan struct{})
+		go func() {
+			if err := st.stop(flushTimeout); err != nil {
+				log.Error("exiting with unsent metrics", "err", err)
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(flushTimeout + 5*time.Second):
+			log.Error("flush did not end: exiting anyway")
 		}
 		exit(3)
 	}
