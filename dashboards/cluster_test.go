@@ -91,7 +91,7 @@ func TestDashboardsAgainstCluster(t *testing.T) {
 	}
 	t.Logf("cluster, containers and three agents up, data visible: %v", time.Since(begin).Round(time.Second))
 
-	fx := &fixture{g: c.Graphite, w: web{g: c.Graphite}, host: "node1"}
+	fx := &fixture{g: c.Graphite, w: web{g: c.Graphite, retry5xx: true}, host: "node1"}
 	checked := 0
 	for _, d := range loadDashboards(t) {
 		var sels []selection

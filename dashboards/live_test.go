@@ -41,10 +41,21 @@ func TestMain(m *testing.M) {
 }
 
 // web is a client of graphite-web that speaks as Grafana does.
-type web struct{ g *graphitetest.Graphite }
+type web struct {
+	g *graphitetest.Graphite
+	// retry5xx: a cluster frontend fails a request when a backend does
+	// (STORE_FAIL_ON_ERROR); such an answer is asked again, up to 3 times.
+	retry5xx bool
+}
 
 func (w web) do(method, path string, form url.Values) ([]byte, error) {
-	return w.g.Do(method, path, form)
+	for i := 0; ; i++ {
+		body, err := w.g.Do(method, path, form)
+		if err == nil || !w.retry5xx || i == 3 || !strings.Contains(err.Error(), ": 50") {
+			return body, err
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 type renderSeries struct {
