@@ -146,8 +146,10 @@ graphite() { in_hub env GRAPHITE_START_TIMEOUT=90 "$HERE/graphite.sh" "$@"; }
 start_cache() {
 	local n="$1" line pickle query web
 	read -r line pickle query web <<<"${CACHE_PORTS[n - 1]}"
+	# Both caches tag into the frontend's one database: re-tagging at
+	# a tenth of the writes (scripts/graphite/carbon.conf.in).
 	CARBON_PICKLE_PORT=$pickle CARBON_QUERY_PORT=$query GRAPHITE_TAGS_URL="http://127.0.0.1:$FRONT_PORT" \
-		graphite start "$DIR/cache$n" "$line" "$web" >/dev/null
+		GRAPHITE_TAG_UPDATE_INTERVAL=10 graphite start "$DIR/cache$n" "$line" "$web" >/dev/null
 }
 
 start_socat() {
@@ -247,7 +249,14 @@ cmd_run() {
 	local bin="$2" interval="$3"
 	shift 3
 	[[ -x $bin ]] || die "agent binary $bin not found (make build)"
-	trap 'trap - INT TERM EXIT; cmd_stop "$DIR"; echo "stopped; state kept in $DIR"' INT TERM EXIT
+	stop_all() {
+		trap - INT TERM EXIT
+		cmd_stop "$DIR"
+		echo "stopped; state kept in $DIR"
+	}
+	trap 'stop_all; exit 130' INT
+	trap 'stop_all; exit 143' TERM
+	trap stop_all EXIT
 	cmd_start "$DIR" "${WEB_PORT:-8080}"
 	load_env
 	local n

@@ -21,7 +21,8 @@
 # For a cluster (scripts/cluster.sh): GRAPHITE_CLUSTER_SERVERS (comma-separated
 # graphite-web backends the web reads, CLUSTER_SERVERS), GRAPHITE_TAGS_URL
 # (the graphite-web carbon registers tagged series with; default its own),
-# GRAPHITE_WEB_BIND (more gunicorn --bind addresses, space-separated).
+# GRAPHITE_WEB_BIND (more gunicorn --bind addresses, space-separated),
+# GRAPHITE_TAG_UPDATE_INTERVAL (carbon's TAG_UPDATE_INTERVAL, default 1).
 #
 # Processes are found again only through the pid files start wrote (pid and
 # the kernel's start time of that pid, so a recycled pid is never taken for
@@ -90,12 +91,13 @@ EOF
 }
 
 # render TEMPLATE OUT: replaces @DIR@ @CARBON_PORT@ @PICKLE_PORT@ @QUERY_PORT@ @WEB_PORT@
-# @CLUSTER_SERVERS@ (a Python list) @TAGS_URL@ and @STEP@ @STEP10@ @STEP60@ (GRAPHITE_STEP seconds, times 10, times 60).
+# @CLUSTER_SERVERS@ (a Python list) @TAGS_URL@ @TAG_UPDATE_INTERVAL@ and @STEP@ @STEP10@ @STEP60@ (GRAPHITE_STEP seconds, times 10, times 60).
 render() {
 	"$PY" - "$1" "$2" <<EOF
 import sys
 servers = [s for s in '$CLUSTER_SERVERS'.split(',') if s]
 subst = {'@DIR@': '''$DIR''', '@CLUSTER_SERVERS@': repr(servers), '@TAGS_URL@': '$TAGS_URL',
+         '@TAG_UPDATE_INTERVAL@': '$TAG_UPDATE_INTERVAL',
          '@CARBON_PORT@': '$CARBON_PORT', '@PICKLE_PORT@': '$PICKLE_PORT',
          '@QUERY_PORT@': '$QUERY_PORT', '@WEB_PORT@': '$WEB_PORT',
          '@STEP@': '$STEP', '@STEP10@': '$((STEP * 10))', '@STEP60@': '$((STEP * 60))'}
@@ -189,6 +191,8 @@ cmd_start() {
 	CLUSTER_SERVERS="${GRAPHITE_CLUSTER_SERVERS:-}"
 	TAGS_URL="${GRAPHITE_TAGS_URL:-http://127.0.0.1:$WEB_PORT}"
 	WEB_BIND="${GRAPHITE_WEB_BIND:-}"
+	TAG_UPDATE_INTERVAL="${GRAPHITE_TAG_UPDATE_INTERVAL:-1}"
+	[[ "$TAG_UPDATE_INTERVAL" =~ ^[1-9][0-9]*$ ]] || die "GRAPHITE_TAG_UPDATE_INTERVAL must be a positive number"
 	[[ "$CLUSTER_SERVERS$TAGS_URL$WEB_BIND" != *[\'\"\\]* ]] || die "quotes or backslashes in GRAPHITE_CLUSTER_SERVERS, GRAPHITE_TAGS_URL or GRAPHITE_WEB_BIND"
 	local default_pickle=0 default_query=0
 	if [[ "$CARBON_PORT" == 2003 ]]; then default_pickle=2004 default_query=7002; fi
