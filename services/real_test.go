@@ -148,7 +148,8 @@ func newRealEnv(t *testing.T) *realEnv {
 			// A second one on a unix socket only: reached through the
 			// container's root, not its network.
 			e.start(rel, name, "redis-server", "--port", "0", "--unixsocket", filepath.Join(e.tmp, "nmsvcredis.sock"), "--save", "", "--appendonly", "no", "--dir", e.tmp)
-			e.start("", "", "redis-server", "--port", strconv.Itoa(e.port[k]), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", e.tmp)
+			// The host's wants a password: AUTH from a [[service]] rule.
+			e.start("", "", "redis-server", "--port", strconv.Itoa(e.port[k]), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", e.tmp, "--requirepass", e.pw)
 		case Memcached:
 			e.start(rel, name, "memcached", "-u", "nobody", "-l", "127.0.0.1", "-p", "11211", "-c", "77")
 			e.start("", "", "memcached", "-u", "nobody", "-l", "127.0.0.1", "-p", strconv.Itoa(e.port[k]))
@@ -384,6 +385,7 @@ func TestRealServices(t *testing.T) {
 		{Kind: Postgres, Container: short(Postgres), Password: e.pw},
 		{Kind: Postgres, Host: true, Password: e.pw},
 		{Kind: Redis, Container: hangID[:12], Port: 6390, Timeout: 2 * time.Second},
+		{Kind: Redis, Host: true, Password: e.pw},
 	}
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -411,7 +413,7 @@ func TestRealServices(t *testing.T) {
 		send(t, e.ns[Redis], "127.0.0.1:6379", fmt.Sprintf("SET k%d v\r\n", i), "+OK")
 	}
 	for i := range 3 {
-		send(t, "", "127.0.0.1:"+strconv.Itoa(e.port[Redis]), fmt.Sprintf("SET h%d v\r\n", i), "+OK")
+		send(t, "", "127.0.0.1:"+strconv.Itoa(e.port[Redis]), fmt.Sprintf("AUTH %s\r\nSET h%d v\r\nPING\r\n", e.pw, i), "+PONG")
 	}
 	e.psql(filepath.Base(e.ns[Postgres]), 5432, "postgres", "CREATE DATABASE nmtest;")
 	e.psql("", e.port[Postgres], "postgres", "CREATE DATABASE nmhost;")
