@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # make run    a local carbon-cache + graphite-web on 127.0.0.1, the agent sending to it
+#             (CLUSTER=1: three nodes into a relay tier and two carbon-caches)
 # make test   vet + every test (installs what the tests need: Go modules, graphite, ...)
 #             including the dashboards check (dashboards/ is one of ./...)
 # make dashboards-check  the Grafana dashboards against a real graphite-web fed by the agent
@@ -82,9 +83,18 @@ soak:
 
 # run: needs root and Go; installs Graphite and systemd-nspawn (Docker is
 # optional: without it containers are named by their short id).
+# make run CLUSTER=1: the agent on three nodes (network namespaces) into a
+# Graphite cluster (scripts/cluster.sh: two carbon-c-relays, two
+# carbon-caches, one graphite-web frontend on 127.0.0.1:8080).
+ifeq ($(CLUSTER),1)
+run: build
+	scripts/deps.sh run
+	scripts/cluster.sh run $(RUNDIR)/cluster bin/collector $(INTERVAL)
+else
 run: build image
 	scripts/deps.sh run
 	scripts/run.sh $(RUNDIR) $(INTERVAL)
+endif
 
 clean:
 	rm -rf bin .state

@@ -35,6 +35,12 @@ type Config struct {
 	BackoffMin time.Duration
 	BackoffMax time.Duration
 	Logger     *slog.Logger
+	// Fallbacks are more destinations, in order of preference after Addr
+	// (--graphite-mode failover): one source, sent to the first that
+	// accepts; the next one takes over while it fails, and the first is
+	// tried again after its backoff. What was unacknowledged on a failed
+	// destination is sent again to the next.
+	Fallbacks []string
 	// Spool, when set, replaces the memory queue: every batch is appended
 	// to it by Enqueue, before any attempt to send it, and leaves it only
 	// once acknowledged, so a crash loses nothing already enqueued. Its
@@ -216,40 +222,82 @@ func (e *LostError) Unwrap() error { return e.Err }
 // goroutine that touches the connection, so no write ever races a
 // reconnect (graphite-golang's failure: it races and drops data under concurrent use).
 func (s *Sender) Run(ctx context.Context) {
-	l := &link{cfg: &s.cfg, udp: strings.HasPrefix(s.cfg.Network, "udp")}
-	defer l.close()
-	backoff := s.cfg.BackoffMin
-	// pause waits the jittered backoff (jitter so that a cluster of agents
-	// does not reconnect to a restarted Carbon in lockstep) and doubles it.
-	pause := func() bool {
-		s.src.idle() // an outage is when the spool's fsync matters most
-		wait := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(backoff*2, s.cfg.BackoffMax)
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
+	dests := append([]string{s.cfg.Addr}, s.cfg.Fallbacks...)
+	// Per destination: its backoff and when it may be dialled again.
+	backoff := make([]time.Duration, len(dests))
+	retryAt := make([]time.Time, len(dests))
+	for i := range backoff {
+		backoff[i] = s.cfg.BackoffMin
 	}
-	// One key: the connection to this Carbon is one source whatever the
-	// step that failed (dial, write, closed by the peer).
+	cur := 0
+	l := &link{cfg: &s.cfg, addr: dests[cur], udp: strings.HasPrefix(s.cfg.Network, "udp")}
+	defer func() { l.close() }()
+	// One key per destination: the connection to one Carbon is one source
+	// whatever the step that failed (dial, write, closed by the peer).
 	failing := ratelog.New(s.log, time.Minute, "")
-	everConnected := false
-	// A broken connection is redialled at once, with the backoff reset,
-	// only if it had lived healthyConn; otherwise the backoff applies. A
-	// proxy that accepts and closes at once (a load balancer in front of
-	// a dead Carbon) is otherwise redialled in a tight loop, resending the
-	// window every time.
-	broken := func() (redialNow bool) {
-		if time.Since(l.connAt) >= healthyConn {
-			backoff = s.cfg.BackoffMin
-			return true
-		}
-		return false
+	var attrs []any
+	if len(dests) > 1 {
+		attrs = []any{"addr", l.addr}
 	}
+	// ready: the first destination before end, in order of preference,
+	// whose backoff has passed; -1 if none.
+	ready := func(end int, now time.Time) int {
+		for i := 0; i < end; i++ {
+			if !retryAt[i].After(now) {
+				return i
+			}
+		}
+		return -1
+	}
+	use := func(i int) {
+		if i != cur {
+			s.log.Info("failing over", "from", dests[cur], "to", dests[i])
+		}
+		cur = i
+		l = &link{cfg: &s.cfg, addr: dests[i], udp: l.udp}
+		if len(dests) > 1 {
+			attrs = []any{"addr", l.addr}
+		}
+	}
+	// failed: the current destination failed (its batch and window are
+	// back in the source). A connection that had lived healthyConn is
+	// redialled at once (a Carbon restart) with the backoff reset;
+	// otherwise the destination backs off, jittered (so that a cluster of
+	// agents does not reconnect to a restarted Carbon in lockstep) and
+	// doubling, and the first destination not backing off takes over.
+	// When all are, wait for the first to come out of it. A proxy that
+	// accepts and closes at once (a load balancer in front of a dead
+	// Carbon) is thus not redialled in a tight loop, resending the window
+	// every time.
+	failed := func(healthy bool) bool {
+		now := time.Now()
+		if healthy {
+			backoff[cur], retryAt[cur] = s.cfg.BackoffMin, now
+		} else {
+			retryAt[cur] = now.Add(backoff[cur]/2 + rand.N(backoff[cur]/2+1))
+			backoff[cur] = min(backoff[cur]*2, s.cfg.BackoffMax)
+		}
+		next := ready(len(dests), now)
+		if next < 0 {
+			s.src.idle() // an outage is when the spool's fsync matters most
+			next = 0
+			for i := range dests {
+				if retryAt[i].Before(retryAt[next]) {
+					next = i
+				}
+			}
+			t := time.NewTimer(time.Until(retryAt[next]))
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return false
+			case <-t.C:
+			}
+		}
+		use(next)
+		return true
+	}
+	everConnected := false
 	// requeue puts b and the unacknowledged window back, in order.
 	requeue := func(b batch) {
 		s.src.release(b)
@@ -271,14 +319,40 @@ func (s *Sender) Run(ctx context.Context) {
 			}
 			continue
 		}
+		if cur > 0 && l.conn != nil {
+			if j := ready(cur, time.Now()); j >= 0 {
+				// A preferred destination's backoff has passed: back to it
+				// if it accepts a connection.
+				p := &link{cfg: &s.cfg, addr: dests[j], udp: l.udp}
+				if err := p.dial(ctx); err != nil {
+					retryAt[j] = time.Now().Add(backoff[j]/2 + rand.N(backoff[j]/2+1))
+					backoff[j] = min(backoff[j]*2, s.cfg.BackoffMax)
+					failing.Fail("conn "+dests[j], "cannot connect to carbon", err, "addr", dests[j])
+				} else {
+					// What the current one has not acknowledged by an
+					// orderly close goes again, to the preferred one.
+					for _, a := range l.closeAcked() {
+						s.src.acked(a)
+					}
+					if w := l.takeWindow(); len(w) > 0 {
+						s.src.rewind(w)
+					}
+					s.log.Info("back to the preferred destination", "from", dests[cur], "to", dests[j])
+					cur, l = j, p
+					attrs = []any{"addr", l.addr}
+					s.reconnects.Add(1)
+				}
+			}
+		}
 		if l.conn != nil && !l.udp && peerClosed(l.conn) {
 			// Carbon restarted while we were idle. Writing now would
 			// "succeed" into a dead socket and lose the batch.
+			healthy := time.Since(l.connAt) >= healthyConn
 			l.close()
 			s.errs.Add(1)
-			failing.Fail("conn", "carbon closed the connection", errPeerClosed)
+			failing.Fail("conn "+l.addr, "carbon closed the connection", errPeerClosed, attrs...)
 			requeue(b)
-			if !broken() && !pause() {
+			if !failed(healthy) {
 				return
 			}
 			continue
@@ -292,8 +366,8 @@ func (s *Sender) Run(ctx context.Context) {
 				}
 				s.errs.Add(1)
 				s.down.Store(true)
-				failing.Fail("conn", "cannot connect to carbon", err)
-				if !pause() {
+				failing.Fail("conn "+l.addr, "cannot connect to carbon", err, attrs...)
+				if !failed(false) {
 					return
 				}
 				continue
@@ -304,6 +378,7 @@ func (s *Sender) Run(ctx context.Context) {
 			everConnected = true
 		}
 		if err := l.write(b.b); err != nil {
+			healthy := time.Since(l.connAt) >= healthyConn
 			l.close()
 			requeue(b)
 			if ctx.Err() != nil {
@@ -311,8 +386,8 @@ func (s *Sender) Run(ctx context.Context) {
 			}
 			s.errs.Add(1)
 			s.down.Store(true)
-			failing.Fail("conn", "write to carbon failed", err)
-			if !broken() && !pause() {
+			failing.Fail("conn "+l.addr, "write to carbon failed", err, attrs...)
+			if !failed(healthy) {
 				return
 			}
 			continue
@@ -320,7 +395,7 @@ func (s *Sender) Run(ctx context.Context) {
 		s.down.Store(false)
 		if !l.wrote {
 			l.wrote = true
-			if !failing.OK("conn", "connected to carbon", "addr", l.conn.RemoteAddr()) {
+			if !failing.OK("conn "+l.addr, "connected to carbon", "addr", l.conn.RemoteAddr()) {
 				s.log.Debug("connected to carbon", "addr", l.conn.RemoteAddr())
 			}
 		}
@@ -345,6 +420,7 @@ const healthyConn = 10 * time.Second
 // sent again (a duplicate is harmless to Carbon, a loss is not).
 type link struct {
 	cfg        *Config
+	addr       string
 	udp        bool // datagrams, no peer check, no window
 	conn       net.Conn
 	stopClose  func() bool
@@ -432,7 +508,7 @@ func (l *link) takeWindow() []batch {
 // reconnect) and caps the send buffer.
 func (l *link) dial(ctx context.Context) error {
 	d := net.Dialer{Timeout: l.cfg.DialTimeout}
-	c, err := d.DialContext(ctx, l.cfg.Network, l.cfg.Addr)
+	c, err := d.DialContext(ctx, l.cfg.Network, l.addr)
 	if err != nil {
 		return err
 	}

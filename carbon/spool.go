@@ -52,6 +52,7 @@ type Spool struct {
 	segBytes int64
 	log      *slog.Logger
 	lock     *os.File // flock'ed: one agent per spool directory
+	cur      *os.File // the cursor file
 
 	mu       sync.Mutex
 	segs     []*segment // oldest first; the last one may be the write segment
@@ -145,9 +146,25 @@ func OpenSpool(dir string, maxBytes int64, log *slog.Logger) (*Spool, error) {
 		}
 		return nil, fmt.Errorf("spool %s: lock: %w", dir, err)
 	}
-	// Prove the directory takes writes now (a read-only mount whose
-	// directory exists passes MkdirAll and the lock's open).
-	if err := writeCursorFile(dir, pos{}, true); err != nil {
+	// Prove the directory takes new files now, not when the data is
+	// already lost. A full disk is not a failure: the oldest data makes
+	// room then.
+	probe := filepath.Join(dir, "probe")
+	if f, err := os.OpenFile(probe, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600); err == nil {
+		f.Close()
+		os.Remove(probe)
+	} else if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		lock.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	cur, err := os.OpenFile(filepath.Join(dir, cursorName), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if err == nil {
+		if st, serr := cur.Stat(); serr != nil || !st.Mode().IsRegular() {
+			cur.Close()
+			err = fmt.Errorf("%s: not a regular file", cur.Name())
+		}
+	}
+	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -158,7 +175,7 @@ func OpenSpool(dir string, maxBytes int64, log *slog.Logger) (*Spool, error) {
 		// then loses a sixteenth of it, not all of it.
 		seg = min(seg, int64(fs.Blocks)*int64(fs.Bsize)/16)
 	}
-	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: max(min(seg, maxBytes/4), minSeg), log: log, lock: lock}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: max(min(seg, maxBytes/4), minSeg), log: log, lock: lock, cur: cur}
 	if err := s.load(); err != nil {
 		s.Close()
 		return nil, err
@@ -168,7 +185,7 @@ func OpenSpool(dir string, maxBytes int64, log *slog.Logger) (*Spool, error) {
 
 // load reads the cursor and scans the segments after it.
 func (s *Spool) load() error {
-	cur, haveCursor := readCursorFile(s.dir)
+	cur, haveCursor := readCursor(s.cur)
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -229,55 +246,29 @@ func (s *Spool) load() error {
 	}
 	s.send, s.saved = s.ack, s.ack
 	s.reclaim()
-	if err := writeCursorFile(s.dir, s.ack, false); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
+	s.saved = pos{seq: ^uint64(0)} // write it now: a stale one may point anywhere
+	s.persist()
 	if s.lines > 0 {
 		s.log.Info("spool: replaying lines from an earlier run", "lines", s.lines, "segments", len(s.segs))
 	}
 	return nil
 }
 
-// The cursor file: seq, offset, CRC-32C of both, replaced by rename.
-func writeCursorFile(dir string, p pos, probe bool) error {
-	name := cursorName
-	if probe {
-		name = cursorName + ".probe"
-	}
+// The cursor file: seq, offset, CRC-32C of both, overwritten in place (20
+// bytes in one sector, so no new block is needed on a full disk; a torn
+// one fails its checksum and the spool is read from its oldest segment).
+func writeCursor(f *os.File, p pos) error {
 	var b [20]byte
 	binary.LittleEndian.PutUint64(b[0:], p.seq)
 	binary.LittleEndian.PutUint64(b[8:], uint64(p.off))
 	binary.LittleEndian.PutUint32(b[16:], crc32.Checksum(b[:16], crcTable))
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b[:])
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if probe {
-		return os.Remove(tmp)
-	}
-	return os.Rename(tmp, filepath.Join(dir, name))
+	_, err := f.WriteAt(b[:], 0)
+	return err
 }
 
-func readCursorFile(dir string) (pos, bool) {
-	f, err := os.OpenFile(filepath.Join(dir, cursorName), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return pos{}, false
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return pos{}, false
-	}
+func readCursor(f *os.File) (pos, bool) {
 	var b [20]byte
-	if _, err := io.ReadFull(f, b[:]); err != nil || crc32.Checksum(b[:16], crcTable) != binary.LittleEndian.Uint32(b[16:]) {
+	if _, err := f.ReadAt(b[:], 0); err != nil || crc32.Checksum(b[:16], crcTable) != binary.LittleEndian.Uint32(b[16:]) {
 		return pos{}, false
 	}
 	return pos{seq: binary.LittleEndian.Uint64(b[0:]), off: int64(binary.LittleEndian.Uint64(b[8:]))}, true
@@ -728,7 +719,7 @@ func (s *Spool) persist() {
 	if s.saved == s.ack {
 		return
 	}
-	if err := writeCursorFile(s.dir, s.ack, false); err != nil {
+	if err := writeCursor(s.cur, s.ack); err != nil {
 		if !s.cursorErr {
 			s.log.Warn("spool: cannot save the read position (a restart resends more)", "err", err)
 			s.cursorErr = true
@@ -779,6 +770,7 @@ func (s *Spool) Close() error {
 	}
 	if s.lock != nil {
 		s.persist()
+		s.cur.Close()
 		s.lock.Close()
 		s.lock = nil
 	}

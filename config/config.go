@@ -31,6 +31,7 @@ import (
 type Config struct {
 	Graphite      string   `toml:"graphite"`
 	Protocol      string   `toml:"protocol"`
+	GraphiteMode  string   `toml:"graphite_mode"` // GraphiteAll or GraphiteFailover
 	Interval      Duration `toml:"interval"`
 	Procfs        string   `toml:"procfs"`
 	Sysfs         string   `toml:"sysfs"`
@@ -76,11 +77,18 @@ type Config struct {
 	Help    bool   `toml:"-"`
 }
 
+// The --graphite-mode values.
+const (
+	GraphiteAll      = "all"
+	GraphiteFailover = "failover"
+)
+
 // Defaults are the values used when neither a flag nor the file sets one.
 func Defaults() Config {
 	return Config{
 		Graphite:      "127.0.0.1:2003",
 		Protocol:      "tcp",
+		GraphiteMode:  GraphiteAll,
 		Interval:      Duration(60 * time.Second),
 		Procfs:        "/proc",
 		Sysfs:         "/sys",
@@ -162,6 +170,15 @@ func (c *Config) validate(known []string) error {
 	}
 	if c.Protocol != "tcp" && c.Protocol != "udp" {
 		return usagef("--protocol must be tcp or udp, got %q", c.Protocol)
+	}
+	switch c.GraphiteMode {
+	case GraphiteAll:
+	case GraphiteFailover:
+		if c.Protocol == "udp" {
+			return usagef("--graphite-mode failover needs --protocol tcp: a UDP send never fails, so it never fails over")
+		}
+	default:
+		return usagef("--graphite-mode must be all or failover, got %q", c.GraphiteMode)
 	}
 	if c.Output != "" && c.Output != "-" {
 		return usagef("--output takes only \"-\" (stdout), got %q", c.Output)
@@ -372,6 +389,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Graphite, "graphite", c.Graphite, "Carbon `host:port` (plaintext protocol); several, comma-separated, each get their own queue and spool")
 	fs.StringVar(&c.Protocol, "protocol", c.Protocol, "tcp or udp")
+	fs.StringVar(&c.GraphiteMode, "graphite-mode", c.GraphiteMode, "with several --graphite destinations: \"all\" sends every line to each (own queue and spool each); \"failover\" sends to the first that accepts, the next ones only while it fails (one queue and spool)")
 	fs.Var(&c.Interval, "interval", "collection interval: seconds or a duration such as 60s")
 	fs.StringVar(&c.Procfs, "procfs", c.Procfs, "read /proc files from `DIR`")
 	fs.StringVar(&c.Sysfs, "sysfs", c.Sysfs, "read /sys files from `DIR`")

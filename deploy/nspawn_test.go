@@ -274,6 +274,13 @@ func TestNspawnEndToEnd(t *testing.T) {
 	cgs.Mkdir("docker/" + id) // Docker's cgroupfs driver
 	ns := makeNetns(t)
 	pid := ns.startIn(t, cgs, "docker/"+id)
+	// A memcached on the namespace's loopback only: the agent inside
+	// nspawn reaches it only by entering the namespace (CAP_SYS_ADMIN and
+	// CAP_SYS_PTRACE are all it kept for that).
+	mc := exec.Command("sh", "-c", "read x; exec ip netns exec "+ns.name+" memcached -u nobody -l 127.0.0.1 -p 11211 -t 1")
+	if _, err := cgs.Start(mc, "docker/"+id).Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
 	hostNet := sampleHostNetDev(t)
 	t.Logf("cgroup docker/%s, pid %d in netns %s (%s %s <-> %s %s)",
 		id, pid, ns.name, ns.hostIf, ns.hostAddr, ns.nsIf, ns.nsAddr)
@@ -450,6 +457,12 @@ func TestNspawnEndToEnd(t *testing.T) {
 		t.Errorf("%s = %v at %s, want > 0", mem, v, time.Unix(ts, 0).Format(time.TimeOnly))
 	} else {
 		t.Logf("%s = %v", mem, v)
+	}
+	conns := ctr + ".memcached.localhost.curr_connections"
+	if ts, v = waitPoint(t, g, conns, started.Unix(), 15*time.Second); v < 1 {
+		t.Errorf("%s = %v at %s, want >= 1 (the probe's own connection)", conns, v, time.Unix(ts, 0).Format(time.TimeOnly))
+	} else {
+		t.Logf("%s = %v: the service in the container's namespace was probed from inside nspawn", conns, v)
 	}
 	if ifs, _ := g.Find(ctr + ".network.*"); len(ifs) != 1 || ifs[0] != ctr+".network."+ns.nsIf {
 		t.Errorf("container interfaces in Carbon %v, want only %s (lo is left out)", ifs, ns.nsIf)

@@ -17,6 +17,7 @@ if ((${#need[@]})); then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
+# Carbon, graphite-web, and for the cluster (scripts/cluster.sh) carbon-c-relay and socat.
 scripts/graphite.sh install
 
 if [[ $mode == run ]]; then

@@ -6,6 +6,7 @@
 #   scripts/graphite.sh start DIR [CARBON_PORT] [WEB_PORT]   # default 2003 8080
 #   scripts/graphite.sh stop DIR
 #   scripts/graphite.sh stop-carbon DIR | start-carbon DIR   # carbon-cache only
+#   scripts/graphite.sh start-web DIR WEB_PORT        # graphite-web only (a cluster frontend)
 #   scripts/graphite.sh status DIR
 #
 # start writes DIR/conf (carbon.conf, storage-schemas.conf, the graphite-web
@@ -17,6 +18,10 @@
 # the Go test helper passes its own pid so a killed test leaves nothing behind),
 # GRAPHITE_STEP (seconds between the agent's points, default 1: the finest
 # archive of every new series, so graphs have no gaps between points).
+# For a cluster (scripts/cluster.sh): GRAPHITE_CLUSTER_SERVERS (comma-separated
+# graphite-web backends the web reads, CLUSTER_SERVERS), GRAPHITE_TAGS_URL
+# (the graphite-web carbon registers tagged series with; default its own),
+# GRAPHITE_WEB_BIND (more gunicorn --bind addresses, space-separated).
 #
 # Processes are found again only through the pid files start wrote (pid and
 # the kernel's start time of that pid, so a recycled pid is never taken for
@@ -28,21 +33,25 @@ set -euo pipefail
 
 PY=/usr/bin/python3 # Debian's, not a pyenv python3 found first on PATH
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/pidfile.sh
+source "$HERE/pidfile.sh"
 TEMPLATES="$HERE/graphite"
 # python3-setproctitle: gunicorn renames its processes with it; stop must
 # not depend on process names, and the tests run with it to prove that.
-PACKAGES=(graphite-carbon graphite-web gunicorn python3-gunicorn python3-setproctitle fonts-dejavu-core)
+# carbon-c-relay and socat: the cluster of scripts/cluster.sh.
+PACKAGES=(graphite-carbon graphite-web gunicorn python3-gunicorn python3-setproctitle fonts-dejavu-core
+	carbon-c-relay socat)
 SETTINGS_MODULE=nodemetrics_graphite_settings
 
 die() { echo "graphite.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd_install() {
 	local need=() p
 	for p in "${PACKAGES[@]}"; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done
-	if ((${#need[@]} == 0)) && [[ -x /usr/bin/carbon-cache && -x /usr/bin/gunicorn ]]; then
+	if ((${#need[@]} == 0)) && [[ -x /usr/bin/carbon-cache && -x /usr/bin/gunicorn && -x /usr/bin/carbon-c-relay ]]; then
 		return 0
 	fi
 	((${#need[@]})) || need=("${PACKAGES[@]}")
@@ -81,11 +90,13 @@ EOF
 }
 
 # render TEMPLATE OUT: replaces @DIR@ @CARBON_PORT@ @PICKLE_PORT@ @QUERY_PORT@ @WEB_PORT@
-# and @STEP@ @STEP10@ @STEP60@ (GRAPHITE_STEP seconds, times 10, times 60).
+# @CLUSTER_SERVERS@ (a Python list) @TAGS_URL@ and @STEP@ @STEP10@ @STEP60@ (GRAPHITE_STEP seconds, times 10, times 60).
 render() {
 	"$PY" - "$1" "$2" <<EOF
 import sys
-subst = {'@DIR@': '''$DIR''', '@CARBON_PORT@': '$CARBON_PORT', '@PICKLE_PORT@': '$PICKLE_PORT',
+servers = [s for s in '$CLUSTER_SERVERS'.split(',') if s]
+subst = {'@DIR@': '''$DIR''', '@CLUSTER_SERVERS@': repr(servers), '@TAGS_URL@': '$TAGS_URL',
+         '@CARBON_PORT@': '$CARBON_PORT', '@PICKLE_PORT@': '$PICKLE_PORT',
          '@QUERY_PORT@': '$QUERY_PORT', '@WEB_PORT@': '$WEB_PORT',
          '@STEP@': '$STEP', '@STEP10@': '$((STEP * 10))', '@STEP60@': '$((STEP * 60))'}
 text = open(sys.argv[1]).read()
@@ -111,71 +122,6 @@ load_ports() {
 web_env() {
 	export PYTHONPATH="$DIR/conf" GRAPHITE_SETTINGS_MODULE="$SETTINGS_MODULE" \
 		DJANGO_SETTINGS_MODULE=graphite.settings PYTHONDONTWRITEBYTECODE=1
-}
-
-# start_time PID: the kernel's start time of PID (field 22 of /proc/PID/stat,
-# clock ticks since boot), which tells a process from a later one that got
-# the same pid. Fails when PID does not exist.
-start_time() {
-	local stat rest
-	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-	rest="${stat##*) }" # after "pid (comm) ": comm may hold spaces and ')'
-	set -- $rest
-	[[ -n "${20:-}" ]] || return 1
-	echo "${20}"
-}
-
-# write_pid NAME PID: DIR/run/NAME.pid holds "PID START_TIME".
-write_pid() {
-	local st
-	st="$(start_time "$2")" || st=0 # already gone: alive will say so
-	echo "$2 $st" >"$DIR/run/$1.pid"
-}
-
-# alive NAME: true if DIR/run/NAME.pid names a running process of ours
-# (same pid, same start time), whatever it calls itself now.
-alive() {
-	local f="$DIR/run/$1.pid" pid st now
-	[[ -f "$f" ]] || return 1
-	read -r pid st <"$f" || true
-	[[ "$pid" =~ ^[0-9]+$ && "$st" =~ ^[0-9]+$ ]] || return 1
-	now="$(start_time "$pid")" || return 1
-	[[ "$now" == "$st" ]]
-}
-
-# group_left PGID: true while a process of that process group exists.
-group_left() { kill -0 -- "-$1" 2>/dev/null; }
-
-# stop_one NAME [TIMEOUT [SIGNAL]]: SIGNAL (TERM) to the process, wait,
-# SIGKILL; then SIGKILL to what is left of its process group (it was
-# started as a session leader: its pid is the group's id, and the kernel
-# does not give that pid to another process while the group has members).
-# Removes the pid file.
-stop_one() {
-	local name="$1" timeout="${2:-15}" sig="${3:-TERM}" pid i
-	if alive "$name"; then
-		read -r pid _ <"$DIR/run/$name.pid"
-		kill -"$sig" "$pid" 2>/dev/null || true
-		# The watcher's tail child ends with it.
-		if [[ $name == watch ]]; then kill -"$sig" -- "-$pid" 2>/dev/null || true; fi
-		for ((i = 0; i < timeout * 20; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "graphite.sh: $name ($pid) did not stop in ${timeout}s, killing" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-			while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-		fi
-		if group_left "$pid"; then
-			kill -KILL -- "-$pid" 2>/dev/null || true
-			for ((i = 0; i < 100; i++)); do
-				group_left "$pid" || break
-				sleep 0.05
-			done
-		fi
-	fi
-	rm -f "$DIR/run/$name.pid"
 }
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -217,8 +163,10 @@ start_carbon() {
 start_web() {
 	alive web && die "graphite-web already running (pid $(<"$DIR/run/web.pid"))"
 	local log="$DIR/log/gunicorn.out"
+	local binds=(--bind "127.0.0.1:$WEB_PORT") b
+	for b in ${WEB_BIND:-}; do binds+=(--bind "$b"); done
 	web_env
-	setsid /usr/bin/gunicorn --bind "127.0.0.1:$WEB_PORT" --workers 2 --threads 4 \
+	setsid /usr/bin/gunicorn "${binds[@]}" --workers 2 --threads 4 \
 		--worker-class gthread --timeout 120 --graceful-timeout 3 \
 		--pythonpath "$DIR/conf" --pid "$DIR/run/gunicorn.pid" \
 		--access-logfile "$DIR/log/webapp/access.log" --error-logfile - \
@@ -227,16 +175,10 @@ start_web() {
 	wait_until web "$log" http_ok "http://127.0.0.1:$WEB_PORT/version"
 }
 
-start_watch() {
-	local pid="$1"
-	[[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || die "GRAPHITE_WATCH_PID $pid is not running"
-	# tail --pid returns when $pid exits; then stop everything in DIR.
-	setsid bash -c 'tail --pid="$1" -f /dev/null; GRAPHITE_FROM_WATCH=1 "$2" stop "$3"' \
-		graphite-watch "$pid" "$HERE/graphite.sh" "$DIR" </dev/null >>"$DIR/log/watch.out" 2>&1 &
-	write_pid watch $!
-}
-
+# cmd_start DIR [CARBON_PORT [WEB_PORT]]; with_carbon=0 (start-web) starts
+# graphite-web only.
 cmd_start() {
+	local with_carbon="${with_carbon:-1}"
 	set_dir "${1:-}"
 	CARBON_PORT="${2:-2003}"
 	WEB_PORT="${3:-8080}"
@@ -244,11 +186,15 @@ cmd_start() {
 	[[ "$STEP" =~ ^[1-9][0-9]*$ ]] || die "GRAPHITE_STEP must be whole seconds, not '$STEP'"
 	[[ -x /usr/bin/carbon-cache && -x /usr/bin/gunicorn ]] || die "not installed; run: $0 install"
 	cmd_stop "$DIR" # re-runnable: (re)start
+	CLUSTER_SERVERS="${GRAPHITE_CLUSTER_SERVERS:-}"
+	TAGS_URL="${GRAPHITE_TAGS_URL:-http://127.0.0.1:$WEB_PORT}"
+	WEB_BIND="${GRAPHITE_WEB_BIND:-}"
+	[[ "$CLUSTER_SERVERS$TAGS_URL$WEB_BIND" != *[\'\"\\]* ]] || die "quotes or backslashes in GRAPHITE_CLUSTER_SERVERS, GRAPHITE_TAGS_URL or GRAPHITE_WEB_BIND"
 	local default_pickle=0 default_query=0
 	if [[ "$CARBON_PORT" == 2003 ]]; then default_pickle=2004 default_query=7002; fi
 	PICKLE_PORT="${CARBON_PICKLE_PORT:-$(free_port "$default_pickle")}"
 	QUERY_PORT="${CARBON_QUERY_PORT:-$(free_port "$default_query")}"
-	tcp_open "$CARBON_PORT" && die "port $CARBON_PORT is already in use"
+	if [[ $with_carbon == 1 ]] && tcp_open "$CARBON_PORT"; then die "port $CARBON_PORT is already in use"; fi
 	tcp_open "$WEB_PORT" && die "port $WEB_PORT is already in use"
 
 	mkdir -p "$DIR"/{conf,run,log/carbon,log/webapp,storage/whisper,storage/lists}
@@ -256,8 +202,8 @@ cmd_start() {
 	render "$TEMPLATES/storage-schemas.conf.in" "$DIR/conf/storage-schemas.conf"
 	cp "$TEMPLATES/storage-aggregation.conf" "$DIR/conf/"
 	render "$TEMPLATES/graphite_settings.py.in" "$DIR/conf/$SETTINGS_MODULE.py"
-	printf 'CARBON_PORT=%s\nPICKLE_PORT=%s\nQUERY_PORT=%s\nWEB_PORT=%s\n' \
-		"$CARBON_PORT" "$PICKLE_PORT" "$QUERY_PORT" "$WEB_PORT" >"$DIR/conf/ports.env"
+	printf 'CARBON_PORT=%s\nPICKLE_PORT=%s\nQUERY_PORT=%s\nWEB_PORT=%s\nWEB_BIND=%q\n' \
+		"$CARBON_PORT" "$PICKLE_PORT" "$QUERY_PORT" "$WEB_PORT" "$WEB_BIND" >"$DIR/conf/ports.env"
 
 	if [[ ! -f "$DIR/storage/.migrated" ]]; then
 		(web_env && "$PY" -m django migrate --noinput --run-syncdb) >"$DIR/log/migrate.out" 2>&1 ||
@@ -267,9 +213,11 @@ cmd_start() {
 
 	# graphite-web first: carbon registers tagged series through it.
 	start_web || { cmd_stop "$DIR"; die "graphite-web failed to start"; }
-	start_carbon || { cmd_stop "$DIR"; die "carbon-cache failed to start"; }
-	if [[ -n "${GRAPHITE_WATCH_PID:-}" ]]; then start_watch "$GRAPHITE_WATCH_PID"; fi
-	echo "carbon 127.0.0.1:$CARBON_PORT"
+	if [[ $with_carbon == 1 ]]; then
+		start_carbon || { cmd_stop "$DIR"; die "carbon-cache failed to start"; }
+	fi
+	if [[ -n "${GRAPHITE_WATCH_PID:-}" ]]; then start_watch "$GRAPHITE_WATCH_PID" "$HERE/graphite.sh"; fi
+	if [[ $with_carbon == 1 ]]; then echo "carbon 127.0.0.1:$CARBON_PORT"; fi
 	echo "web http://127.0.0.1:$WEB_PORT"
 }
 
@@ -283,7 +231,7 @@ cmd_stop() {
 	job=$!
 	stop_one web 10 QUIT # gunicorn's quick shutdown
 	wait "$job" || true
-	if [[ -z "${GRAPHITE_FROM_WATCH:-}" ]]; then stop_one watch 5; fi
+	if [[ -z "${NM_FROM_WATCH:-}" ]]; then stop_one watch 5; fi
 }
 
 cmd_stop_carbon() {
@@ -296,6 +244,11 @@ cmd_start_carbon() {
 	load_ports
 	start_carbon || die "carbon-cache failed to start"
 	echo "carbon 127.0.0.1:$CARBON_PORT"
+}
+
+cmd_start_web() {
+	[[ "${2:-}" =~ ^[0-9]+$ ]] || usage
+	with_carbon=0 cmd_start "$1" 0 "$2"
 }
 
 cmd_status() {
@@ -313,6 +266,7 @@ start) shift; cmd_start "$@" ;;
 stop) shift; cmd_stop "$@" ;;
 stop-carbon) shift; cmd_stop_carbon "$@" ;;
 start-carbon) shift; cmd_start_carbon "$@" ;;
+start-web) shift; cmd_start_web "$@" ;;
 status) shift; cmd_status "$@" ;;
 *) usage ;;
 esac

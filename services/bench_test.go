@@ -53,7 +53,7 @@ func BenchmarkDiscovery100(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		inst, err := c.discover(context.Background(), list)
+		inst, err := c.discover(context.Background(), list, true)
 		if err != nil || len(inst) < 100 {
 			b.Fatalf("%d instances, %v", len(inst), err)
 		}
@@ -65,7 +65,7 @@ func BenchmarkDiscovery100(b *testing.B) {
 // of 100 memcached in 100 namespaces, discovery done.
 func BenchmarkProbeCycle100(b *testing.B) {
 	c, list := bench100(b)
-	inst, err := c.discover(context.Background(), list)
+	inst, err := c.discover(context.Background(), list, true)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,7 +31,12 @@ const maxPids = 4096
 // namespace's socket tables are read once. The host's processes are found
 // by walking <procfs> (comm only, then the network namespace of the
 // recognised ones), which is why discovery does not run every cycle.
-func (c *Collector) discover(ctx context.Context, list []Container) ([]*Instance, error) {
+//
+// A full pass (first cycle, every Rediscover cycles, a probed process
+// gone) looks at everything; otherwise only the containers that are new
+// (or renamed) since the last pass are looked at and the others' and the
+// host's instances are kept: container churn costs only the newcomers.
+func (c *Collector) discover(ctx context.Context, list []Container, full bool) ([]*Instance, error) {
 	fs, err := procfs.NewFS(c.h.Proc)
 	if err != nil {
 		return nil, fmt.Errorf("procfs %s: %w", c.h.Proc, err)
@@ -41,9 +46,17 @@ func (c *Collector) discover(ctx context.Context, list []Container) ([]*Instance
 	slices.SortFunc(list, func(a, b Container) int { return strings.Compare(a.Name, b.Name) })
 	inContainer := map[int]bool{}
 	var out []*Instance
+	cache := make(map[string][]*Instance, len(list)+1)
+	defer func() { c.cache = cache }()
 	for _, ct := range list {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
+		}
+		key := ct.ID + "\x00" + ct.Node + "\x00" + ct.Tags
+		if inst, ok := c.cache[key]; ok && !full {
+			cache[key] = inst
+			out = append(out, inst...)
+			continue
 		}
 		pids := cgroupPids(ct.CgroupDir, 3, nil)
 		if len(pids) == 0 && ct.Pid > 0 {
@@ -56,7 +69,13 @@ func (c *Collector) discover(ctx context.Context, list []Container) ([]*Instance
 		if c.opts.Tags {
 			t.tags = ct.Tags
 		}
-		out = append(out, d.target(t, pids)...)
+		inst := d.target(t, pids)
+		cache[key] = inst
+		out = append(out, inst...)
+	}
+	if inst, ok := c.cache[""]; ok && !full {
+		cache[""] = inst
+		return append(out, inst...), errors.Join(d.errs...)
 	}
 	// The host: recognised processes in the host's network namespace
 	// that belong to no container.
@@ -83,8 +102,11 @@ func (c *Collector) discover(ctx context.Context, list []Container) ([]*Instance
 		hostPids = append(hostPids, p.PID)
 	}
 	host := &target{host: true}
-	out = append(out, d.target(host, hostPids)...)
-	return out, errors.Join(d.errs...)
+	inst := d.target(host, hostPids)
+	if ctx.Err() == nil {
+		cache[""] = inst
+	}
+	return append(out, inst...), errors.Join(d.errs...)
 }
 
 // discovery is the state of one pass.
@@ -285,8 +307,13 @@ func (tab *sockTable) resolve(inodes []uint64) error {
 		tab.read++
 		switch tab.read {
 		case 1, 2:
+			// procfs points to netlink sock_diag instead; that would need a
+			// socket created inside each container's namespace (a setns
+			// per namespace) where this reads the container's own file.
+			//lint:ignore SA1019 the container's /proc/<pid>/net/tcp is the source meant here
 			read, name := tab.fs.NetTCP, "tcp"
 			if tab.read == 2 {
+				//lint:ignore SA1019 as above, for tcp6
 				read, name = tab.fs.NetTCP6, "tcp6"
 			}
 			lines, err := read()

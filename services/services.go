@@ -162,7 +162,8 @@ type Collector struct {
 	log  *slog.Logger
 
 	cycles    int
-	lastSet   string // container ids of the last discovery
+	lastSet   string                 // container ids of the last discovery
+	cache     map[string][]*Instance // per container (id, node, tags), "" the host
 	sinceDisc int
 	instances []*Instance
 	discSecs  float64
@@ -199,17 +200,24 @@ func (c *Collector) Collect(ctx context.Context, s *collectors.Sample) error {
 	}
 	c.cycles++
 	set := containerSet(list)
-	if c.instances == nil || set != c.lastSet || c.sinceDisc >= c.opts.Rediscover || c.rediscNow {
+	full := c.instances == nil || c.sinceDisc >= c.opts.Rediscover || c.rediscNow
+	if full || set != c.lastSet {
 		start := time.Now()
-		inst, err := c.discover(ctx, list)
+		inst, err := c.discover(ctx, list, full)
 		c.discSecs = time.Since(start).Seconds()
 		if err != nil && inst == nil {
 			return fmt.Errorf("discover: %w", err)
 		}
+		c.instances, c.lastSet = inst, set
+		if full {
+			c.sinceDisc, c.rediscNow = 0, false
+		}
+		if ctx.Err() != nil {
+			c.rediscNow = true // cut short: a full pass next cycle
+		}
 		if err != nil {
 			c.log.Debug("discovery incomplete", "err", err)
 		}
-		c.instances, c.lastSet, c.sinceDisc, c.rediscNow = inst, set, 0, false
 	}
 	c.sinceDisc++
 
@@ -269,7 +277,7 @@ func (in *Instance) describe() string {
 func containerSet(list []Container) string {
 	ids := make([]string, len(list))
 	for i, c := range list {
-		ids[i] = c.ID + "/" + c.Name
+		ids[i] = c.ID + "/" + c.Node + "/" + c.Tags
 	}
 	slices.Sort(ids)
 	return strings.Join(ids, ",")

@@ -85,11 +85,15 @@ func TestFloorAndTree(t *testing.T) {
 		t.Fatalf("floor reads %d host files", host)
 	}
 	// What the containers collector reads per container (bench/floor):
-	// 10 stat files and cgroup.procs on v1 with every controller mounted,
-	// 7 and cgroup.procs on v2.
+	// on v1 with every controller mounted 10 stat files and cgroup.procs,
+	// plus the 3 pressure files of a hybrid host's cgroup2 tree; on v2 10
+	// and cgroup.procs.
 	perContainer := 11
+	if exists(filepath.Join(c.cgroupBase, "unified", "cgroup.controllers")) {
+		perContainer = 14
+	}
 	if exists(filepath.Join(c.cgroupBase, "cgroup.controllers")) {
-		perContainer = 8
+		perContainer = 11
 	}
 
 	// In its view, the floor finds the containers at docker/<id>.

@@ -9,17 +9,18 @@
 //
 // The host set is what the default host collectors read: /proc/stat,
 // meminfo, loadavg, vmstat, diskstats, interrupts, uptime,
-// sys/kernel/random/entropy_avail, sys/fs/file-nr, the host network
-// namespace's net/dev, sockstat, sockstat6, snmp and netstat (through
-// <proc>/1), <proc>/1/mountinfo, and a statfs of each local filesystem
-// mounted at start. For each cgroup path listed in -containers (relative to
+// sys/kernel/random/entropy_avail, sys/fs/file-nr, pressure/cpu, memory and
+// io, the host network namespace's net/dev, sockstat, sockstat6, snmp and
+// netstat (through <proc>/1), <proc>/1/mountinfo, and a statfs of each
+// local filesystem mounted at start. For each cgroup path listed in -containers (relative to
 // the hierarchy roots, e.g. docker/<id>) it reads the cgroup files the
 // containers collector reads: on cgroup v1 cpuacct.usage, cpuacct.stat,
 // cpu.stat, memory.usage_in_bytes, memory.stat, memory.limit_in_bytes,
 // memory.oom_control, the two blkio.throttle *_recursive files,
-// pids.current and cgroup.procs; on cgroup v2 cpu.stat, memory.current,
-// memory.stat, memory.max, memory.events, io.stat, pids.current and
-// cgroup.procs.
+// pids.current and cgroup.procs, and on a hybrid host the cgroup2 tree's
+// cpu.pressure, memory.pressure and io.pressure; on cgroup v2 cpu.stat,
+// memory.current, memory.stat, memory.max, memory.events, io.stat,
+// pids.current, cgroup.procs and the three pressure files.
 //
 // After each cycle it prints one line: "cycle <n> files <f> bytes <b>".
 package main
@@ -126,7 +127,7 @@ func open(proc, sys, root string, rels []string) (*floor, error) {
 	f := &floor{}
 	for _, p := range []string{"stat", "meminfo", "loadavg", "vmstat", "diskstats", "interrupts", "uptime",
 		"sys/kernel/random/entropy_avail", "sys/fs/file-nr", "1/net/dev", "1/net/sockstat", "1/net/sockstat6",
-		"1/net/snmp", "1/net/netstat", "1/mountinfo"} {
+		"1/net/snmp", "1/net/netstat", "1/mountinfo", "pressure/cpu", "pressure/memory", "pressure/io"} {
 		if err := f.add(filepath.Join(proc, p)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
@@ -157,7 +158,7 @@ func open(proc, sys, root string, rels []string) (*floor, error) {
 func v2Files(root string) []string {
 	var p []string
 	for _, n := range []string{"cpu.stat", "memory.current", "memory.stat", "memory.max", "memory.events",
-		"io.stat", "pids.current", "cgroup.procs"} {
+		"io.stat", "pids.current", "cgroup.procs", "cpu.pressure", "memory.pressure", "io.pressure"} {
 		p = append(p, filepath.Join(root, n))
 	}
 	return p
@@ -190,6 +191,12 @@ func v1Files(root string) []string {
 	} {
 		if x[0] != "" {
 			p = append(p, filepath.Join(x[0], x[1]))
+		}
+	}
+	// A hybrid host's cgroup2 tree: the pressure files.
+	if _, err := os.Stat(filepath.Join(root, "unified", "cgroup.controllers")); err == nil {
+		for _, n := range []string{"cpu.pressure", "memory.pressure", "io.pressure"} {
+			p = append(p, filepath.Join(root, "unified", n))
 		}
 	}
 	return p

@@ -51,12 +51,22 @@ func spoolDir(cfg *config.Config) (dir string, auto bool) {
 // the destination, so two never share one) and starts the senders. An
 // explicit spool that cannot be written is an error; the default one is
 // skipped with a warning.
+//
+// With --graphite-mode failover there is one sender for all destinations,
+// with one spool (DIR/failover): what one destination did not take goes to
+// the next.
 func startSenders(cfg *config.Config, log *slog.Logger) (*sending, error) {
 	dir, auto := spoolDir(cfg)
+	dests, fallbacks := cfg.Destinations(), [][]string(nil)
+	spoolNames := dests
+	if cfg.GraphiteMode == config.GraphiteFailover {
+		dests, fallbacks = dests[:1], [][]string{dests[1:]}
+		spoolNames = []string{"failover"}
+	}
 	var spools []*carbon.Spool
 	if dir != "" {
-		for _, addr := range cfg.Destinations() {
-			sp, err := carbon.OpenSpool(filepath.Join(dir, url.PathEscape(addr)), cfg.SpoolMaxBytes, log)
+		for _, name := range spoolNames {
+			sp, err := carbon.OpenSpool(filepath.Join(dir, url.PathEscape(name)), cfg.SpoolMaxBytes, log)
 			if err != nil {
 				for _, o := range spools {
 					o.Close()
@@ -75,8 +85,11 @@ func startSenders(cfg *config.Config, log *slog.Logger) (*sending, error) {
 		}
 	}
 	st := &sending{spools: spools, done: make(chan struct{})}
-	for i, addr := range cfg.Destinations() {
+	for i, addr := range dests {
 		c := carbon.Config{Addr: addr, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log}
+		if fallbacks != nil {
+			c.Fallbacks = fallbacks[i]
+		}
 		if spools != nil {
 			c.Spool = spools[i]
 		}

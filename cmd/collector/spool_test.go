@@ -322,3 +322,58 @@ func TestSpoolStartupChecks(t *testing.T) {
 		t.Fatalf("--spool-dir off: exit %d, spool directory: %v\n%s", code, err, stderr)
 	}
 }
+
+// The agent spooling on a full disk (a 40 KiB tmpfs) while Carbon is
+// down: the oldest cycles go, counted and logged, and once Carbon is back
+// what arrives is the newest cycles without a gap.
+func TestFullSpoolDiskDropsOldest(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs (the tests run as root): %v %s", err, out)
+	}
+	defer exec.Command("umount", "-l", mnt).Run()
+	addr := deadAddr(t)
+	args := []string{"--graphite", addr, "--interval", "1s", "--hostname", "full",
+		"--collectors", "cpu,memory,loadavg,interrupts,vmstat", "--spool-dir", mnt}
+	logs := &syncBuf{}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if code := run(ctx, args, logs, logs); code != 0 {
+		t.Fatalf("exit %d\n%s", code, logs.String())
+	}
+	if !strings.Contains(logs.String(), "disk full: oldest spool segment dropped") {
+		t.Fatalf("8 s of cycles on a 40 KiB disk dropped nothing:\n%s", logs.String())
+	}
+	tap := tapOn(t, addr)
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if code := run(ctx, args, logs, logs); code != 0 {
+		t.Fatalf("exit %d\n%s", code, logs.String())
+	}
+	var ticks []int64
+	dropped := 0.0
+	for _, l := range tap.snapshot() {
+		f := strings.Fields(l)
+		switch {
+		case len(f) != 3:
+		case f[0] == "servers.full.memory.MemTotal":
+			ts, _ := strconv.ParseInt(f[2], 10, 64)
+			ticks = append(ticks, ts)
+		case f[0] == "servers.full.agent.carbon.dropped":
+			v, _ := strconv.ParseFloat(f[1], 64)
+			dropped = max(dropped, v)
+		}
+	}
+	if len(ticks) < 3 {
+		t.Fatalf("%d cycles arrived", len(ticks))
+	}
+	for i := 1; i < len(ticks); i++ {
+		if ticks[i] != ticks[i-1]+1 {
+			t.Fatalf("cycles arrived with a gap or out of order (the oldest must go first): %v", ticks)
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("agent.carbon.dropped did not count the lines the full disk cost")
+	}
+	t.Logf("cycles %d..%d arrived without a gap; agent.carbon.dropped %v", ticks[0], ticks[len(ticks)-1], dropped)
+}

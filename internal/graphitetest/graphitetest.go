@@ -87,25 +87,10 @@ func Script() (string, error) {
 // free ports, and stops it in t.Cleanup.
 func Start(t testing.TB) *Graphite {
 	t.Helper()
-	script, err := Script()
-	if err != nil {
-		t.Fatal(err)
-	}
-	installOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		installOnce.out, installOnce.err = exec.CommandContext(ctx, "bash", script, "install").CombinedOutput()
-	})
-	if installOnce.err != nil {
-		t.Fatalf("graphite.sh install: %v\n%s", installOnce.err, installOnce.out)
-	}
-
-	g := &Graphite{
-		Dir:    t.TempDir(),
-		script: script,
-		client: &http.Client{Timeout: 30 * time.Second},
-	}
+	script := install(t)
+	g := &Graphite{Dir: t.TempDir(), script: script, client: newClient()}
 	var out []byte
+	var err error
 	for attempt := 1; ; attempt++ {
 		carbonPort, webPort := freePort(t, true), freePort(t, false)
 		if attempt > 1 {
@@ -136,7 +121,29 @@ func Start(t testing.TB) *Graphite {
 	return g
 }
 
-// exec runs scripts/graphite.sh ARGS with extra environment env.
+// install installs the Debian packages once per process (scripts/graphite.sh
+// install: Carbon, graphite-web, carbon-c-relay, socat) and returns the
+// script's path.
+func install(t testing.TB) string {
+	t.Helper()
+	script, err := Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	installOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		installOnce.out, installOnce.err = exec.CommandContext(ctx, "bash", script, "install").CombinedOutput()
+	})
+	if installOnce.err != nil {
+		t.Fatalf("graphite.sh install: %v\n%s", installOnce.err, installOnce.out)
+	}
+	return script
+}
+
+func newClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
+
+// exec runs the script (scripts/graphite.sh or cluster.sh) with ARGS with extra environment env.
 func (g *Graphite) exec(timeout time.Duration, env []string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -149,13 +156,13 @@ func (g *Graphite) exec(timeout time.Duration, env []string, args ...string) ([]
 func (g *Graphite) run(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := g.exec(2*time.Minute, nil, args...); err != nil {
-		t.Fatalf("graphite.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(g.script), strings.Join(args, " "), err, out)
 	}
 }
 
 func (g *Graphite) stop(t testing.TB) {
 	if out, err := g.exec(2*time.Minute, nil, "stop", g.Dir); err != nil {
-		t.Errorf("graphite.sh stop: %v\n%s", err, out)
+		t.Errorf("%s stop: %v\n%s", filepath.Base(g.script), err, out)
 	}
 }
 
