@@ -6,7 +6,7 @@
 #             including the dashboards check (dashboards/ is one of ./...)
 # make dashboards-check  the Grafana dashboards against a real graphite-web fed by the agent
 # make screenshots       PNGs of the main dashboard panels into docs/img (for the README)
-# make bench  collector and whole-cycle benchmarks
+# make bench  collector and whole-cycle benchmarks (services: 100 memcached in namespaces)
 # make bench-daemon  the whole agent process against a floor daemon that only
 #             reads the same files (CPU per cycle, PSS; host, 1000 containers,
 #             1000 plain cgroups); as root, a few minutes
@@ -71,7 +71,7 @@ fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -skip Soak24h -benchmem -count=1 ./collectors ./containers ./agent ./carbon
+	$(GO) test -run '^$$' -bench . -skip Soak24h -benchmem -count=1 ./collectors ./containers ./agent ./carbon ./services
 
 # image: the nspawn tarball, OCI layout and docker archive in image/build/
 image:

@@ -121,3 +121,18 @@ func TestHostileStateFiles(t *testing.T) {
 		t.Errorf("daemon.json data-root not followed: %+v", got)
 	}
 }
+
+// TestMachineThroughLeaderRoot: a machine's image is the os-release ID of
+// its leader's root, read through the host's /proc (here this test's own
+// process, whose root is this machine's).
+func TestMachineThroughLeaderRoot(t *testing.T) {
+	want := osReleaseID("/")
+	if want == "" {
+		t.Fatal("this machine has no os-release ID")
+	}
+	r := New(collectors.DefaultHost(), quiet())
+	got, ok := r.Resolve(containers.Ref{Runtime: "nspawn", ID: "nmtest-box", Pid: os.Getpid()})
+	if !ok || got.Name != "nmtest-box" || got.Image != want {
+		t.Errorf("got %+v %v, want name nmtest-box, image %q", got, ok, want)
+	}
+}
