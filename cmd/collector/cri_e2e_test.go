@@ -54,12 +54,12 @@ func busyboxRootfs(t *testing.T) string {
 // ctr: a sandbox (pause) container owning the network namespace, and
 // workload containers joining it, all with the CRI annotations.
 type criPod struct {
-	t                   *testing.T
-	rootfs, ns, name    string
-	uid, qos            string
-	systemd             bool
-	ids                 []string
-	sandboxID, netnsDir string
+	t                *testing.T
+	rootfs, ns, name string
+	uid, qos         string
+	systemd          bool
+	ids              []string
+	sandboxID        string
 }
 
 func (p *criPod) cgroup(id string) string {
