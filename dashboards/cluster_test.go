@@ -15,6 +15,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // clusterRows are the dashboard rows that span hosts, with the series
@@ -66,7 +67,7 @@ func TestDashboardsAgainstCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n := 1; n <= 3; n++ {
-		log := &syncBuffer{}
+		log := &syncbuf.Buffer{}
 		// Only what these rows read: every node also sees the other
 		// containers of this machine.
 		agent := c.Command(n, bin, "--graphite", c.Relays[0], "--interval", "1s", "--hostname", fmt.Sprintf("node%d", n),

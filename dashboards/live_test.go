@@ -14,13 +14,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 const dashHost = "dashhost"
@@ -137,29 +137,11 @@ func moduleRoot(t testing.TB) string {
 	return filepath.Dir(filepath.Dir(script))
 }
 
-// syncBuffer is the agent's log, written by its process while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fixture is a real Graphite fed by the real agent watching real containers.
 type fixture struct {
 	g    *graphitetest.Graphite
 	w    web
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	host string // the host chosen for $host; dashHost when empty
 }
 
@@ -202,7 +184,7 @@ func setup(t *testing.T, run time.Duration, during func(ctx context.Context)) *f
 		}
 		built <- err
 	}()
-	fx := &fixture{g: graphitetest.Start(t), log: &syncBuffer{}}
+	fx := &fixture{g: graphitetest.Start(t), log: &syncbuf.Buffer{}}
 	fx.w = web{g: fx.g}
 
 	cg := cgrouptest.New(t)

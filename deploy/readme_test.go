@@ -18,12 +18,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // The README's own commands, run as a new user would run them, so that the
@@ -59,23 +59,6 @@ func codeBlock(t *testing.T, text, marker string) string {
 		t.Fatalf("README: unterminated code block after %q", marker)
 	}
 	return strings.ReplaceAll(rest[:end+1], "\\\n", " ")
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freeTCPPort(t *testing.T) int {
@@ -194,7 +177,7 @@ func TestReadmeMakeRun(t *testing.T) {
 		for webPort == carbonPort {
 			webPort = freeTCPPort(t)
 		}
-		var out syncBuf
+		var out syncbuf.Buffer
 		cmd := exec.Command("make", "run", "INTERVAL=1s",
 			fmt.Sprintf("CARBON_PORT=%d", carbonPort), fmt.Sprintf("WEB_PORT=%d", webPort))
 		cmd.Dir = clone

@@ -21,6 +21,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // fakeDaemon is a Docker Engine API on a unix socket.
@@ -511,7 +512,7 @@ func TestSocketPath(t *testing.T) {
 // a day with a "same as the last error" filter).
 func TestNoDaemonAlternatingErrorsThrottled(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	disp, err := events.New(events.Options{Host: "h", Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -533,18 +534,6 @@ func TestNoDaemonAlternatingErrorsThrottled(t *testing.T) {
 		t.Errorf("%d WARN lines, want 2:\n%s", n, out)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestLookupOnDemandBounded: an id the last refresh did not list is
 // inspected at once (named from its first cycle), an id the daemon does not

@@ -26,6 +26,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // The real servers of this package's tests, started once: each kind in a
@@ -353,24 +354,6 @@ func stubRequests(t *testing.T, nsPath, addr, path string) float64 {
 	return float64(st.requests)
 }
 
-// logBuffer collects the collectors' log lines (to look for secrets).
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRealServices: the agent (host collectors, containers, services)
 // over real servers: each found in its container through its namespaces
 // and on the host, values matching what the test did, a server that
@@ -406,7 +389,7 @@ func TestRealServices(t *testing.T) {
 		{Kind: Redis, Container: hangID[:12], Port: 6390, Timeout: 2 * time.Second},
 		{Kind: Redis, Host: true, Password: e.pw},
 	}
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	known := containers.NewKnown()
 	host := collectors.DefaultHost()

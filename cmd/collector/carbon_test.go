@@ -4,27 +4,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"math"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
-
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func lastValue(series []graphitetest.Series) (float64, int64, bool) {
 	for _, s := range series {
@@ -63,7 +53,7 @@ func TestDaemonAgainstRealCarbon(t *testing.T) {
 	g := graphitetest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", "itest"}, logs, logs)

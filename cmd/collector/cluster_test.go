@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // nodeAgent is the agent of one node of the cluster, a process of its own
@@ -24,12 +25,12 @@ import (
 type nodeAgent struct {
 	host string
 	cmd  *exec.Cmd
-	log  *syncBuf
+	log  *syncbuf.Buffer
 }
 
 func startNodeAgent(t *testing.T, c *graphitetest.Cluster, n int, bin string, args ...string) *nodeAgent {
 	t.Helper()
-	a := &nodeAgent{host: fmt.Sprintf("node%d", n), log: &syncBuf{}}
+	a := &nodeAgent{host: fmt.Sprintf("node%d", n), log: &syncbuf.Buffer{}}
 	a.cmd = c.Command(n, bin, append([]string{"--interval", "1s", "--hostname", a.host, "--tags",
 		"--events-url", c.EventsURL, "--spool-dir", t.TempDir()}, args...)...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
@@ -364,7 +365,7 @@ func TestCluster(t *testing.T) {
 		for _, a := range agents {
 			a.stop(t)
 		}
-		var logs []*syncBuf
+		var logs []*syncbuf.Buffer
 		for n := 1; n <= 3; n++ {
 			a := startNodeAgent(t, c, n, bin, "--graphite", c.Relays[0]+","+c.Relays[1], "--graphite-mode", "failover",
 				"--collectors", strings.Join(hostCollectors, ","))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // containerdSock is the containerd the Docker Engine runs on the project's
@@ -158,7 +159,7 @@ func TestContainerdKubernetesEndToEnd(t *testing.T) {
 	g := graphitetest.Start(t)
 	host := "cri" + sfx
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", host, "--prefix", "test",
@@ -295,7 +296,7 @@ func TestDockerStateFilesWithoutAPI(t *testing.T) {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	var out, logs syncBuf
+	var out, logs syncbuf.Buffer
 	code := run(context.Background(), []string{"--once", "--output", "-", "--hostname", "h", "--collectors", "containers",
 		"--tags", "--tag-labels", "tier", "--docker-host", "unix://" + dead}, &out, &logs)
 	if code != 0 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/docker"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // burnerSrc is the tiny static program the test containers run: it burns
@@ -175,7 +176,7 @@ func TestDockerEndToEnd(t *testing.T) {
 
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", host, "--prefix", "test",

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // diamondStyle is the README's example ("Coming from Diamond"): the
@@ -58,7 +60,7 @@ func TestDiamondStyleFiltersEndToEnd(t *testing.T) {
 	}
 	conf := filepath.Join(dir, "nodemetrics.toml")
 	os.WriteFile(conf, []byte(diamondStyle), 0o644)
-	var out, logs syncBuf
+	var out, logs syncbuf.Buffer
 	code := run(t.Context(), []string{"--config", conf, "--once", "--output", "-", "--counters", "--hostname", "h",
 		"--procfs", filepath.Join(dir, "proc"), "--sysfs", filepath.Join(dir, "sys"), "--rootfs", filepath.Join(dir, "root"),
 		"--collectors", "network,diskspace,iostat,containers",

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // hostileNames break a Graphite line, path or tag when published as they
@@ -46,7 +47,7 @@ func TestHostileNames(t *testing.T) {
 	cg := cgrouptest.New(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "2s", "--hostname", host, "--prefix", "test",

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // copyTree copies the e2e fixture tree t1 into a temp dir.
@@ -70,8 +71,8 @@ func runWithFIFO(t *testing.T, feed func(fifo string, stop <-chan struct{})) map
 			f.Close()
 		}
 	})
-	out := &syncBuf{}
-	logs := &syncBuf{}
+	out := &syncbuf.Buffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
 	defer cancel()
 	code := run(ctx, []string{"--output", "-", "--interval", "1s", "--hostname", "h", "--counters",
@@ -203,7 +204,7 @@ func TestCarbonOutageLosesNoPoint(t *testing.T) {
 	g := graphitetest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", "outage",
@@ -367,7 +368,7 @@ func TestBlackHoleCarbonKeepsCadence(t *testing.T) {
 	tap := gatedTapOn(t, "127.0.0.1:0", gate)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--graphite", tap.ln.Addr().String(), "--interval", "1s", "--hostname", "bh"}, logs, logs)
@@ -446,7 +447,7 @@ func TestSIGTERMMidCycleReportsNoFailure(t *testing.T) {
 			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var stdout, stderr syncBuf
+			var stdout, stderr syncbuf.Buffer
 			cmd := exec.Command(bin, "--output", "-", "--interval", "1s", "--hostname", "h", "--counters",
 				"--procfs", filepath.Join(tree, "proc"), "--sysfs", filepath.Join(tree, "sys"), "--rootfs", tree,
 				"--docker-host", filepath.Join(tree, "no-docker.sock"))

@@ -23,6 +23,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/carbon"
 	"github.com/nodemetrics/nodemetrics/config"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // deadAddr is a loopback address nothing listens on.
@@ -127,7 +128,7 @@ func TestCrashDuringOutageRepeated(t *testing.T) {
 	bin := agentBinary(t)
 	g := graphitetest.Start(t)
 	spool := t.TempDir()
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	args := []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", "crash",
 		"--collectors", "memory,loadavg", "--spool-dir", spool}
 	type life struct{ from, to int64 } // ticks every run must have delivered
@@ -208,7 +209,7 @@ func TestRestartAfterDrainedSpoolSendsNothingAgain(t *testing.T) {
 	runFor := func(d time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
-		logs := &syncBuf{}
+		logs := &syncbuf.Buffer{}
 		if code := run(ctx, []string{"--graphite", tap.ln.Addr().String(), "--interval", "1s", "--hostname", "rs",
 			"--collectors", "memory,loadavg", "--spool-dir", spool}, logs, logs); code != 0 {
 			t.Fatalf("exit %d\n%s", code, logs.String())
@@ -233,7 +234,7 @@ func TestRestartAfterDrainedSpoolSendsNothingAgain(t *testing.T) {
 // The watchdog's exit flushes first: with Carbon up the queue reaches it,
 // with Carbon down it stays in the spool for the next run; then exit 3.
 func TestWatchdogFlushesBeforeExit(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(&syncBuf{}, nil))
+	log := slog.New(slog.NewTextHandler(&syncbuf.Buffer{}, nil))
 	batch := func(i int) []byte { return []byte(fmt.Sprintf("wd.m %d 100\nwd.n %d 100\n", i, i)) }
 	for _, up := range []bool{true, false} {
 		cfg := config.Defaults()
@@ -335,7 +336,7 @@ func TestFullSpoolDiskDropsOldest(t *testing.T) {
 	addr := deadAddr(t)
 	args := []string{"--graphite", addr, "--interval", "1s", "--hostname", "full",
 		"--collectors", "cpu,memory,loadavg,interrupts,vmstat", "--spool-dir", mnt}
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	if code := run(ctx, args, logs, logs); code != 0 {
