@@ -158,27 +158,9 @@ func TestContainerdKubernetesEndToEnd(t *testing.T) {
 
 	g := graphitetest.Start(t)
 	host := "cri" + sfx
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncbuf.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", host, "--prefix", "test",
-			"--collectors", "containers", "--tags", "--docker-host", "unix://" + filepath.Join(t.TempDir(), "none.sock"),
-			"--log-level", "debug"}, logs, logs)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not stop")
-		}
-	})
-	defer func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
-	}()
+	startAgent(t, "--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", host, "--prefix", "test",
+		"--collectors", "containers", "--tags", "--docker-host", "unix://"+filepath.Join(t.TempDir(), "none.sock"),
+		"--log-level", "debug")
 
 	// The bar: the image tag selects the web pods' containers.
 	series := g.WaitFor(t, "seriesByTag('name=container.cpu.total','image=~registry.local/shop/web.*','namespace="+ns+"')", "-10min",

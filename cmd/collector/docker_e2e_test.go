@@ -20,7 +20,6 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/docker"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
-	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // burnerSrc is the tiny static program the test containers run: it burns
@@ -175,36 +174,9 @@ func TestDockerEndToEnd(t *testing.T) {
 	g := graphitetest.Start(t)
 
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncbuf.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", host, "--prefix", "test",
-			"--collectors", "containers,docker", "--tags", "--tag-labels", "tier,absent",
-			"--events-url", g.WebURL, "--audit-file", audit, "--log-level", "debug"}, logs, logs)
-	}()
-	stopped := false
-	stopAgent := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("agent exit %d", code)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not stop")
-		}
-	}
-	t.Cleanup(stopAgent)
-	defer func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
-	}()
+	logs, stopAgent := startAgent(t, "--graphite", g.CarbonAddr, "--interval", "1s", "--hostname", host, "--prefix", "test",
+		"--collectors", "containers,docker", "--tags", "--tag-labels", "tier,absent",
+		"--events-url", g.WebURL, "--audit-file", audit, "--log-level", "debug")
 	// Let the agent's first cycle and the events stream start: containers
 	// started from now on are "start"s.
 	prefix := "test." + host + ".containers."
@@ -232,7 +204,7 @@ func TestDockerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := docker.NewCache(docker.NewClient(sock), docker.Options{Interval: time.Hour})
-	if err := names.Refresh(ctx); err != nil {
+	if err := names.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// Half a CPU: enough to see, not enough to starve the rest of the suite.

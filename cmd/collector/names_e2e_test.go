@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
-	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // hostileNames break a Graphite line, path or tag when published as they
@@ -46,27 +44,9 @@ func TestHostileNames(t *testing.T) {
 	g := graphitetest.Start(t)
 	cg := cgrouptest.New(t)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncbuf.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--graphite", g.CarbonAddr, "--interval", "2s", "--hostname", host, "--prefix", "test",
-			"--collectors", "containers,docker,cpuacct_cgroup,memory_cgroup", "--tags", "--tag-labels", "evil",
-			"--events-url", g.WebURL}, logs, logs)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not stop")
-		}
-	})
-	defer func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
-	}()
+	startAgent(t, "--graphite", g.CarbonAddr, "--interval", "2s", "--hostname", host, "--prefix", "test",
+		"--collectors", "containers,docker,cpuacct_cgroup,memory_cgroup", "--tags", "--tag-labels", "evil",
+		"--events-url", g.WebURL)
 	prefix := "test." + host + "."
 	g.WaitFor(t, prefix+"containers.running_count", "-10min", func(s []graphitetest.Series) bool {
 		_, _, ok := lastValue(s)
