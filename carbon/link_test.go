@@ -4,7 +4,6 @@ package carbon
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 )
@@ -50,20 +49,8 @@ func TestLinkWindowAndOrderlyClose(t *testing.T) {
 	waitLines(t, srv, 4000)
 
 	// A peer that never closes: nothing is acknowledged, after closeWait.
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mute.Close()
-	go func() {
-		for {
-			c, err := mute.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, never read
-		}
-	}()
+	mute := blackHole(t)
+	defer mute.Close() // before the sender or link stops, as the test always did
 	cfg.Addr = mute.Addr().String()
 	l = &link{cfg: &cfg, addr: cfg.Addr}
 	if err := l.dial(ctx); err != nil {

@@ -56,6 +56,41 @@ func listen(t *testing.T, addr string) *lineServer {
 	return s
 }
 
+// freeAddr is a loopback address nothing listens on (a Carbon that is
+// down, or that a test starts later).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+	return addr
+}
+
+// blackHole is a loopback listener that accepts and never reads: each
+// connection is held open until the listener is closed (at the latest
+// when the test ends).
+func blackHole(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never read
+		}
+	}()
+	return ln
+}
+
 func (s *lineServer) close() {
 	s.ln.Close()
 	s.mu.Lock()
@@ -155,9 +190,7 @@ func TestEnqueueWholeLines(t *testing.T) {
 
 // Carbon down at start-up is normal: lines queue, and arrive once it is up.
 func TestCarbonDownAtStart(t *testing.T) {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := probe.Addr().String()
-	probe.Close()
+	addr := freeAddr(t)
 	s := start(t, Config{Addr: addr})
 	s.Enqueue(lines(0, 50), 50)
 	time.Sleep(100 * time.Millisecond) // a few failed dials
@@ -197,20 +230,8 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 // A Carbon that accepts and never reads: Enqueue never blocks, the queue
 // stays bounded and every line is accounted for (sent, queued or dropped).
 func TestBlackHoleBoundsQueue(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	ln := blackHole(t)
+	defer ln.Close() // before the sender or link stops, as the test always did
 	s := start(t, Config{Addr: ln.Addr().String(), QueueLines: 20000, WriteTimeout: 200 * time.Millisecond})
 	const batches, per = 2000, 100
 	// 200-byte lines: the 20,000 queued ones (4 MB) are far more than the
@@ -298,9 +319,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // One dead destination does not starve the other.
 func TestFanoutDeadDestinationDoesNotStarveLive(t *testing.T) {
 	live := listen(t, "127.0.0.1:0")
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := probe.Addr().String()
-	probe.Close()
+	dead := freeAddr(t)
 	f := Fanout{
 		NewSender(Config{Addr: live.ln.Addr().String(), Logger: quiet()}),
 		NewSender(Config{Addr: dead, Logger: quiet(), BackoffMin: time.Second}),
@@ -343,9 +362,7 @@ func TestDropOldestExact(t *testing.T) {
 // Flush is the SIGTERM path: with Carbon dead it must return at its
 // deadline and say how much is lost.
 func TestFlushDeadlineCarbonDead(t *testing.T) {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := probe.Addr().String()
-	probe.Close()
+	addr := freeAddr(t)
 	s := start(t, Config{Addr: addr})
 	s.Enqueue(lines(0, 42), 42)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

@@ -268,9 +268,7 @@ func TestSpoolReadOnlyRefused(t *testing.T) {
 // an orderly Close acknowledges even that, so a restart sends nothing
 // again and leaves no segment behind.
 func TestSenderSpoolWriteAheadAndAck(t *testing.T) {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := probe.Addr().String()
-	probe.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	sp := mustOpen(t, dir, 64<<20, quiet())
 	cfg := Config{Addr: addr, Spool: sp, Logger: quiet(), BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond}

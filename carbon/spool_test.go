@@ -5,7 +5,6 @@ package carbon
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,9 +114,7 @@ func TestSpoolFullDropsOldestCounted(t *testing.T) {
 // Carbon down longer than the memory queue holds: the overflow goes to the
 // spool, and once Carbon is back every line arrives.
 func TestSenderSpoolsOutageAndReplays(t *testing.T) {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := probe.Addr().String()
-	probe.Close()
+	addr := freeAddr(t)
 	sp, _ := OpenSpool(t.TempDir(), 64<<20, quiet())
 	s := start(t, Config{Addr: addr, QueueLines: 500, Spool: sp})
 	for i := 0; i < 50; i++ {
@@ -142,9 +139,7 @@ func TestSenderSpoolsOutageAndReplays(t *testing.T) {
 // SIGTERM with Carbon down: Flush spools the queue, and the next run
 // delivers it.
 func TestFlushSpoolsForNextRun(t *testing.T) {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := probe.Addr().String()
-	probe.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	sp, _ := OpenSpool(dir, 64<<20, quiet())
 	s := start(t, Config{Addr: addr, Spool: sp})
