@@ -322,22 +322,9 @@ func send(t *testing.T, nsPath, addr, req, want string) {
 	}
 }
 
-// httpGet requests path of the nginx at addr inside nsPath.
-func httpGet(t *testing.T, nsPath, addr, path string) {
-	t.Helper()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return DialNetns(ctx, nsPath, "tcp", addr) }}}
-	resp, err := client.Get("http://localhost" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-}
-
-// stubRequests reads the requests count of the stub_status at addr+path
-// inside nsPath directly.
-func stubRequests(t *testing.T, nsPath, addr, path string) float64 {
+// httpGet requests path of the nginx at addr inside nsPath and returns
+// the body.
+func httpGet(t *testing.T, nsPath, addr, path string) []byte {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return DialNetns(ctx, nsPath, "tcp", addr) }}}
@@ -347,7 +334,14 @@ func stubRequests(t *testing.T, nsPath, addr, path string) float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	st, err := parseStubStatus(b)
+	return b
+}
+
+// stubRequests reads the requests count of the stub_status at addr+path
+// inside nsPath directly.
+func stubRequests(t *testing.T, nsPath, addr, path string) float64 {
+	t.Helper()
+	st, err := parseStubStatus(httpGet(t, nsPath, addr, path))
 	if err != nil {
 		t.Fatal(err)
 	}
