@@ -154,9 +154,11 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 			continue
 		}
 		// Nobody sends on done while busy is clear: drop the result of a
-		// run that finished after its cycle stopped waiting.
+		// run that finished after its cycle stopped waiting (its sample
+		// was never published).
 		select {
 		case <-r.done:
+			r.settle(false)
 		default:
 		}
 		started[i] = true
@@ -189,6 +191,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 					a.buf = carbon.AppendLine(a.buf, prefix, m.Path, m.Value, m.Int, m.IsInt, ts)
 					lines++
 				}
+				r.settle(true)
 			case missed:
 				dur = budget
 				a.errs.Fail(r.name, "collector missed its deadline", fmt.Errorf("still running after %s", budget))
@@ -279,6 +282,14 @@ func (r *runner) run(ctx context.Context, t time.Time) {
 	}()
 	r.sample.Reset(t)
 	err = r.c.Collect(ctx, r.sample)
+}
+
+// settle tells a Settler collector whether its last run's sample was
+// published. Called only while no run is going.
+func (r *runner) settle(published bool) {
+	if s, ok := r.c.(collectors.Settler); ok {
+		s.Settle(published)
+	}
 }
 
 // saveState writes the counters of the runs that returned this cycle; a

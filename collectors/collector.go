@@ -67,6 +67,15 @@ type Collector interface {
 	Collect(ctx context.Context, s *Sample) error
 }
 
+// Settler is a collector whose samples carry amounts that exist only once,
+// such as the lifecycle events counted since its last published sample.
+// After every run the agent calls Settle: published is false when the
+// run's sample was thrown away (the run missed the cycle's deadline), and
+// the collector then carries those amounts into its next sample.
+type Settler interface {
+	Settle(published bool)
+}
+
 // ErrNoData means the collector's source does not exist on this host and
 // need not (no cgroup v1 tree, no Docker daemon): nothing is emitted and the
 // cycle does not count as a failure.

@@ -366,6 +366,10 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 	return err
 }
 
+// Settle carries the event counts of a sample that was not published
+// into the next one (collectors.Settler).
+func (c *collector) Settle(published bool) { c.opts.Events.Settle(published) }
+
 // found is called by the walk for each container directory. A container
 // is keyed by runtime and id, not by its path: hierarchies that place it at
 // different relative paths (a memory controller nested below the

@@ -60,11 +60,13 @@ func copyHost(t testing.TB, dir string) (collectors.Host, string) {
 	return collectors.Host{Proc: filepath.Join(dst, "proc"), Sys: filepath.Join(dst, "sys"), Root: filepath.Join(dst, "root")}, dst
 }
 
-// collect runs one cycle at unix time ts over prev.
+// collect runs one cycle at unix time ts over prev, published as the
+// agent does (the event counts start again from zero).
 func collect(t testing.TB, c collectors.Collector, ts int64, raw bool, prev collectors.State) ([]string, collectors.State, error) {
 	t.Helper()
 	s := collectors.NewSample(time.Unix(ts, 0), raw, prev)
 	err := c.Collect(context.Background(), s)
+	c.(collectors.Settler).Settle(true)
 	return render(s.Metrics()), s.Next(), err
 }
 

@@ -42,7 +42,22 @@ const (
 )
 
 // Names are the events counted, in publishing order.
-var Names = []string{Start, Die, OOM, Kill, Destroy}
+var Names = names[:]
+
+var names = [...]string{Start, Die, OOM, Kill, Destroy}
+
+// counts are per event, by Names index.
+type counts [len(names)]uint64
+
+// index is the Names index of an event, or -1.
+func index(action string) int {
+	for i, n := range Names {
+		if n == action {
+			return i
+		}
+	}
+	return -1
+}
 
 // Sources of an event.
 const (
@@ -93,7 +108,8 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	queue   []Event
-	counts  map[string]uint64
+	pending counts // events not yet published
+	taken   counts // what the last Counts published
 	stats   Stats
 	wake    chan struct{}
 	auditMu sync.Mutex
@@ -112,8 +128,8 @@ func New(opts Options) (*Dispatcher, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	d := &Dispatcher{opts: opts, log: opts.Logger, errs: ratelog.New(opts.Logger, 10*time.Minute, ""),
-		http:   &http.Client{Timeout: opts.Timeout, CheckRedirect: sameOrigin},
-		counts: map[string]uint64{}, wake: make(chan struct{}, 1)}
+		http: &http.Client{Timeout: opts.Timeout, CheckRedirect: sameOrigin},
+		wake: make(chan struct{}, 1)}
 	opts.URL = strings.TrimRight(opts.URL, "/")
 	d.opts.URL = opts.URL
 	if opts.AuditFile != "" {
@@ -150,7 +166,9 @@ func (d *Dispatcher) Emit(ev Event) {
 		ev.Time = time.Now()
 	}
 	d.mu.Lock()
-	d.counts[ev.Action]++
+	if i := index(ev.Action); i >= 0 {
+		d.pending[i]++
+	}
 	d.stats.Emitted++
 	if d.opts.URL != "" {
 		if len(d.queue) >= d.opts.QueueLen {
@@ -210,23 +228,48 @@ func (d *Dispatcher) writeAudit(ev Event) {
 }
 
 // Counts publishes containers.events.<event> for every known event: the
-// number of events of that kind since the previous call (per-cycle counts,
-// 0 when none), so sum() or integral() over any range gives the totals and
+// number of events of that kind not yet published (per-cycle counts, 0
+// when none), so sum() or integral() over any range gives the totals and
 // an agent restart loses nothing already published.
+//
+// Counts does not forget what it published: Settle does, once the sample
+// is known to be published. A sample thrown away (its run missed the
+// cycle's deadline) leaves the counts to the next one, so nothing is lost.
 func (d *Dispatcher) Counts(s *collectors.Sample) {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
-	var v [5]uint64
-	for i, n := range Names {
-		v[i] = d.counts[n]
-	}
-	clear(d.counts)
+	v := d.pending
 	d.mu.Unlock()
 	for i, n := range Names {
+		dropped := s.Dropped()
 		s.GaugeInt("containers.events."+n, v[i])
+		if s.Dropped() > dropped {
+			// The sample is full (collectors.MaxMetrics): a later one
+			// publishes what this one refused.
+			v[i] = 0
+		}
 	}
+	d.mu.Lock()
+	d.taken = v
+	d.mu.Unlock()
+}
+
+// Settle ends the cycle of the last Counts: when its sample was published
+// the counts it carried are forgotten, else they stay for the next Counts.
+func (d *Dispatcher) Settle(published bool) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if published {
+		for i := range d.pending {
+			d.pending[i] -= d.taken[i]
+		}
+	}
+	d.taken = counts{}
 }
 
 // Stats returns a snapshot of the dispatcher's counters.

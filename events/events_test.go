@@ -120,7 +120,7 @@ func TestFullQueueDropsOldest(t *testing.T) {
 }
 
 // Counts publishes per-cycle numbers of every known event, zeros included,
-// and starts again from zero; Suppress removes an event entirely; the
+// and starts again from zero once published; Suppress removes an event entirely; the
 // audit file has one JSON object per event.
 func TestCountsSuppressAudit(t *testing.T) {
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
@@ -136,6 +136,7 @@ func TestCountsSuppressAudit(t *testing.T) {
 	counts := func() map[string]float64 {
 		s := collectors.NewSample(time.Unix(100, 0), false, collectors.State{})
 		d.Counts(s)
+		d.Settle(true)
 		m := map[string]float64{}
 		for _, x := range s.Metrics() {
 			m[x.Path] = x.Value
@@ -168,6 +169,46 @@ func TestCountsSuppressAudit(t *testing.T) {
 	}
 	if len(lines) != 3 || lines[0]["name"] != "box" || lines[0]["event"] != "start" || lines[0]["host"] != "h" || lines[2]["event"] != "oom" {
 		t.Errorf("audit %v", lines)
+	}
+}
+
+// Counts not published (Settle(false): the sample was thrown away) are
+// published by the next Counts, added to the events since; events emitted
+// between a Counts and its Settle(true) are kept for the next cycle.
+func TestCountsCarriedUntilPublished(t *testing.T) {
+	d, err := New(Options{Host: "h", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := func(published bool, emitBeforeSettle ...string) map[string]float64 {
+		t.Helper()
+		s := collectors.NewSample(time.Unix(100, 0), false, collectors.State{})
+		d.Counts(s)
+		for _, a := range emitBeforeSettle {
+			d.Emit(Event{ID: "x", Action: a, Source: SourceDocker})
+		}
+		d.Settle(published)
+		m := map[string]float64{}
+		for _, x := range s.Metrics() {
+			m[strings.TrimPrefix(x.Path, "containers.events.")] = x.Value
+		}
+		return m
+	}
+	d.Emit(Event{ID: "a", Action: Start, Source: SourceDocker})
+	d.Emit(Event{ID: "a", Action: Die, Source: SourceDocker})
+	if c := counts(false); c[Start] != 1 || c[Die] != 1 {
+		t.Fatalf("thrown-away cycle %v", c)
+	}
+	d.Emit(Event{ID: "b", Action: Start, Source: SourceDocker})
+	d.Emit(Event{ID: "b", Action: "pause", Source: SourceDocker}) // not counted
+	if c := counts(true, OOM); c[Start] != 2 || c[Die] != 1 || c[OOM] != 0 || len(c) != len(Names) {
+		t.Errorf("next published cycle %v, want start 2 die 1 oom 0", c)
+	}
+	if c := counts(true); c[Start] != 0 || c[Die] != 0 || c[OOM] != 1 {
+		t.Errorf("cycle after %v, want only the oom emitted during the previous one", c)
+	}
+	if c := counts(true); c[OOM] != 0 {
+		t.Errorf("quiet cycle %v, want zeros", c)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/cgroupmk"
 )
 
 // tree makes cgroups in every hierarchy mounted under base (each v1
@@ -35,29 +37,8 @@ type child struct {
 	rel string // cgroup it was moved to ("" = none yet)
 }
 
-func hierarchies(base string) ([]string, error) {
-	if exists(filepath.Join(base, "cgroup.controllers")) {
-		return []string{base}, nil
-	}
-	ents, err := os.ReadDir(base)
-	if err != nil {
-		return nil, err
-	}
-	var roots []string
-	for _, e := range ents {
-		// cpu,cpuacct-style symlinks are a second view of one hierarchy.
-		if e.Type()&os.ModeSymlink == 0 && e.IsDir() && exists(filepath.Join(base, e.Name(), "cgroup.procs")) {
-			roots = append(roots, filepath.Join(base, e.Name()))
-		}
-	}
-	if len(roots) == 0 {
-		return nil, fmt.Errorf("no cgroup hierarchy under %s", base)
-	}
-	return roots, nil
-}
-
 func newTree(base, record string) (*tree, error) {
-	roots, err := hierarchies(base)
+	roots, err := cgroupmk.Hierarchies(base)
 	if err != nil {
 		return nil, err
 	}
@@ -77,39 +58,12 @@ func (t *tree) note(format string, a ...any) error {
 	return err
 }
 
-// mkdir creates rel, parents included, in every hierarchy.
+// mkdir creates rel, parents included, in every hierarchy; each directory
+// is recorded before it is made.
 func (t *tree) mkdir(rel string) error {
-	for _, root := range t.roots {
-		d := root
-		for _, part := range strings.Split(rel, "/") {
-			parent := d
-			d = filepath.Join(d, part)
-			if exists(d) {
-				continue
-			}
-			if err := t.note("dir %s", d); err != nil {
-				return err
-			}
-			if err := os.Mkdir(d, 0o755); err != nil {
-				return err
-			}
-			t.dirs = append(t.dirs, d)
-			// cpuset takes no task before it has CPUs and memory nodes.
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
-					os.WriteFile(filepath.Join(d, f), b, 0o644)
-				}
-			}
-			// cgroup2: hand the controllers down (a hybrid host's unified
-			// tree has none; best effort).
-			if b, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers")); err == nil {
-				for _, c := range strings.Fields(string(b)) {
-					os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+c), 0o644)
-				}
-			}
-		}
-	}
-	return nil
+	dirs, err := cgroupmk.Mkdir(t.roots, rel, func(d string) error { return t.note("dir %s", d) })
+	t.dirs = append(t.dirs, dirs...)
+	return err
 }
 
 // start runs cmd in its own process group (a Ctrl-C at the terminal reaches
@@ -126,11 +80,8 @@ func (t *tree) start(cmd *exec.Cmd, rel string) error {
 	if err := t.note("pid %d %s", pid, rel); err != nil {
 		return err
 	}
-	for _, root := range t.roots {
-		p := filepath.Join(root, rel, "cgroup.procs")
-		if err := os.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			return fmt.Errorf("move %d to %s: %w", pid, p, err)
-		}
+	if err := cgroupmk.Move(t.roots, rel, pid); err != nil {
+		return err
 	}
 	t.procs[pid].rel = rel
 	return nil
@@ -172,7 +123,7 @@ func (t *tree) rmdir(rel string) error {
 	}
 	t.dirs = keep
 	for i := len(gone) - 1; i >= 0; i-- {
-		if err := removeDir(gone[i]); err != nil {
+		if err := cgroupmk.Remove(gone[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -197,7 +148,7 @@ func (t *tree) close() error {
 	}
 	var errs []error
 	for i := len(t.dirs) - 1; i >= 0; i-- {
-		if err := removeDir(t.dirs[i]); err != nil {
+		if err := cgroupmk.Remove(t.dirs[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -208,17 +159,6 @@ func (t *tree) close() error {
 		os.Remove(name)
 	}
 	return errors.Join(errs...)
-}
-
-func removeDir(d string) error {
-	var err error
-	for i := 0; i < 250; i++ {
-		if err = syscall.Rmdir(d); err == nil || errors.Is(err, syscall.ENOENT) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("rmdir %s: %w", d, err)
 }
 
 // cleanupRecord undoes what a record lists, for a run that died before its
@@ -260,7 +200,7 @@ func cleanupRecord(path string) error {
 	}
 	var errs []error
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := removeDir(dirs[i]); err != nil {
+		if err := cgroupmk.Remove(dirs[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -14,11 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/cgroupmk"
 )
 
 // Tree is the set of test cgroups of one test.
@@ -37,26 +36,11 @@ func New(t testing.TB) *Tree {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test makes real cgroups: run it as root")
 	}
-	base := "/sys/fs/cgroup"
-	r := &Tree{t: t}
-	if exists(filepath.Join(base, "cgroup.controllers")) {
-		r.Roots = []string{base}
-	} else {
-		ents, err := os.ReadDir(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			// cpu -> cpu,cpuacct style symlinks are a second view of one
-			// hierarchy: only real directories.
-			if e.Type()&os.ModeSymlink == 0 && e.IsDir() && exists(filepath.Join(base, e.Name(), "cgroup.procs")) {
-				r.Roots = append(r.Roots, filepath.Join(base, e.Name()))
-			}
-		}
+	roots, err := cgroupmk.Hierarchies("/sys/fs/cgroup")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(r.Roots) == 0 {
-		t.Fatal("no cgroup hierarchy under /sys/fs/cgroup")
-	}
+	r := &Tree{t: t, Roots: roots}
 	t.Cleanup(r.cleanup)
 	return r
 }
@@ -76,32 +60,10 @@ func ID(t testing.TB) string {
 // Mkdir creates rel in every hierarchy, parents included.
 func (r *Tree) Mkdir(rel string) {
 	r.t.Helper()
-	for _, root := range r.Roots {
-		d := root
-		for _, part := range strings.Split(rel, "/") {
-			parent := d
-			d = filepath.Join(d, part)
-			if exists(d) {
-				continue
-			}
-			if err := os.Mkdir(d, 0o755); err != nil {
-				r.t.Fatalf("mkdir %s: %v", d, err)
-			}
-			r.created = append(r.created, d)
-			// cpuset needs CPUs and memory nodes before it takes a task.
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
-					os.WriteFile(filepath.Join(d, f), b, 0o644)
-				}
-			}
-			// cgroup2: hand the controllers down (best effort; a hybrid
-			// host's unified tree has none).
-			if b, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers")); err == nil {
-				for _, c := range strings.Fields(string(b)) {
-					os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+c), 0o644)
-				}
-			}
-		}
+	dirs, err := cgroupmk.Mkdir(r.Roots, rel, nil)
+	r.created = append(r.created, dirs...)
+	if err != nil {
+		r.t.Fatal(err)
 	}
 }
 
@@ -156,11 +118,8 @@ func (r *Tree) Start(cmd *exec.Cmd, rel string) *os.File {
 // Move puts pid into rel in every hierarchy.
 func (r *Tree) Move(rel string, pid int) {
 	r.t.Helper()
-	for _, root := range r.Roots {
-		p := filepath.Join(root, rel, "cgroup.procs")
-		if err := os.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			r.t.Fatalf("move %d to %s: %v", pid, p, err)
-		}
+	if err := cgroupmk.Move(r.Roots, rel, pid); err != nil {
+		r.t.Fatal(err)
 	}
 }
 
@@ -174,16 +133,7 @@ func (r *Tree) Kill(cmd *exec.Cmd) {
 // tasks to leave it.
 func (r *Tree) Rmdir(rel string) {
 	for _, root := range r.Roots {
-		removeDir(filepath.Join(root, rel))
-	}
-}
-
-func removeDir(d string) {
-	for i := 0; i < 250; i++ {
-		if err := os.Remove(d); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+		cgroupmk.Remove(filepath.Join(root, rel))
 	}
 }
 
@@ -197,7 +147,7 @@ func (r *Tree) cleanup() {
 		p.Close()
 	}
 	for i := len(r.created) - 1; i >= 0; i-- {
-		removeDir(r.created[i])
+		cgroupmk.Remove(r.created[i])
 		if exists(r.created[i]) {
 			r.t.Errorf("cleanup: %s left behind", r.created[i])
 		}

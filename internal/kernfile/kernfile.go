@@ -73,13 +73,7 @@ func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
 			b = nb
 		}
 		p := b[len(b):min(cap(b), MaxBytes+1)]
-		var n int
-		var err error
-		if at {
-			n, err = fd.pread(p, int64(len(b)))
-		} else {
-			n, err = fd.Read(p)
-		}
+		n, err := fd.read(p, int64(len(b)), at)
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			break

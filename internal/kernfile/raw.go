@@ -28,27 +28,18 @@ func openRaw(path string) (rawFile, error) {
 	}
 }
 
-// Read reads like os.File.Read: io.EOF at the end.
-func (r rawFile) Read(p []byte) (int, error) {
+// read reads into p, at off with pread when at is set (a descriptor kept
+// open across cycles), else from where the descriptor stands; io.EOF at
+// the end.
+func (r rawFile) read(p []byte, off int64, at bool) (int, error) {
 	for {
-		n, err := syscall.Read(int(r), p)
-		if err == syscall.EINTR {
-			continue
+		var n int
+		var err error
+		if at {
+			n, err = syscall.Pread(int(r), p, off)
+		} else {
+			n, err = syscall.Read(int(r), p)
 		}
-		if err != nil {
-			return 0, err
-		}
-		if n == 0 && len(p) > 0 {
-			return 0, io.EOF
-		}
-		return n, nil
-	}
-}
-
-// pread reads at off, io.EOF at the end.
-func (r rawFile) pread(p []byte, off int64) (int, error) {
-	for {
-		n, err := syscall.Pread(int(r), p, off)
 		if err == syscall.EINTR {
 			continue
 		}
