@@ -16,7 +16,7 @@ import (
 func TestLinkWindowAndOrderlyClose(t *testing.T) {
 	srv := listen(t, "127.0.0.1:0") // closes its end after our end of stream
 	cfg := Config{Addr: srv.ln.Addr().String(), Network: "tcp", SendBuffer: 4 << 10, DialTimeout: time.Second, WriteTimeout: time.Second}
-	l := &link{cfg: &cfg}
+	l := &link{cfg: &cfg, addr: cfg.Addr}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := l.dial(ctx); err != nil {
@@ -65,7 +65,7 @@ func TestLinkWindowAndOrderlyClose(t *testing.T) {
 		}
 	}()
 	cfg.Addr = mute.Addr().String()
-	l = &link{cfg: &cfg}
+	l = &link{cfg: &cfg, addr: cfg.Addr}
 	if err := l.dial(ctx); err != nil {
 		t.Fatal(err)
 	}
