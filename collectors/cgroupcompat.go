@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -29,8 +30,8 @@ func CgroupCompat() []Factory {
 type cgroupCompat struct {
 	h      Host
 	buf    kernfile.Buf // one buffer for every cgroup's stat file
-	dirs   []string     // controller roots tried in order
-	file   string       // the stat file looked for in every directory
+	ctrl   cgroup.Ctrl  // the v1 hierarchy walked
+	file   string       // the stat file read in every directory
 	prefix string
 	keys   []string
 	strip  bool     // drop a leading '.' of <cg> (cpuacct; harmless for memory)
@@ -39,12 +40,12 @@ type cgroupCompat struct {
 }
 
 func newCpuacctCgroup(h Host, _ *slog.Logger) (Collector, error) {
-	return &cgroupCompat{h: h, dirs: []string{"cpuacct", "cpu,cpuacct", "cpuacct,cpu"}, file: "cpuacct.stat",
+	return &cgroupCompat{h: h, ctrl: cgroup.CPUAcct, file: "cpuacct.stat",
 		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, strip: true, names: NewUnique(Dotted)}, nil
 }
 
 func newMemoryCgroup(h Host, _ *slog.Logger) (Collector, error) {
-	return &cgroupCompat{h: h, dirs: []string{"memory"}, file: "memory.stat",
+	return &cgroupCompat{h: h, ctrl: cgroup.Memory, file: "memory.stat",
 		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"},
 		names: NewUnique(Dotted)}, nil
 }
@@ -68,17 +69,13 @@ func cgName(rel string, strip bool) string {
 }
 
 func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
-	root := ""
-	for _, d := range c.dirs {
-		p := c.h.SysPath("fs", "cgroup", d)
-		if fileExists(filepath.Join(p, c.file)) {
-			root = p
-			break
-		}
+	// Detected every cycle, as the hierarchies may be mounted later.
+	lay, ok := cgroup.Detect(c.h.Sys)
+	i := lay.Index(c.ctrl)
+	if !ok || lay.V2 || i < 0 {
+		return ErrNoData // v2 has none of Diamond's v1 files
 	}
-	if root == "" {
-		return ErrNoData
-	}
+	root := lay.Roots[i].Path
 	// WalkDir is lexical: the output order is stable.
 	c.rels = c.rels[:0]
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

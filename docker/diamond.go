@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 )
 
 // DiamondFactory is the registry row of Diamond's DockerCollector
@@ -89,9 +90,10 @@ func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
 		d.names.Want(id, name, id)
 	}
 	d.names.Resolve()
+	lay, _ := cgroup.Detect(d.h.Sys) // no hierarchy: no per-container values
 	for _, id := range ids {
 		p := "docker.containers." + d.names.Name(id) + "."
-		d.container(s, p, id)
+		d.container(s, lay, p, id)
 		if haveSys {
 			s.GaugeInt(p+"cpu.system", sysNS)
 		}
@@ -102,6 +104,9 @@ func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
 // cgroupDir finds the container's directory below a controller root
 // (cgroupfs driver: docker/<id>; systemd driver: system.slice/docker-<id>.scope).
 func cgroupDir(root, id string) string {
+	if root == "" {
+		return ""
+	}
 	for _, rel := range []string{"docker/" + id, "system.slice/docker-" + id + ".scope"} {
 		d := filepath.Join(root, rel)
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
@@ -111,11 +116,16 @@ func cgroupDir(root, id string) string {
 	return ""
 }
 
-func (d *diamond) container(s *collectors.Sample, p, id string) {
-	base := d.h.SysPath("fs", "cgroup")
-	if _, err := os.Stat(filepath.Join(base, "cgroup.controllers")); err == nil {
+func (d *diamond) container(s *collectors.Sample, lay cgroup.Layout, p, id string) {
+	root := func(c cgroup.Ctrl) string {
+		if i := lay.Index(c); i >= 0 {
+			return lay.Roots[i].Path
+		}
+		return ""
+	}
+	if lay.V2 {
 		// cgroup v2: CPU only.
-		if dir := cgroupDir(base, id); dir != "" {
+		if dir := cgroupDir(root(cgroup.CPUAcct), id); dir != "" {
 			kv := readKV(filepath.Join(dir, "cpu.stat"))
 			if v, ok := kv["usage_usec"]; ok {
 				s.GaugeInt(p+"cpu.total", v*1000)
@@ -129,7 +139,7 @@ func (d *diamond) container(s *collectors.Sample, p, id string) {
 		}
 		return
 	}
-	if dir := cgroupDir(filepath.Join(base, "memory"), id); dir != "" {
+	if dir := cgroupDir(root(cgroup.Memory), id); dir != "" {
 		kv := readKV(filepath.Join(dir, "memory.stat"))
 		for _, m := range [][2]string{{"total_rss", "RSS_byte"}, {"total_cache", "cache_byte"},
 			{"total_swap", "swap_byte"}, {"total_pgpgin", "pagein_count"}, {"total_pgpgout", "pageout_count"}} {
@@ -138,11 +148,7 @@ func (d *diamond) container(s *collectors.Sample, p, id string) {
 			}
 		}
 	}
-	for _, ctrl := range []string{"cpuacct", "cpu,cpuacct", "cpuacct,cpu"} {
-		dir := cgroupDir(filepath.Join(base, ctrl), id)
-		if dir == "" {
-			continue
-		}
+	if dir := cgroupDir(root(cgroup.CPUAcct), id); dir != "" {
 		if b, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage")); err == nil {
 			if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
 				s.GaugeInt(p+"cpu.total", v)
@@ -155,7 +161,6 @@ func (d *diamond) container(s *collectors.Sample, p, id string) {
 		if v, ok := kv["user"]; ok {
 			s.GaugeInt(p+"cpu.usermode", v*(1e9/userHZ))
 		}
-		break
 	}
 }
 

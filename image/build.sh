@@ -127,11 +127,14 @@ find "$oci" -type f -exec chmod 0644 {} + && find "$oci" -type d -exec chmod 075
 reprotar "$oci" "$out/nodemetrics-oci.tar"
 
 # --- docker-archive (what `docker load` of Docker 20.10 reads) ----------------
+# The layer goes in gzip-compressed, as in the OCI layout: `docker load`
+# decompresses layers it reads (the diff_id stays the uncompressed digest),
+# and the archive stays the size of the compressed image, not of the binary.
 dock="$work/docker"
 mkdir -p "$dock/$diff_id"
-cp "$work/layer.tar" "$dock/$diff_id/layer.tar"
+cp "$work/layer.tar.gz" "$dock/$diff_id/layer.tar.gz"
 cp "$work/config.min.json" "$dock/$config_sha.json"
-printf '%s' "[{\"Config\":\"$config_sha.json\",\"RepoTags\":[\"$tag\"],\"Layers\":[\"$diff_id/layer.tar\"]}]" >"$dock/manifest.json"
+printf '%s' "[{\"Config\":\"$config_sha.json\",\"RepoTags\":[\"$tag\"],\"Layers\":[\"$diff_id/layer.tar.gz\"]}]" >"$dock/manifest.json"
 find "$dock" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 find "$dock" -type f -exec chmod 0644 {} + && find "$dock" -type d -exec chmod 0755 {} +
 reprotar "$dock" "$out/nodemetrics-docker.tar"

@@ -10,10 +10,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -250,11 +252,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	}()
 
 	positive := func(s []graphitetest.Series) bool { v, _, ok := lastValue(s); return ok && v > 0 }
-	cpu := g.WaitFor(t, prefix+n("a")+".cpu.total", "-10min", func(s []graphitetest.Series) bool {
-		v, _, ok := lastValue(s)
-		return ok && v > 30
-	}, 40*time.Second)
-	t.Logf("a cpu.total %v", cpu[0].Values())
+	checkCPU(t, g, prefix+n("a")+".cpu.total", dockerPid(t, n("a")))
 	g.WaitFor(t, prefix+n("a")+".memory.usage_byte", "-10min", func(s []graphitetest.Series) bool {
 		v, _, ok := lastValue(s)
 		return ok && v > 25<<20
@@ -429,6 +427,88 @@ func TestDockerEndToEnd(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("audit has no %q; has %v", k, seen)
 		}
+	}
+}
+
+// dockerPid is the host pid of a container's main process.
+func dockerPid(t *testing.T, name string) int {
+	t.Helper()
+	pid, err := strconv.Atoi(dockerCmd(t, "inspect", "-f", "{{.State.Pid}}", name))
+	if err != nil || pid <= 0 {
+		t.Fatalf("pid of %s: %v", name, err)
+	}
+	return pid
+}
+
+// pidTicks is utime+stime of pid (all its threads), in USER_HZ ticks.
+func pidTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the ")" closing the command name: state is field 3,
+	// utime 14 and stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	return u + s
+}
+
+// checkCPU compares the agent's cpu.total of a container whose only
+// process is pid (% of one CPU, one point per 1 s tick) with what the
+// kernel says that process used over the same ticks: the agent must agree
+// with whatever share the load on this machine let the container have.
+func checkCPU(t *testing.T, g *graphitetest.Graphite, target string, pid int) {
+	t.Helper()
+	// A first point: the agent has a previous sample of the container.
+	g.WaitFor(t, target, "-10min", func(s []graphitetest.Series) bool {
+		_, _, ok := lastValue(s)
+		return ok
+	}, 40*time.Second)
+	// The agent samples just after each whole second: so does the test.
+	// Its point at tick T is the usage between the samples at T-1 and T.
+	const window = 8
+	atTick := func(tick int64) uint64 {
+		time.Sleep(time.Until(time.Unix(tick, 0)))
+		return pidTicks(t, pid)
+	}
+	t0 := time.Now().Unix() + 1
+	ticks0 := atTick(t0)
+	ticks1 := atTick(t0 + window)
+	kernel := float64(ticks1-ticks0) / window // USER_HZ = 100: % of one CPU
+	// Every point of the window, or the agent 2 ticks past it: a loaded
+	// machine may skip a cycle, and half the points suffice (each is a
+	// rate over its own interval).
+	var agent float64
+	var points int
+	s := g.WaitFor(t, target, "-10min", func(s []graphitetest.Series) bool {
+		agent, points = 0, 0
+		if len(s) != 1 {
+			return false
+		}
+		past := false
+		for ts, v := range s[0].Values() {
+			if ts > t0 && ts <= t0+window {
+				agent += v
+				points++
+			}
+			past = past || ts > t0+window+2
+		}
+		return points == window || past && points >= window/2
+	}, 30*time.Second)
+	agent /= float64(points)
+	t.Logf("%s: agent %.1f %% over %d points, the kernel says %.1f %% (%v)", target, agent, points, kernel, s[0].Values())
+	if kernel < 2 {
+		t.Errorf("the container got %.1f %% of a CPU over %d s: too little to check the agent's %.1f %%", kernel, window, agent)
+	}
+	// The edges of the two windows differ by the agent's tick lag and the
+	// tick granularity (1 %/s): a quarter, or 5 points at low usage.
+	if math.Abs(agent-kernel) > max(5, kernel/4) {
+		t.Errorf("%s = %.1f %%, the container's process used %.1f %% of one CPU over the same %d s", target, agent, kernel, window)
 	}
 }
 

@@ -67,10 +67,12 @@ func Detect(sysfs string) (l Layout, ok bool) {
 	}
 	type devIno struct{ dev, ino uint64 }
 	index := map[devIno]int{}
-	add := func(c Ctrl, file string, dirs ...string) {
+	// A hierarchy is known by one of files at its root (memory.stat alone
+	// serves Diamond's memory_cgroup, which reads nothing else).
+	add := func(c Ctrl, files []string, dirs ...string) {
 		for _, d := range dirs {
 			p := filepath.Join(root, d)
-			if !exists(filepath.Join(p, file)) {
+			if !anyExists(p, files) {
 				continue
 			}
 			var st syscall.Stat_t
@@ -88,13 +90,13 @@ func Detect(sysfs string) (l Layout, ok bool) {
 		}
 	}
 	// Memory first: discovery walks in this order.
-	add(Memory, "memory.usage_in_bytes", "memory")
-	add(CPUAcct, "cpuacct.usage", "cpuacct", "cpu,cpuacct", "cpuacct,cpu")
-	add(CPU, "cpu.shares", "cpu", "cpu,cpuacct", "cpuacct,cpu")
-	add(Blkio, "cgroup.procs", "blkio")
-	add(Pids, "cgroup.procs", "pids")
+	add(Memory, []string{"memory.usage_in_bytes", "memory.stat"}, "memory")
+	add(CPUAcct, []string{"cpuacct.usage", "cpuacct.stat"}, "cpuacct", "cpu,cpuacct", "cpuacct,cpu")
+	add(CPU, []string{"cpu.shares"}, "cpu", "cpu,cpuacct", "cpuacct,cpu")
+	add(Blkio, []string{"cgroup.procs"}, "blkio")
+	add(Pids, []string{"cgroup.procs"}, "pids")
 	v1 := len(l.Roots) > 0
-	add(Unified, "cgroup.controllers", "unified")
+	add(Unified, []string{"cgroup.controllers"}, "unified")
 	switch {
 	case v1:
 		return l, true
@@ -104,6 +106,15 @@ func Detect(sysfs string) (l Layout, ok bool) {
 		return l, true
 	}
 	return Layout{}, false
+}
+
+func anyExists(dir string, files []string) bool {
+	for _, f := range files {
+		if exists(filepath.Join(dir, f)) {
+			return true
+		}
+	}
+	return false
 }
 
 func exists(p string) bool {
