@@ -90,6 +90,12 @@ func TestDashboardsAgainstCluster(t *testing.T) {
 		c.WaitFor(t, fmt.Sprintf("seriesByTag('name=container.cpu.total','host=node%d','container=web-2')", n), "-10min", has(2), 90*time.Second)
 		c.WaitFor(t, fmt.Sprintf("%s.node%d.loadavg.01_normalized", dashPrefix, n), "-10min", has(2), 30*time.Second)
 	}
+	// The group view selects by tag across the three nodes: every tagged
+	// series it draws must be in the frontend's tag database first (the
+	// caches register new series asynchronously, one write in ten).
+	for _, name := range []string{"container.cpu.total", "container.memory.working_set_byte"} {
+		c.WaitFor(t, fmt.Sprintf("seriesByTag('name=%s','image=~shop/web.*','label_region=abc')", name), "-10min", hasSeries(6, 2), 90*time.Second)
+	}
 	t.Logf("cluster, containers and three agents up, data visible: %v", time.Since(begin).Round(time.Second))
 
 	fx := &fixture{g: c.Graphite, w: web{g: c.Graphite, retry5xx: true}, host: "node1"}

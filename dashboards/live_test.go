@@ -298,6 +298,19 @@ func has(n int) func([]graphitetest.Series) bool {
 	}
 }
 
+// hasSeries is true when at least want series have n points or more.
+func hasSeries(want, n int) func([]graphitetest.Series) bool {
+	return func(ss []graphitetest.Series) bool {
+		got := 0
+		for _, s := range ss {
+			if len(s.Values()) >= n {
+				got++
+			}
+		}
+		return got >= want
+	}
+}
+
 // waitEvent polls graphite-web's events as Grafana's annotations read them.
 func (fx *fixture) waitEvent(t *testing.T, tags string, timeout time.Duration) {
 	t.Helper()
