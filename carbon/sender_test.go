@@ -74,18 +74,38 @@ func freeAddr(t *testing.T) string {
 // when the test ends).
 func blackHole(t *testing.T) net.Listener {
 	t.Helper()
+	var mu sync.Mutex
+	var held []net.Conn // held open, never read; closed after the listener
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return serveTCP(t, func(c net.Conn) {
+		mu.Lock()
+		held = append(held, c)
+		mu.Unlock()
+	})
+}
+
+// serveTCP listens on a free loopback port until the test ends and hands
+// every accepted connection to handle, on the accepting goroutine.
+func serveTCP(tb testing.TB, handle func(net.Conn)) net.Listener {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			defer c.Close() // held open, never read
+			handle(c)
 		}
 	}()
 	return ln
@@ -379,42 +399,31 @@ func TestFlushDeadlineCarbonDead(t *testing.T) {
 // Carbon (or the network) drops the connection while a backlog is being
 // written: the sender reconnects and every line arrives, possibly twice.
 func TestServerClosesMidStream(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var mu sync.Mutex
 	seen := map[string]int{}
 	accepts := 0
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	ln := serveTCP(t, func(c net.Conn) {
+		accepts++
+		first := accepts <= 2
+		go func() {
+			defer c.Close()
+			if first {
+				// A bounded receive buffer, so what can vanish in it
+				// stays within the sender's re-send window.
+				c.(*net.TCPConn).SetReadBuffer(64 << 10)
 			}
-			accepts++
-			first := accepts <= 2
-			go func() {
-				defer c.Close()
-				if first {
-					// A bounded receive buffer, so what can vanish in it
-					// stays within the sender's re-send window.
-					c.(*net.TCPConn).SetReadBuffer(64 << 10)
+			sc := bufio.NewScanner(c)
+			n := 0
+			for sc.Scan() {
+				mu.Lock()
+				seen[sc.Text()]++
+				mu.Unlock()
+				if n++; first && n == 3000 {
+					return // mid-stream, with data still unread
 				}
-				sc := bufio.NewScanner(c)
-				n := 0
-				for sc.Scan() {
-					mu.Lock()
-					seen[sc.Text()]++
-					mu.Unlock()
-					if n++; first && n == 3000 {
-						return // mid-stream, with data still unread
-					}
-				}
-			}()
-		}
-	}()
+			}
+		}()
+	})
 	s := start(t, Config{Addr: ln.Addr().String()})
 	const total = 40000
 	for i := 0; i < total; i += 1000 {
@@ -487,20 +496,7 @@ func TestRunReturnsOnCancelDuringStalledWrite(t *testing.T) {
 // A proxy that accepts and closes at once must not be redialled in a
 // tight loop: the backoff applies to connections that die young.
 func TestAcceptThenCloseBacksOff(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := serveTCP(t, func(c net.Conn) { c.Close() })
 	s := NewSender(Config{Addr: ln.Addr().String(), Logger: quiet(),
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -337,20 +337,9 @@ func BenchmarkDeliver(b *testing.B) {
 			name = "spool"
 		}
 		b.Run(name, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() { io.Copy(io.Discard, c); c.Close() }()
-				}
-			}()
+			ln := serveTCP(b, func(c net.Conn) {
+				go func() { io.Copy(io.Discard, c); c.Close() }()
+			})
 			cfg := Config{Addr: ln.Addr().String(), QueueLines: 1 << 30, Logger: quiet()}
 			if spooled {
 				sp, err := OpenSpool(b.TempDir(), 1<<30, quiet())
