@@ -312,8 +312,15 @@ func FuzzParseIRQLine(f *testing.F) {
 		if len(l.counts) > n || len(l.counts) == 0 || (l.single && len(l.counts) != 1) {
 			t.Fatalf("%d counts for n=%d, single %v", len(l.counts), n, l.single)
 		}
-		// The name is safe Graphite: nodes of Segment bytes, none empty.
-		for _, node := range strings.Split(string(l.name), ".") {
+		// The parsed name holds only node bytes, and the path built from it
+		// (pathsFor: Dotted bounds each node's length) is safe Graphite:
+		// nodes that Segment keeps as they are, none empty.
+		for i := 0; i < len(l.name); i++ {
+			if c := l.name[i]; c != '.' && !nodeByte(c) {
+				t.Fatalf("unsafe byte %q in %q", c, l.name)
+			}
+		}
+		for _, node := range strings.Split(Dotted(string(l.name)), ".") {
 			if Segment(node) != node {
 				t.Fatalf("unsafe node %q in %q", node, l.name)
 			}
