@@ -705,15 +705,19 @@ func (c *collector) readNet(s *collectors.Sample, ct *container, hostNS uint64) 
 	if ct.ifaces == nil {
 		ct.ifaces = map[string]*[8]string{}
 	}
-	line := 0
-	for {
-		name, v, rest, ok, err := nextNetDev(b, &line)
+	if err := kernfile.CheckNetDevHeader(b); err != nil {
+		c.failParse(ct.devPath, err)
+		return
+	}
+	var v kernfile.NetDevCounters
+	for rest, line := b, 0; ; {
+		name, counters, r, ok := kernfile.NextNetDevLine(rest, &line)
 		if !ok {
 			break
 		}
-		b = rest
-		if err != nil {
-			c.failParse(ct.devPath, err)
+		rest = r
+		if err := kernfile.ParseNetDevLine(name, counters, &v); err != nil {
+			c.failParse(ct.devPath, fmt.Errorf("line %d: %w", line, err))
 			continue
 		}
 		if string(name) == "lo" {
@@ -724,15 +728,15 @@ func (c *collector) readNet(s *collectors.Sample, ct *container, hostNS uint64) 
 			if len(ct.ifaces) >= 256 {
 				clear(ct.ifaces) // interfaces churned: do not grow forever
 			}
-			paths = new([8]string)
+			paths = new([len(netDevNames)]string)
 			prefix := "containers." + ct.node + ".network." + collectors.Segment(string(name)) + "."
 			for i, n := range netDevNames {
 				paths[i] = prefix + n
 			}
 			ct.ifaces[string(name)] = paths
 		}
-		for i := range v {
-			s.Counter(paths[i], v[i])
+		for i, col := range netDevCols {
+			s.Counter(paths[i], v[col])
 		}
 	}
 }

@@ -179,55 +179,13 @@ func parseFirstPid(b []byte) (int, bool) {
 	return 0, false
 }
 
-// netDev is one interface line of /proc/<pid>/net/dev, in the order the
-// container metrics are published.
-type netDev [8]uint64
-
-// netDev indexes and the metric names, in publishing order.
-var netDevNames = [8]string{"rx_byte", "rx_packets", "rx_errors", "rx_drop", "tx_byte", "tx_packets", "tx_errors", "tx_drop"}
-
-// netDevCols maps the 16 columns of /proc/net/dev to netDev indexes (-1:
-// not published).
-var netDevCols = [16]int8{0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1}
-
-// nextNetDev parses the next interface line of /proc/<pid>/net/dev; the two
-// header lines (they have no ':' before '|') are skipped. ok is false at the
-// end of the input.
-//
-//	eth0: 3242 40 0 0 0 0 0 0 20199 38 0 0 0 0 0 0
-func nextNetDev(b []byte, n *int) (name []byte, v netDev, rest []byte, ok bool, err error) {
-	for len(b) > 0 {
-		var line []byte
-		line, b = kernfile.NextLine(b)
-		*n++
-		i := bytes.IndexByte(line, ':')
-		if i < 0 || bytes.IndexByte(line[:i], '|') >= 0 {
-			continue
-		}
-		name = bytes.TrimSpace(line[:i])
-		rest := line[i+1:]
-		cols := 0
-		for ; cols < 16; cols++ {
-			var f []byte
-			f, rest = kernfile.NextField(rest)
-			if len(f) == 0 {
-				break
-			}
-			x, good := kernfile.ParseUint(f)
-			if !good {
-				return name, v, b, true, fmt.Errorf("line %d: bad value %q for %s", *n, clip(f), clip(name))
-			}
-			if j := netDevCols[cols]; j >= 0 {
-				v[j] = x
-			}
-		}
-		if cols < 12 || len(name) == 0 {
-			return name, v, b, true, fmt.Errorf("line %d: want an interface and 16 numbers, got %q", *n, clip(line))
-		}
-		return name, v, b, true, nil
-	}
-	return nil, v, nil, false, nil
-}
+// netDevNames are the container network metrics, in publishing order, and
+// netDevCols the /proc/net/dev column of each.
+var (
+	netDevNames = [...]string{"rx_byte", "rx_packets", "rx_errors", "rx_drop", "tx_byte", "tx_packets", "tx_errors", "tx_drop"}
+	netDevCols  = [len(netDevNames)]int{kernfile.NetRxBytes, kernfile.NetRxPackets, kernfile.NetRxErrs, kernfile.NetRxDrop,
+		kernfile.NetTxBytes, kernfile.NetTxPackets, kernfile.NetTxErrs, kernfile.NetTxDrop}
+)
 
 // clip bounds what an error quotes from a file.
 func clip(b []byte) []byte {

@@ -3,7 +3,6 @@
 package docker
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // DiamondFactory is the registry row of Diamond's DockerCollector
@@ -49,7 +49,7 @@ func DiamondFactory(cache *Cache) collectors.Factory {
 			"docker.containers.<name>.cpu.<total|kernelmode|usermode|system>",
 		},
 		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
-			return &diamond{h: h, cache: cache, names: collectors.NewUnique(collectors.Dotted)}, nil
+			return &diamond{h: h, cache: cache, names: collectors.NewUnique(collectors.Dotted), stat: kernfile.NewStatReader(h.ProcPath("stat"))}, nil
 		},
 	}
 }
@@ -58,6 +58,8 @@ type diamond struct {
 	h     collectors.Host
 	cache *Cache
 	names *collectors.Unique // <name> of each running container, distinct
+	stat  *kernfile.StatReader
+	st    kernfile.Stat
 }
 
 const userHZ = 100
@@ -76,7 +78,7 @@ func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
 		s.GaugeInt("docker.images_count", uint64(snap.ImagesCount))
 		s.GaugeInt("docker.images_dangling_count", uint64(snap.DanglingCount))
 	}
-	sysNS, haveSys := d.systemCPU()
+	sysNS, haveSys := d.systemCPU(s.Time)
 	ids := append([]string(nil), snap.Running...)
 	sort.Slice(ids, func(i, j int) bool { return snap.DockerNames[ids[i]] < snap.DockerNames[ids[j]] })
 	// Diamond publishes the name as is (a dot adds a level); each node goes
@@ -165,30 +167,20 @@ func (d *diamond) container(s *collectors.Sample, lay cgroup.Layout, p, id strin
 }
 
 // systemCPU is Docker's system_cpu_usage: the host's /proc/stat "cpu" line,
-// user nice system idle iowait irq softirq, in ns.
-func (d *diamond) systemCPU() (uint64, bool) {
-	f, err := os.Open(d.h.ProcPath("stat"))
-	if err != nil {
+// user nice system idle iowait irq softirq, in ns, at sample time t.
+func (d *diamond) systemCPU(t time.Time) (uint64, bool) {
+	if d.stat.Read(t, &d.st) != nil {
 		return 0, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 8 || fields[0] != "cpu" {
-			continue
-		}
-		var sum uint64
-		for _, x := range fields[1:8] {
-			v, err := strconv.ParseUint(x, 10, 64)
-			if err != nil {
-				return 0, false
-			}
-			sum += v
-		}
-		return sum * (1e9 / userHZ), true
+	tot, ok := d.st.Total()
+	if !ok || tot.Cols < 7 {
+		return 0, false
 	}
-	return 0, false
+	var sum uint64
+	for _, v := range tot.Ticks[:7] {
+		sum += v
+	}
+	return sum * (1e9 / userHZ), true
 }
 
 func readKV(path string) map[string]uint64 {
