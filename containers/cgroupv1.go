@@ -2,7 +2,7 @@
 
 package containers
 
-import "github.com/nodemetrics/nodemetrics/collectors"
+import "github.com/nodemetrics/nodemetrics/collect"
 
 // cgroup v1 keys read from the flat files.
 var (
@@ -29,7 +29,7 @@ const usecPerTick = 1e6 / 100
 //
 // CPU times are kept in microseconds as on v2, so raw mode publishes one
 // unit on both.
-func (c *collector) readV1(s *collectors.Sample, ct *container) {
+func (c *collector) readV1(s *collect.Sample, ct *container) {
 	p := &ct.paths
 	if v, _, ok := c.single(ct.f.cpuacctUsage); ok {
 		usec(s, p[mCPUTotal], v/1000, pctOfCPU)
@@ -71,7 +71,7 @@ func (c *collector) readV1(s *collectors.Sample, ct *container) {
 	c.pids(s, ct)
 }
 
-func (c *collector) blkio(s *collectors.Sample, file, rpath, wpath string) {
+func (c *collector) blkio(s *collect.Sample, file, rpath, wpath string) {
 	b, ok := c.read(file)
 	if !ok {
 		return

@@ -2,7 +2,7 @@
 
 package containers
 
-import "github.com/nodemetrics/nodemetrics/collectors"
+import "github.com/nodemetrics/nodemetrics/collect"
 
 // cgroup v2 keys read from the flat files.
 var (
@@ -22,7 +22,7 @@ var (
 // cpu.stat exists in every v2 cgroup (usage without the cpu controller;
 // the throttling keys only with it); the other files only when their
 // controller is enabled for the parent.
-func (c *collector) readV2(s *collectors.Sample, ct *container) {
+func (c *collector) readV2(s *collect.Sample, ct *container) {
 	p := &ct.paths
 	if found, ok := c.kv(ct.f.cpuStat, v2CPUKeys); ok {
 		v := &c.vals

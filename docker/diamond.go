@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 )
 
@@ -39,8 +39,8 @@ import (
 //
 // all cumulative gauges, as Diamond publishes them. On cgroup v2 the memory
 // keys do not exist and are skipped (as Diamond skips them).
-func DiamondFactory(cache *Cache) collectors.Factory {
-	return collectors.Factory{
+func DiamondFactory(cache *Cache) collect.Factory {
+	return collect.Factory{
 		Name:    "docker",
 		Default: false,
 		Paths: []string{
@@ -48,27 +48,27 @@ func DiamondFactory(cache *Cache) collectors.Factory {
 			"docker.containers.<name>.<RSS_byte|cache_byte|swap_byte|pagein_count|pageout_count>",
 			"docker.containers.<name>.cpu.<total|kernelmode|usermode|system>",
 		},
-		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
-			return &diamond{h: h, cache: cache, names: collectors.NewUnique(collectors.Dotted)}, nil
+		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
+			return &diamond{h: h, cache: cache, names: collect.NewUnique(collect.Dotted)}, nil
 		},
 	}
 }
 
 type diamond struct {
-	h     collectors.Host
+	h     collect.Host
 	cache *Cache
-	names *collectors.Unique // <name> of each running container, distinct
+	names *collect.Unique // <name> of each running container, distinct
 }
 
 const userHZ = 100
 
-func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
+func (d *diamond) Collect(_ context.Context, s *collect.Sample) error {
 	if d.cache == nil {
-		return collectors.ErrNoData
+		return collect.ErrNoData
 	}
 	snap := d.cache.Snapshot()
 	if snap == nil || time.Since(snap.At) > 5*time.Minute {
-		return collectors.ErrNoData
+		return collect.ErrNoData
 	}
 	s.GaugeInt("docker.containers_running_count", uint64(snap.RunningCount))
 	s.GaugeInt("docker.containers_stopped_count", uint64(snap.StoppedCount))
@@ -116,7 +116,7 @@ func cgroupDir(root, id string) string {
 	return ""
 }
 
-func (d *diamond) container(s *collectors.Sample, lay cgroup.Layout, p, id string) {
+func (d *diamond) container(s *collect.Sample, lay cgroup.Layout, p, id string) {
 	root := func(c cgroup.Ctrl) string {
 		if i := lay.Index(c); i >= 0 {
 			return lay.Roots[i].Path
