@@ -4,9 +4,9 @@ package collectors
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -34,7 +34,8 @@ type cgroupCompat struct {
 	ctrl   cgroup.Ctrl  // the v1 hierarchy walked
 	file   string       // the stat file read in every directory
 	prefix string
-	keys   []string
+	keys   []string        // the keys published, in the file's order
+	vals   []cgroup.Value  // their values in the file read last
 	strip  bool            // drop a leading '.' of <cg> (cpuacct; harmless for memory)
 	names  *collect.Unique // <cg> of each cgroup, distinct (the collision rule)
 	rels   []string        // this cycle's cgroups, relative to the root
@@ -42,12 +43,12 @@ type cgroupCompat struct {
 
 func newCpuacctCgroup(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &cgroupCompat{h: h, ctrl: cgroup.CPUAcct, file: "cpuacct.stat",
-		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, strip: true, names: collect.NewUnique(collect.Dotted)}, nil
+		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, vals: make([]cgroup.Value, 2), strip: true, names: collect.NewUnique(collect.Dotted)}, nil
 }
 
 func newMemoryCgroup(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &cgroupCompat{h: h, ctrl: cgroup.Memory, file: "memory.stat",
-		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"},
+		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"}, vals: make([]cgroup.Value, 6),
 		names: collect.NewUnique(collect.Dotted)}, nil
 }
 
@@ -107,19 +108,14 @@ func (c *cgroupCompat) Collect(_ context.Context, s *collect.Sample) error {
 			continue // a cgroup removed since the walk
 		}
 		name := c.prefix + c.names.Name(rel) + "."
-		for len(b) > 0 {
-			var line []byte
-			line, b = kernfile.NextLine(b)
-			k, rest := kernfile.NextField(line)
-			v, _ := kernfile.NextField(rest)
-			for _, want := range c.keys {
-				if string(k) == want {
-					if n, ok := kernfile.ParseUint(v); ok {
-						s.GaugeInt(name+want, n)
-					} else if firstErr == nil {
-						firstErr = &os.PathError{Op: "parse", Path: path, Err: fs.ErrInvalid}
-					}
-				}
+		if err := cgroup.ParseKV(b, c.keys, c.vals); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("parse %s: %w", path, err)
+		}
+		// The keys' order is the kernel's order in the file, Diamond's
+		// publishing order.
+		for i, k := range c.keys {
+			if c.vals[i].OK {
+				s.GaugeInt(name+k, c.vals[i].V)
 			}
 		}
 	}

@@ -217,7 +217,7 @@ type collector struct {
 	host2 string // <procfs>/2/ns/net: kthreadd, always in the initial netns
 	errs  []error
 	nerr  int
-	vals  [8]uint64
+	vals  [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
 
 	primed bool // a first cycle ran: later appearances are starts
 
@@ -550,7 +550,7 @@ func (c *collector) single(path string) (v uint64, max, ok bool) {
 	if !ok {
 		return 0, false, false
 	}
-	v, max, err := parseSingle(b)
+	v, max, err := cgroup.ParseSingle(b)
 	if err != nil {
 		c.failParse(path, err)
 		return 0, false, false
@@ -558,18 +558,17 @@ func (c *collector) single(path string) (v uint64, max, ok bool) {
 	return v, max, true
 }
 
-// kv reads a flat key/value file into c.vals.
-func (c *collector) kv(path string, keys []string) (uint32, bool) {
+// kv reads a flat key/value file into c.vals (index i: keys[i]); false
+// when the file could not be read.
+func (c *collector) kv(path string, keys []string) bool {
 	b, ok := c.read(path)
 	if !ok {
-		return 0, false
+		return false
 	}
-	clear(c.vals[:])
-	found, err := parseKV(b, keys, c.vals[:])
-	if err != nil {
+	if err := cgroup.ParseKV(b, keys, c.vals[:]); err != nil {
 		c.failParse(path, err)
 	}
-	return found, true
+	return true
 }
 
 // usec publishes a CPU time counter kept in microseconds: in rate mode
@@ -640,7 +639,7 @@ func (c *collector) pidOf(ct *container) int {
 // cgroupPid is a pid of the container from its cgroup.procs files.
 func (c *collector) cgroupPid(ct *container) int {
 	if b, ok := c.read(ct.f.procs); ok {
-		if pid, ok := parseFirstPid(b); ok {
+		if pid, ok := cgroup.ParseFirstPid(b); ok {
 			return pid
 		}
 	}
@@ -664,7 +663,7 @@ func (c *collector) childPid(dir string, depth int) int {
 		}
 		d := dir + "/" + e.Name()
 		if b, ok := c.read(d + "/cgroup.procs"); ok {
-			if pid, ok := parseFirstPid(b); ok {
+			if pid, ok := cgroup.ParseFirstPid(b); ok {
 				return pid
 			}
 		}
