@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -35,7 +36,7 @@ type cpu struct {
 	paths [][len(cpuModes)]string // paths[0] = total, paths[i+1] = cpu<i>
 }
 
-func newCPU(h Host, _ *slog.Logger) (Collector, error) {
+func newCPU(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &cpu{stat: kernfile.NewStatReader(h.ProcPath("stat"))}, nil
 }
 
@@ -56,7 +57,7 @@ func (c *cpu) modePaths(idx int) *[len(cpuModes)]string {
 	return &c.paths[idx]
 }
 
-func (c *cpu) Collect(_ context.Context, s *Sample) error {
+func (c *cpu) Collect(_ context.Context, s *collect.Sample) error {
 	if err := c.stat.Read(s.Time, &c.st); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -22,7 +23,7 @@ type onlineCPUs struct {
 	st     kernfile.Stat
 }
 
-func newOnlineCPUs(h Host) onlineCPUs {
+func newOnlineCPUs(h collect.Host) onlineCPUs {
 	return onlineCPUs{online: kernfile.File{Path: h.SysPath("devices/system/cpu/online")}, stat: kernfile.NewStatReader(h.ProcPath("stat"))}
 }
 

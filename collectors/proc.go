@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -26,7 +27,7 @@ type proc struct {
 	st   kernfile.Stat
 }
 
-func newProc(h Host, _ *slog.Logger) (Collector, error) {
+func newProc(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &proc{stat: kernfile.NewStatReader(h.ProcPath("stat"))}, nil
 }
 
@@ -43,7 +44,7 @@ var procPaths = [len(kernfile.StatKeys)]struct {
 	{"proc.btime", false},
 }
 
-func (c *proc) Collect(_ context.Context, s *Sample) error {
+func (c *proc) Collect(_ context.Context, s *collect.Sample) error {
 	if err := c.stat.Read(s.Time, &c.st); err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ type NetDevCounters [NetDevColumns]uint64
 func CheckNetDevHeader(b []byte) error {
 	if !bytes.HasPrefix(b, []byte("Inter-|")) {
 		first, _ := NextLine(b)
-		return fmt.Errorf("line 1: want the \"Inter-|\" header, got %q", clip(first))
+		return fmt.Errorf("line 1: want the \"Inter-|\" header, got %q", Clip(first))
 	}
 	return nil
 }
@@ -88,17 +88,9 @@ func ParseNetDevLine(name, counters []byte, v *NetDevCounters) error {
 		}
 		x, ok := ParseUint(f)
 		if !ok {
-			return fmt.Errorf("column %d: bad counter %q", i+1, clip(f))
+			return fmt.Errorf("column %d: bad counter %q", i+1, Clip(f))
 		}
 		v[i] = x
 	}
 	return nil
-}
-
-// clip bounds what an error quotes from a file.
-func clip(b []byte) []byte {
-	if len(b) > 64 {
-		return b[:64]
-	}
-	return b
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package containers
+package cgroup
 
 import (
 	"bytes"
@@ -9,34 +9,45 @@ import (
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
-// Parsers for the cgroup and proc files of a container. They work on the
-// reused read buffer and never allocate on success; every error names the
-// line so the caller can prefix the file (`parse <file>: line 3: ...`).
+// Parsers for the files of one cgroup, shared by every collector that reads
+// cgroups. They work on the caller's reused read buffer and never allocate
+// on success; every error names the line so the caller can prefix the file
+// (`parse <file>: line 3: ...`).
 
-// parseSingle reads a file holding one number, such as memory.current,
+// ParseSingle reads a file holding one number, such as memory.current,
 // pids.current or cpuacct.usage. "max" (cgroup v2 for "no limit") sets max.
-func parseSingle(b []byte) (v uint64, max bool, err error) {
+func ParseSingle(b []byte) (v uint64, max bool, err error) {
 	f := bytes.TrimSpace(b)
 	if string(f) == "max" {
 		return 0, true, nil
 	}
 	v, ok := kernfile.ParseUint(f)
 	if !ok {
-		return 0, false, fmt.Errorf("want one number, got %q", clip(f))
+		return 0, false, fmt.Errorf("want one number, got %q", kernfile.Clip(f))
 	}
 	return v, false, nil
 }
 
-// parseKV looks up keys in a flat "key value" file (cpu.stat, cpuacct.stat,
-// memory.stat, memory.events, memory.oom_control) and stores their values in
-// out (same index as keys). found has bit i set when keys[i] was present.
-// Lines with other keys are not checked, so new kernel keys cannot break
-// the parse; a wanted key with a bad value is an error (the other keys are
-// still returned).
+// Value is one key of a flat keyed file: its value, and whether the file
+// had the key (a kernel without the key is not a zero).
+type Value struct {
+	V  uint64
+	OK bool
+}
+
+// ParseKV looks up keys in a flat "key value" file (cpu.stat, cpuacct.stat,
+// memory.stat, memory.events, memory.oom_control) and stores each value in
+// out at the key's index. Callers name the indexes (see the containers
+// collector's key tables), so a reading says vals[cpuUser].OK, not a bit
+// of a mask. Lines with other keys are not checked, so new kernel keys
+// cannot break the parse; a wanted key with a bad value is an error (the
+// other keys are still returned).
 //
 //	usage_usec 4523012
 //	user_usec 3012000
-func parseKV(b []byte, keys []string, out []uint64) (found uint32, err error) {
+func ParseKV(b []byte, keys []string, out []Value) error {
+	clear(out)
+	var err error
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
 		line, b = kernfile.NextLine(b)
@@ -45,34 +56,33 @@ func parseKV(b []byte, keys []string, out []uint64) (found uint32, err error) {
 			continue
 		}
 		for i, want := range keys {
-			if i >= 32 || i >= len(out) || string(k) != want {
+			if i >= len(out) || string(k) != want {
 				continue
 			}
 			f, tail := kernfile.NextField(rest)
 			v, ok := kernfile.ParseUint(f)
 			if !ok || len(bytes.TrimSpace(tail)) != 0 {
 				if err == nil {
-					err = fmt.Errorf("line %d: bad value for %s: %q", n, want, clip(line))
+					err = fmt.Errorf("line %d: bad value for %s: %q", n, want, kernfile.Clip(line))
 				}
 				break
 			}
-			out[i] = v
-			found |= 1 << i
+			out[i] = Value{V: v, OK: true}
 			break
 		}
 	}
-	return found, err
+	return err
 }
 
-// ioTotals are the block IO counters of one cgroup, summed over devices.
-type ioTotals struct {
-	rbytes, wbytes, rios, wios uint64
+// IOStat is the block IO of one cgroup, summed over devices.
+type IOStat struct {
+	ReadBytes, WriteBytes, Reads, Writes uint64
 }
 
-// parseIOStat sums cgroup v2 io.stat over devices:
+// ParseIOStat sums cgroup v2 io.stat over devices:
 //
 //	8:0 rbytes=90112 wbytes=0 rios=6 wios=0 dbytes=0 dios=0
-func parseIOStat(b []byte) (t ioTotals, err error) {
+func ParseIOStat(b []byte) (t IOStat, err error) {
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
 		line, b = kernfile.NextLine(b)
@@ -89,27 +99,27 @@ func parseIOStat(b []byte) (t ioTotals, err error) {
 			k, v, ok := bytes.Cut(kv, []byte("="))
 			if !ok {
 				if err == nil {
-					err = fmt.Errorf("line %d: want key=value, got %q", n, clip(kv))
+					err = fmt.Errorf("line %d: want key=value, got %q", n, kernfile.Clip(kv))
 				}
 				continue
 			}
 			var dst *uint64
 			switch string(k) {
 			case "rbytes":
-				dst = &t.rbytes
+				dst = &t.ReadBytes
 			case "wbytes":
-				dst = &t.wbytes
+				dst = &t.WriteBytes
 			case "rios":
-				dst = &t.rios
+				dst = &t.Reads
 			case "wios":
-				dst = &t.wios
+				dst = &t.Writes
 			default:
 				continue
 			}
 			x, ok := kernfile.ParseUint(v)
 			if !ok {
 				if err == nil {
-					err = fmt.Errorf("line %d: bad value %q", n, clip(kv))
+					err = fmt.Errorf("line %d: bad value %q", n, kernfile.Clip(kv))
 				}
 				continue
 			}
@@ -119,7 +129,7 @@ func parseIOStat(b []byte) (t ioTotals, err error) {
 	return t, err
 }
 
-// parseBlkio sums the Read and Write lines of a cgroup v1
+// ParseBlkio sums the Read and Write lines of a cgroup v1
 // blkio.throttle.io_service_bytes or _serviced file over devices; the
 // per-device Sync/Async/Discard/Total lines and the final "Total N" line are
 // skipped (they would count the same IO twice):
@@ -128,7 +138,7 @@ func parseIOStat(b []byte) (t ioTotals, err error) {
 //	8:0 Write 4096
 //	8:0 Total 94208
 //	Total 94208
-func parseBlkio(b []byte) (read, write uint64, err error) {
+func ParseBlkio(b []byte) (read, write uint64, err error) {
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
 		line, b = kernfile.NextLine(b)
@@ -147,7 +157,7 @@ func parseBlkio(b []byte) (read, write uint64, err error) {
 			continue
 		default:
 			if err == nil {
-				err = fmt.Errorf("line %d: want <dev> <op> <value>, got %q", n, clip(line))
+				err = fmt.Errorf("line %d: want <dev> <op> <value>, got %q", n, kernfile.Clip(line))
 			}
 			continue
 		}
@@ -155,7 +165,7 @@ func parseBlkio(b []byte) (read, write uint64, err error) {
 		v, ok := kernfile.ParseUint(f)
 		if !ok {
 			if err == nil {
-				err = fmt.Errorf("line %d: bad value in %q", n, clip(line))
+				err = fmt.Errorf("line %d: bad value in %q", n, kernfile.Clip(line))
 			}
 			continue
 		}
@@ -164,10 +174,10 @@ func parseBlkio(b []byte) (read, write uint64, err error) {
 	return read, write, err
 }
 
-// parseFirstPid returns the first pid of a cgroup.procs file. 0 (what the
+// ParseFirstPid returns the first pid of a cgroup.procs file. 0 (what the
 // kernel shows for a pid outside the reader's pid namespace on cgroup v2)
 // is skipped: it cannot be looked up in /proc.
-func parseFirstPid(b []byte) (int, bool) {
+func ParseFirstPid(b []byte) (int, bool) {
 	for len(b) > 0 {
 		var line []byte
 		line, b = kernfile.NextLine(b)
@@ -177,20 +187,4 @@ func parseFirstPid(b []byte) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// netDevNames are the container network metrics, in publishing order, and
-// netDevCols the /proc/net/dev column of each.
-var (
-	netDevNames = [...]string{"rx_byte", "rx_packets", "rx_errors", "rx_drop", "tx_byte", "tx_packets", "tx_errors", "tx_drop"}
-	netDevCols  = [len(netDevNames)]int{kernfile.NetRxBytes, kernfile.NetRxPackets, kernfile.NetRxErrs, kernfile.NetRxDrop,
-		kernfile.NetTxBytes, kernfile.NetTxPackets, kernfile.NetTxErrs, kernfile.NetTxDrop}
-)
-
-// clip bounds what an error quotes from a file.
-func clip(b []byte) []byte {
-	if len(b) > 64 {
-		return b[:64]
-	}
-	return b
 }
