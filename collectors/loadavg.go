@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -26,7 +27,7 @@ type loadavg struct {
 	buf  kernfile.Buf
 }
 
-func newLoadavg(h Host, _ *slog.Logger) (Collector, error) {
+func newLoadavg(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &loadavg{file: kernfile.File{Path: h.ProcPath("loadavg")}, cpus: newOnlineCPUs(h)}, nil
 }
 
@@ -62,7 +63,7 @@ func parseLoadavg(b []byte) (loadavgValues, error) {
 	return v, nil
 }
 
-func (c *loadavg) Collect(_ context.Context, s *Sample) error {
+func (c *loadavg) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
@@ -74,7 +75,7 @@ func (c *loadavg) Collect(_ context.Context, s *Sample) error {
 	s.Gauge("loadavg.01", v.load[0])
 	s.Gauge("loadavg.05", v.load[1])
 	s.Gauge("loadavg.15", v.load[2])
-	if n, err := c.cpus.count(); err == nil && n > 0 {
+	if n, err := c.cpus.count(s.Time); err == nil && n > 0 {
 		s.Gauge("loadavg.01_normalized", v.load[0]/float64(n))
 		s.Gauge("loadavg.05_normalized", v.load[1]/float64(n))
 		s.Gauge("loadavg.15_normalized", v.load[2]/float64(n))

@@ -7,26 +7,9 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
-)
 
-func TestSplitNetDevLine(t *testing.T) {
-	for _, tc := range []struct {
-		in, name, rest string
-		ok             bool
-	}{
-		{in: "  eth0: 1 2", name: "eth0", rest: " 1 2", ok: true},
-		{in: "eth0.100:1 2", name: "eth0.100", rest: "1 2", ok: true},
-		{in: "Inter-|   Receive    |  Transmit"},
-		{in: " face |bytes    packets errs"},
-		{in: ": 1", name: "", rest: " 1", ok: true},
-		{in: ""},
-	} {
-		name, rest, ok := splitNetDevLine([]byte(tc.in))
-		if ok != tc.ok || string(name) != tc.name || string(rest) != tc.rest {
-			t.Errorf("splitNetDevLine(%q) = %q, %q, %v; want %q, %q, %v", tc.in, name, rest, ok, tc.name, tc.rest, tc.ok)
-		}
-	}
-}
+	"github.com/nodemetrics/nodemetrics/collect"
+)
 
 func TestNetInterfaceWanted(t *testing.T) {
 	for name, want := range map[string]bool{
@@ -37,34 +20,6 @@ func TestNetInterfaceWanted(t *testing.T) {
 	} {
 		if got := netInterfaceWanted([]byte(name)); got != want {
 			t.Errorf("netInterfaceWanted(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
-func TestParseNetDevCounters(t *testing.T) {
-	var v [len(netColumns)]uint64
-	for _, tc := range []struct {
-		in      string
-		want    [16]uint64
-		wantErr bool
-	}{
-		{in: " 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", want: [16]uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
-		{in: "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 extra 99",
-			want: [16]uint64{18446744073709551615, 15: 1}},
-		{in: "\t1\t2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\t", want: [16]uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
-		{in: " 1 2 3", wantErr: true},
-		{in: "", wantErr: true},
-		{in: " 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 x", wantErr: true},
-		{in: " -1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", wantErr: true},
-		{in: " 18446744073709551616 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", wantErr: true},
-	} {
-		err := parseNetDevCounters([]byte(tc.in), &v)
-		if (err != nil) != tc.wantErr {
-			t.Errorf("parseNetDevCounters(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
-			continue
-		}
-		if !tc.wantErr && v != tc.want {
-			t.Errorf("parseNetDevCounters(%q) = %v, want %v", tc.in, v, tc.want)
 		}
 	}
 }
@@ -90,12 +45,12 @@ next:
 // after a reload) publishes nothing for the counters that went down.
 func TestNetworkRatesFixture(t *testing.T) {
 	c := newByName(t, "network", fixtureHost("network/t0"))
-	first, st, err := collect(t, c, 1000, false, State{})
+	first, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil || len(first) != 0 {
 		t.Fatalf("first sample: %v, %v; want nothing published", first, err)
 	}
 	c.(*network).file.Path = fixtureHost("network/t1").ProcPath("net/dev")
-	got, _, err := collect(t, c, 1060, false, st)
+	got, _, err := collectOnce(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +80,7 @@ func TestNetworkRatesFixture(t *testing.T) {
 
 // --counters: raw values, bits = bytes*8, every wanted interface at once.
 func TestNetworkRaw(t *testing.T) {
-	got, st, err := collect(t, newByName(t, "network", fixtureHost("network/t1")), 1000, true, State{})
+	got, st, err := collectOnce(t, newByName(t, "network", fixtureHost("network/t1")), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +123,7 @@ func TestNetworkRaw(t *testing.T) {
 func TestNetworkRawBitsOverflow(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/net/dev": netDevHeader +
 		"  eth0: 18446744073709551615 0 0 0 0 0 0 0 2305843009213693951 0 0 0 0 0 0 0\n"})
-	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "network", h), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +144,7 @@ const netDevHeader = "Inter-|   Receive                                         
 // an excluded interface (lo) is ignored, and extra columns are ignored.
 func TestNetworkMalformed(t *testing.T) {
 	h := fixtureHost("network/malformed")
-	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "network", h), 1, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), h.ProcPath("net/dev")+": line 5") || !strings.Contains(err.Error(), "eth1") {
 		t.Errorf("want an error naming line 5 (eth1), got %v", err)
 	}
@@ -198,7 +153,7 @@ func TestNetworkMalformed(t *testing.T) {
 		t.Errorf("want eth0 and ens3 only:\n%s", strings.Join(got, "\n"))
 	}
 	for _, in := range []string{"", "garbage\n", netDevHeader, "\x00:\n:::\n eth0:\n"} {
-		_, _, err := collect(t, newByName(t, "network", tempHost(t, map[string]string{"proc/net/dev": in})), 1, true, State{})
+		_, _, err := collectOnce(t, newByName(t, "network", tempHost(t, map[string]string{"proc/net/dev": in})), 1, true, collect.State{})
 		// Only the bare header is a valid file (a host without interfaces).
 		if (in == netDevHeader) != (err == nil) {
 			t.Errorf("%q: err %v", in, err)
@@ -207,7 +162,7 @@ func TestNetworkMalformed(t *testing.T) {
 }
 
 func TestNetworkMissingFile(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "network", tempHost(t, nil)), 1, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "network", tempHost(t, nil)), 1, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v, want fs.ErrNotExist", err)
 	}
@@ -219,7 +174,7 @@ func TestNetworkReadsHostNamespace(t *testing.T) {
 		"proc/net/dev":   netDevHeader + "  eth0: 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n",
 		"proc/1/net/dev": netDevHeader + "  eth9: 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2\n",
 	})
-	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "network", h), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,12 +188,12 @@ func TestNetworkReadsHostNamespace(t *testing.T) {
 // eth0 only (lo, ifb*, docker0 are filtered), positive byte rates.
 func TestNetworkLiveCapture(t *testing.T) {
 	c := newByName(t, "network", fixtureHost("e2e/t0"))
-	_, st, err := collect(t, c, 1000, false, State{})
+	_, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.(*network).file.Path = fixtureHost("e2e/t1").NetPath("dev")
-	got, _, err := collect(t, c, 1005, false, st)
+	got, _, err := collectOnce(t, c, 1005, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,24 +208,6 @@ func TestNetworkLiveCapture(t *testing.T) {
 			t.Errorf("no traffic in the capture: %q", l)
 		}
 	}
-}
-
-func FuzzParseNetDevCounters(f *testing.F) {
-	f.Add([]byte(" 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"))
-	f.Add([]byte("  eth0: 99394266    3369    0    0    0     0          0         0   257952    2716    0    0    0     0       0          0"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		name, rest, ok := splitNetDevLine(b)
-		if ok && len(name)+len(rest) >= len(b)+1 {
-			t.Fatalf("split longer than the line: %q %q", name, rest)
-		}
-		var v [len(netColumns)]uint64
-		if err := parseNetDevCounters(b, &v); err == nil {
-			// 16 numbers need at least 16 digits and 15 blanks.
-			if len(b) < 31 {
-				t.Fatalf("accepted %q", b)
-			}
-		}
-	})
 }
 
 func BenchmarkCollectNetwork(b *testing.B) {

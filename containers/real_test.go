@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/events"
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // newRealCgroups is the test's cgroup tree (internal/cgrouptest).
@@ -84,7 +85,7 @@ func TestRealCgroups(t *testing.T) {
 	r.Start(exec.Command("sleep", "120"), cg["kubeB"])
 	r.Start(exec.Command("sleep", "120"), cg["machine"])
 
-	c := newTest(t, collectors.DefaultHost(), Options{})
+	c := newTest(t, collect.DefaultHost(), Options{})
 	names := map[string]string{
 		"burner": burner[:12], "alloc": alloc[:12], "gone": gone[:12],
 		"kubeA": "pod" + uid + "_" + kubeA[:12], "kubeB": "pod" + uid + "_" + kubeB[:12],
@@ -93,10 +94,10 @@ func TestRealCgroups(t *testing.T) {
 	// Wait until dd holds its memory.
 	deadline := time.Now().Add(10 * time.Second)
 	var got []string
-	var st collectors.State
+	var st collect.State
 	var err error
 	for {
-		got, st, err = collect(t, c, time.Now().UnixNano()/1e9, false, collectors.State{})
+		got, st, err = collectOnce(t, c, time.Now().UnixNano()/1e9, false, collect.State{})
 		if byNode(got)[names["alloc"]]["memory.usage_byte"] >= 60e6 || time.Now().After(deadline) {
 			break
 		}
@@ -105,12 +106,12 @@ func TestRealCgroups(t *testing.T) {
 	if err != nil {
 		t.Logf("cycle error (other cgroups of the host): %v", err)
 	}
-	s := collectors.NewSample(time.Now(), false, st)
+	s := collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
 	ticks0, at0 := procTicks(t, burnerCmd.Process.Pid), time.Now()
 	st = s.Next()
 	time.Sleep(1500 * time.Millisecond)
-	s = collectors.NewSample(time.Now(), false, st)
+	s = collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
 	ticks1, at1 := procTicks(t, burnerCmd.Process.Pid), time.Now()
 	got, st = render(s.Metrics()), s.Next()
@@ -176,7 +177,7 @@ func TestRealCgroups(t *testing.T) {
 	// One container stops: next cycle it is gone, with its state.
 	r.Kill(goneCmd)
 	r.Rmdir(cg["gone"])
-	got, st, _ = collect(t, c, time.Now().Unix()+10, false, st)
+	got, st, _ = collectOnce(t, c, time.Now().Unix()+10, false, st)
 	if byNode(got)[names["gone"]] != nil {
 		t.Errorf("removed container still published")
 	}
@@ -253,34 +254,39 @@ func TestRealNetns(t *testing.T) {
 		}
 	}
 	devPath := fmt.Sprintf("/proc/%d/net/dev", cmdA.Process.Pid)
-	read := func() netDev {
+	read := func() (v [len(netDevNames)]uint64) {
 		bb, err := os.ReadFile(devPath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
 		for {
-			name, v, rest, ok, _ := nextNetDev(bb, &n)
+			name, counters, rest, ok := kernfile.NextNetDevLine(bb, &n)
 			if !ok {
 				t.Fatalf("%s not in %s", vc, devPath)
 			}
 			if string(name) == vc {
+				var all kernfile.NetDevCounters
+				kernfile.ParseNetDevLine(name, counters, &all)
+				for i, col := range netDevCols {
+					v[i] = all[col]
+				}
 				return v
 			}
 			bb = rest
 		}
 	}
-	c := newTest(t, collectors.DefaultHost(), Options{})
+	c := newTest(t, collect.DefaultHost(), Options{})
 	nA, nB := "pod"+uid+"_"+a[:12], "pod"+uid+"_"+b[:12]
 	first := nA
 	if nB < nA {
 		first = nB
 	}
 	var nodes map[string]map[string]float64
-	var before netDev
+	var before [len(netDevNames)]uint64
 	for try := 0; try < 5; try++ { // a stray packet between the reads: again
 		before = read()
-		got, _, _ := collect(t, c, time.Now().Unix(), true, collectors.State{})
+		got, _, _ := collectOnce(t, c, time.Now().Unix(), true, collect.State{})
 		if read() != before {
 			continue
 		}
@@ -344,10 +350,10 @@ func TestRealCgroupEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer disp.Close()
-	c := newTest(t, collectors.DefaultHost(), Options{Events: disp})
+	c := newTest(t, collect.DefaultHost(), Options{Events: disp})
 	counts := func() map[string]float64 {
 		t.Helper()
-		got, _, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+		got, _, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 		return byNode(got)["events"]
 	}
 	if n := counts(); n["start"] != 0 || n["die"] != 0 || n["oom"] != 0 {
@@ -426,10 +432,10 @@ func TestRealPressure(t *testing.T) {
 		r.Start(exec.Command("nice", "-n", "19", "sh", "-c", "while :; do :; done"), busy)
 	}
 	r.Start(exec.Command("sleep", "120"), idle)
-	c := newTest(t, collectors.DefaultHost(), Options{})
-	_, st, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+	c := newTest(t, collect.DefaultHost(), Options{})
+	_, st, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 	time.Sleep(2 * time.Second)
-	s := collectors.NewSample(time.Now(), false, st)
+	s := collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
 	nodes := byNode(render(s.Metrics()))
 	nb, ni := nodes[busy[len("system.slice/docker-"):][:12]], nodes[idle[len("system.slice/docker-"):][:12]]
