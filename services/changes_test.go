@@ -9,21 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // Discovery does not run every cycle, yet a service started on the host
 // between two passes is probed within two cycles: started directly, and
 // started by a shell that exec's into it later (seen first as "sh").
 func TestNewServiceFoundWithinTwoCycles(t *testing.T) {
-	c := New(collectors.DefaultHost(), Options{Rediscover: 1000}, nil)
-	cycle := func() *collectors.Sample {
+	c := New(collect.DefaultHost(), Options{Rediscover: 1000}, nil)
+	cycle := func() *collect.Sample {
 		t.Helper()
-		s := collectors.NewSample(time.Now(), true, collectors.State{})
+		s := collect.NewSample(time.Now(), true, collect.State{})
 		c.Collect(context.Background(), s)
 		return s
 	}
-	probed := func(s *collectors.Sample, port int) bool {
+	probed := func(s *collect.Sample, port int) bool {
 		want := "memcached." + strconv.Itoa(port) + ".cmd_set"
 		for _, m := range s.Metrics() {
 			if m.Path == want {
