@@ -2,7 +2,10 @@
 
 package containers
 
-import "github.com/nodemetrics/nodemetrics/collectors"
+import (
+	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+)
 
 // cgroup v1 keys read from the flat files.
 var (
@@ -31,10 +34,10 @@ const usecPerTick = 1e6 / 100
 // unit on both.
 func (c *collector) readV1(s *collectors.Sample, ct *container) {
 	p := &ct.paths
-	if v, _, ok := c.single(ct.f.cpuacctUsage); ok {
+	if v, _, ok := c.single(&ct.f.cpuacctUsage); ok {
 		usec(s, p[mCPUTotal], v/1000, pctOfCPU)
 	}
-	if found, ok := c.kv(ct.f.cpuacctStat, v1CPUAcctKeys); ok {
+	if found, ok := c.kv(&ct.f.cpuacctStat, v1CPUAcctKeys); ok {
 		if found&1 != 0 {
 			usec(s, p[mCPUUser], c.vals[0]*usecPerTick, pctOfCPU)
 		}
@@ -42,7 +45,7 @@ func (c *collector) readV1(s *collectors.Sample, ct *container) {
 			usec(s, p[mCPUSystem], c.vals[1]*usecPerTick, pctOfCPU)
 		}
 	}
-	if found, ok := c.kv(ct.f.cpuStat, v1CPUKeys); ok {
+	if found, ok := c.kv(&ct.f.cpuStat, v1CPUKeys); ok {
 		if found&1 != 0 {
 			s.Counter(p[mThrottledPeriods], c.vals[0])
 		}
@@ -50,8 +53,8 @@ func (c *collector) readV1(s *collectors.Sample, ct *container) {
 			usec(s, p[mThrottledSeconds], c.vals[1]/1000, seconds)
 		}
 	}
-	usage, _, haveUsage := c.single(ct.f.memUsage)
-	found, haveStat := c.kv(ct.f.memStat, v1MemKeys)
+	usage, _, haveUsage := c.single(&ct.f.memUsage)
+	found, haveStat := c.kv(&ct.f.memStat, v1MemKeys)
 	rss, cache, inactive := c.vals[0], c.vals[1], c.vals[2]
 	switch {
 	case found&3 == 3:
@@ -62,23 +65,23 @@ func (c *collector) readV1(s *collectors.Sample, ct *container) {
 	}
 	c.memory(s, ct, usage, haveUsage, rss, cache, inactive, haveStat)
 	c.limit(s, ct)
-	if found, ok := c.kv(ct.f.memOOM, v1OOMKeys); ok && found&1 != 0 {
+	if found, ok := c.kv(&ct.f.memOOM, v1OOMKeys); ok && found&1 != 0 {
 		s.GaugeInt(p[mMemOOMKills], c.vals[0])
 		ct.oom, ct.haveOOM = c.vals[0], true
 	}
-	c.blkio(s, ct.f.blkioBytes, p[mIOReadBytes], p[mIOWriteBytes])
-	c.blkio(s, ct.f.blkioIOs, p[mIOReads], p[mIOWrites])
+	c.blkio(s, &ct.f.blkioBytes, p[mIOReadBytes], p[mIOWriteBytes])
+	c.blkio(s, &ct.f.blkioIOs, p[mIOReads], p[mIOWrites])
 	c.pids(s, ct)
 }
 
-func (c *collector) blkio(s *collectors.Sample, file, rpath, wpath string) {
+func (c *collector) blkio(s *collectors.Sample, file *kernfile.File, rpath, wpath string) {
 	b, ok := c.read(file)
 	if !ok {
 		return
 	}
 	r, w, err := parseBlkio(b)
 	if err != nil {
-		c.failParse(file, err)
+		c.failParse(file.Path, err)
 	}
 	s.Counter(rpath, r)
 	s.Counter(wpath, w)

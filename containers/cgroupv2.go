@@ -24,7 +24,7 @@ var (
 // controller is enabled for the parent.
 func (c *collector) readV2(s *collectors.Sample, ct *container) {
 	p := &ct.paths
-	if found, ok := c.kv(ct.f.cpuStat, v2CPUKeys); ok {
+	if found, ok := c.kv(&ct.f.cpuStat, v2CPUKeys); ok {
 		v := &c.vals
 		if found&1 != 0 {
 			usec(s, p[mCPUTotal], v[0], pctOfCPU)
@@ -42,19 +42,19 @@ func (c *collector) readV2(s *collectors.Sample, ct *container) {
 			usec(s, p[mThrottledSeconds], v[4], seconds)
 		}
 	}
-	usage, _, haveUsage := c.single(ct.f.memUsage)
-	found, haveStat := c.kv(ct.f.memStat, v2MemKeys)
+	usage, _, haveUsage := c.single(&ct.f.memUsage)
+	found, haveStat := c.kv(&ct.f.memStat, v2MemKeys)
 	haveStat = haveStat && found&3 == 3
 	c.memory(s, ct, usage, haveUsage, c.vals[0], c.vals[1], c.vals[2], haveStat)
 	c.limit(s, ct)
-	if found, ok := c.kv(ct.f.memOOM, v2EventsKeys); ok && found&1 != 0 {
+	if found, ok := c.kv(&ct.f.memOOM, v2EventsKeys); ok && found&1 != 0 {
 		s.GaugeInt(p[mMemOOMKills], c.vals[0])
 		ct.oom, ct.haveOOM = c.vals[0], true
 	}
-	if b, ok := c.read(ct.f.ioStat); ok {
+	if b, ok := c.read(&ct.f.ioStat); ok {
 		t, err := parseIOStat(b)
 		if err != nil {
-			c.failParse(ct.f.ioStat, err)
+			c.failParse(ct.f.ioStat.Path, err)
 		}
 		s.Counter(p[mIOReadBytes], t.rbytes)
 		s.Counter(p[mIOWriteBytes], t.wbytes)

@@ -94,6 +94,7 @@ func newTest(t testing.TB, h collectors.Host, opts Options) collectors.Collector
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.(io.Closer).Close() })
 	return c
 }
 

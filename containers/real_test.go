@@ -447,3 +447,76 @@ func TestRealPressure(t *testing.T) {
 		}
 	}
 }
+
+// openBelow counts the test process's descriptors whose target contains
+// s (a container id: its cgroup files kept open).
+func openBelow(t *testing.T, s string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRealStartStop: a container that appears between two cycles is
+// published at the next one, with its cgroup files kept open; one that
+// goes is gone at the next cycle and its descriptors are closed. Its pid
+// is kept while it lives and found again when that process exits.
+func TestRealStartStop(t *testing.T) {
+	r := newRealCgroups(t)
+	known := NewKnown()
+	c := newTest(t, collectors.DefaultHost(), Options{Known: known})
+	collect(t, c, time.Now().Unix(), false, collectors.State{})
+
+	id := cgrouptest.ID(t)
+	rel := "docker/" + id
+	r.Mkdir(rel)
+	first, second := exec.Command("sleep", "120"), exec.Command("sleep", "120")
+	r.Start(first, rel)
+	r.Start(second, rel)
+	got, _, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+	if byNode(got)[id[:12]] == nil {
+		t.Fatalf("container started between cycles not published at the next one")
+	}
+	if n := openBelow(t, id); n < 5 {
+		t.Errorf("%d descriptors open below the container's cgroups, want its stat files kept open", n)
+	}
+	pidOf := func() int {
+		for _, k := range known.Running() {
+			if k.ID == id {
+				return k.Pid
+			}
+		}
+		return -1
+	}
+	if p := pidOf(); p != first.Process.Pid && p != second.Process.Pid {
+		t.Errorf("pid %d, want one of the container's (%d, %d)", p, first.Process.Pid, second.Process.Pid)
+	}
+	// The process whose pid was kept exits: the other one is found.
+	gone, other := first, second
+	if pidOf() == second.Process.Pid {
+		gone, other = second, first
+	}
+	r.Kill(gone)
+	collect(t, c, time.Now().Unix(), false, collectors.State{})
+	if p := pidOf(); p != other.Process.Pid {
+		t.Errorf("after pid %d exited: pid %d, want %d", gone.Process.Pid, p, other.Process.Pid)
+	}
+
+	r.Kill(other)
+	r.Rmdir(rel)
+	got, _, _ = collect(t, c, time.Now().Unix(), false, collectors.State{})
+	if byNode(got)[id[:12]] != nil {
+		t.Errorf("container removed between cycles still published")
+	}
+	if n := openBelow(t, id); n != 0 {
+		t.Errorf("%d descriptors still open below the removed container's cgroups", n)
+	}
+}
