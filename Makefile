@@ -73,6 +73,13 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -skip Soak24h -benchmem -count=1 ./collectors ./containers ./agent ./carbon ./services
 
+# bench-daemon: BENCH_DAEMON='-loads host -runs 1' picks loads and runs
+# (go run ./bench/daemon -h lists its flags).
+BENCH_DAEMON ?=
+bench-daemon: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/floor ./bench/floor
+	$(GO) run ./bench/daemon -agent bin/collector -floor bin/floor $(BENCH_DAEMON)
+
 # image: the nspawn tarball, OCI layout and docker archive in image/build/
 image:
 	image/build.sh image/build

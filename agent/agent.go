@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/carbon"
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
@@ -31,10 +31,10 @@ type Output interface {
 
 // Options configure an Agent.
 type Options struct {
-	Host      collectors.Host
-	Factories []collectors.Factory // the collectors to run, in publishing order
-	Prefix    string               // e.g. "servers"
-	Hostname  string               // the host node
+	Host      collect.Host
+	Factories []collect.Factory // the collectors to run, in publishing order
+	Prefix    string            // e.g. "servers"
+	Hostname  string            // the host node
 	Interval  time.Duration
 	Raw       bool   // --counters
 	StateFile string // "" = keep state in memory only
@@ -58,8 +58,8 @@ type Agent struct {
 // runner is one collector with its state across cycles.
 type runner struct {
 	name    string
-	c       collectors.Collector
-	sample  *collectors.Sample
+	c       collect.Collector
+	sample  *collect.Sample
 	busy    atomic.Bool // a previous run has not returned yet
 	done    chan result
 	skipped uint64 // ticks skipped because the previous run was still going
@@ -82,7 +82,7 @@ func New(o Options) (*Agent, error) {
 	}
 	a := &Agent{opts: o, log: o.Logger, prefix: PathPrefix(o.Prefix, o.Hostname),
 		errs: ratelog.New(o.Logger, 10*time.Minute, "collector"), stErrs: ratelog.New(o.Logger, 10*time.Minute, "")}
-	var prev map[string]collectors.State
+	var prev map[string]collect.State
 	if o.StateFile != "" {
 		var err error
 		if prev, err = loadState(o.StateFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -97,7 +97,7 @@ func New(o Options) (*Agent, error) {
 		r := &runner{
 			name:      f.Name,
 			c:         c,
-			sample:    collectors.NewSample(time.Time{}, o.Raw, collectors.State{}),
+			sample:    collect.NewSample(time.Time{}, o.Raw, collect.State{}),
 			done:      make(chan result, 1),
 			pDuration: "agent.collectors." + f.Name + ".duration_seconds",
 			pSuccess:  "agent.collectors." + f.Name + ".success",
@@ -116,12 +116,12 @@ func PathPrefix(prefix, host string) string {
 	var b strings.Builder
 	for _, p := range strings.Split(prefix, ".") {
 		if p != "" {
-			b.WriteString(collectors.Segment(p))
+			b.WriteString(collect.Segment(p))
 			b.WriteByte('.')
 		}
 	}
 	if host != "" {
-		b.WriteString(collectors.Segment(host))
+		b.WriteString(collect.Segment(host))
 		b.WriteByte('.')
 	}
 	return b.String()
@@ -184,11 +184,10 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 				dur = res.dur
 				success = a.judge(r, res.err)
 				for _, m := range r.sample.Metrics() {
-					prefix := a.prefix
-					if m.Absolute {
-						prefix = ""
-					}
-					a.buf = carbon.AppendLine(a.buf, prefix, m.Path, m.Value, m.Int, m.IsInt, ts)
+					emit(m.Path, m.Value, m.Int, m.IsInt)
+				}
+				for _, m := range r.sample.Tagged() {
+					a.buf = carbon.AppendLine(a.buf, "", m.Path, m.Value, m.Int, m.IsInt, ts)
 					lines++
 				}
 				r.settle(true)
@@ -230,7 +229,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 
 // judge turns what a run returned into its success value and logs it.
 // A cap reached (a file over kernfile's caps, more metrics than
-// collectors.MaxMetrics) is a failure counted in the "capped" self-metric
+// collect.MaxMetrics) is a failure counted in the "capped" self-metric
 // and logged once per collector and cap: it stays until the file changes.
 // Other failures are logged through the rate-limited logger.
 func (a *Agent) judge(r *runner, err error) float64 {
@@ -238,7 +237,7 @@ func (a *Agent) judge(r *runner, err error) float64 {
 	switch {
 	case err == nil:
 		a.errs.OK(r.name, "collector recovered")
-	case errors.Is(err, collectors.ErrNoData):
+	case errors.Is(err, collect.ErrNoData):
 		// Nothing to read on this host: not a failure.
 		a.log.Debug("no data", "collector", r.name, "err", err)
 	case limitOf(err) != "":
@@ -253,7 +252,7 @@ func (a *Agent) judge(r *runner, err error) float64 {
 		success = 0
 		r.capped++
 		a.errs.Once(r.name, "metrics", "collector published more metrics than the cap per cycle; the rest are dropped",
-			"cap", collectors.MaxMetrics, "dropped", n)
+			"cap", collect.MaxMetrics, "dropped", n)
 	}
 	return success
 }
@@ -287,7 +286,7 @@ func (r *runner) run(ctx context.Context, t time.Time) {
 // settle tells a Settler collector whether its last run's sample was
 // published. Called only while no run is going.
 func (r *runner) settle(published bool) {
-	if s, ok := r.c.(collectors.Settler); ok {
+	if s, ok := r.c.(collect.Settler); ok {
 		s.Settle(published)
 	}
 }
@@ -295,7 +294,7 @@ func (r *runner) settle(published bool) {
 // saveState writes the counters of the runs that returned this cycle; a
 // run still going is writing its sample and is left out.
 func (a *Agent) saveState(settled []bool) {
-	states := make(map[string]collectors.State, len(a.runners))
+	states := make(map[string]collect.State, len(a.runners))
 	for i, r := range a.runners {
 		if settled[i] {
 			states[r.name] = r.sample.Next()

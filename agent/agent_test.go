@@ -14,18 +14,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // funcCollector adapts a function to the Collector interface: the test
 // hooks for collectors that hang, panic or count.
-type funcCollector func(ctx context.Context, s *collectors.Sample) error
+type funcCollector func(ctx context.Context, s *collect.Sample) error
 
-func (f funcCollector) Collect(ctx context.Context, s *collectors.Sample) error { return f(ctx, s) }
+func (f funcCollector) Collect(ctx context.Context, s *collect.Sample) error { return f(ctx, s) }
 
-func factory(name string, f funcCollector) collectors.Factory {
-	return collectors.Factory{Name: name, Default: true,
-		New: func(collectors.Host, *slog.Logger) (collectors.Collector, error) { return f, nil }}
+func factory(name string, f funcCollector) collect.Factory {
+	return collect.Factory{Name: name, Default: true,
+		New: func(collect.Host, *slog.Logger) (collect.Collector, error) { return f, nil }}
 }
 
 type bufOutput struct {
@@ -82,10 +82,10 @@ func TestCycleIsolatesHangAndPanic(t *testing.T) {
 	defer close(release)
 	a, err := New(Options{
 		Prefix: "servers", Hostname: "h", Interval: time.Second, Logger: quiet(),
-		Factories: []collectors.Factory{
-			factory("good", func(_ context.Context, s *collectors.Sample) error { s.Gauge("good.value", 7); return nil }),
-			factory("hang", func(context.Context, *collectors.Sample) error { <-release; return nil }),
-			factory("boom", func(context.Context, *collectors.Sample) error { panic("parser bug") }),
+		Factories: []collect.Factory{
+			factory("good", func(_ context.Context, s *collect.Sample) error { s.Gauge("good.value", 7); return nil }),
+			factory("hang", func(context.Context, *collect.Sample) error { <-release; return nil }),
+			factory("boom", func(context.Context, *collect.Sample) error { panic("parser bug") }),
 		},
 	})
 	if err != nil {
@@ -116,13 +116,13 @@ func TestCycleIsolatesHangAndPanic(t *testing.T) {
 func TestStateFileRatesAcrossRuns(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	value := uint64(1000)
-	counter := factory("c", func(_ context.Context, s *collectors.Sample) error {
+	counter := factory("c", func(_ context.Context, s *collect.Sample) error {
 		s.Counter("c.count", value)
 		return nil
 	})
 	runOnce := func(ts int64) map[string]string {
 		a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, StateFile: state,
-			Logger: quiet(), Factories: []collectors.Factory{counter}})
+			Logger: quiet(), Factories: []collect.Factory{counter}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestWatchdogFiresOnlyWhenBeatsStop(t *testing.T) {
 func TestCycleSlowCollectorDoesNotFailTheOthers(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	fs := []collectors.Factory{factory("slow", func(context.Context, *collectors.Sample) error {
+	fs := []collect.Factory{factory("slow", func(context.Context, *collect.Sample) error {
 		select {
 		case <-release:
 		case <-time.After(150 * time.Millisecond):
@@ -187,7 +187,7 @@ func TestCycleSlowCollectorDoesNotFailTheOthers(t *testing.T) {
 		return nil
 	})}
 	for i := 0; i < 20; i++ {
-		fs = append(fs, factory(fmt.Sprintf("c%02d", i), func(_ context.Context, s *collectors.Sample) error {
+		fs = append(fs, factory(fmt.Sprintf("c%02d", i), func(_ context.Context, s *collect.Sample) error {
 			s.Gauge("v", 1)
 			return nil
 		}))
@@ -221,9 +221,9 @@ func TestCycleStoppingReportsNoFalseFailure(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Second, Logger: quiet(),
-		Factories: []collectors.Factory{
-			factory("hang", func(context.Context, *collectors.Sample) error { <-release; return nil }),
-			factory("late", func(_ context.Context, s *collectors.Sample) error {
+		Factories: []collect.Factory{
+			factory("hang", func(context.Context, *collect.Sample) error { <-release; return nil }),
+			factory("late", func(_ context.Context, s *collect.Sample) error {
 				time.Sleep(100 * time.Millisecond)
 				s.Gauge("late.v", 2)
 				return nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/collectors"
 )
 
@@ -23,7 +24,7 @@ func (discard) Enqueue([]byte, int) {}
 // this machine's real /proc, /sys and mounts, formatting included. Compare
 // it with BenchmarkReadHostFiles, the floor: reading the same files.
 func BenchmarkCycleHost(b *testing.B) {
-	a, err := New(Options{Host: collectors.DefaultHost(), Factories: collectors.Registry(),
+	a, err := New(Options{Host: collect.DefaultHost(), Factories: collectors.Registry(),
 		Prefix: "servers", Hostname: "bench", Interval: time.Minute, Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
 )
@@ -32,9 +32,9 @@ func TestMissedDeadlineKeepsEventCounts(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	d := filepath.Join("..", "containers", "testdata", "v2")
-	host := collectors.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
+	host := collect.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
 	a, err := New(Options{Host: host, Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
-		Factories: []collectors.Factory{containers.Factory(containers.Options{
+		Factories: []collect.Factory{containers.Factory(containers.Options{
 			Events: disp, Namer: stuckNamer{gate}})}})
 	if err != nil {
 		t.Fatal(err)

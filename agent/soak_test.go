@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
@@ -42,7 +43,7 @@ func BenchmarkSoak24h(b *testing.B) {
 	}
 	// Host files from the fixture, cgroups from the synthetic tree.
 	must(b, os.Symlink(filepath.Join(fixture, "sys", "devices"), filepath.Join(root, "sys", "devices")))
-	host := collectors.Host{Proc: filepath.Join(fixture, "proc"), Sys: filepath.Join(root, "sys"), Root: filepath.Join(root, "absent")}
+	host := collect.Host{Proc: filepath.Join(fixture, "proc"), Sys: filepath.Join(root, "sys"), Root: filepath.Join(root, "absent")}
 	// Tags and lifecycle events on: their per-container state (tagged
 	// paths) and the event counts must not grow with churn either.
 	disp, err := events.New(events.Options{Host: "soak"})

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // stateFile is the --state-file format: per collector, the raw counters of
@@ -16,15 +16,15 @@ import (
 // against the run before it, and a restarted daemon publish rates on its
 // first cycle.
 type stateFile struct {
-	Version    int                         `json:"version"`
-	Collectors map[string]collectors.State `json:"collectors"`
+	Version    int                      `json:"version"`
+	Collectors map[string]collect.State `json:"collectors"`
 }
 
 const stateVersion = 1
 
 // loadState reads path. A missing, unreadable or foreign file means "no
 // previous sample": the caller logs the error and carries on.
-func loadState(path string) (map[string]collectors.State, error) {
+func loadState(path string) (map[string]collect.State, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func loadState(path string) (map[string]collectors.State, error) {
 
 // saveState writes the file atomically (temp file + rename), so a crash
 // mid-write leaves the previous state, never half a file.
-func saveState(path string, states map[string]collectors.State) error {
+func saveState(path string, states map[string]collect.State) error {
 	b, err := json.Marshal(stateFile{Version: stateVersion, Collectors: states})
 	if err != nil {
 		return err

@@ -4,12 +4,13 @@ package collectors
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
@@ -18,8 +19,8 @@ import (
 // off by default; the config keys cpuacct_cgroup and memory_cgroup (or
 // --collectors) turn them on. On a cgroup v2 host they publish nothing, as
 // Diamond does.
-func CgroupCompat() []Factory {
-	return []Factory{
+func CgroupCompat() []collect.Factory {
+	return []collect.Factory{
 		{Name: "cpuacct_cgroup", Default: false, New: newCpuacctCgroup, Paths: []string{
 			"sys.fs.cgroup.cpuacct.<cg>.<user|system>"}},
 		{Name: "memory_cgroup", Default: false, New: newMemoryCgroup, Paths: []string{
@@ -28,32 +29,33 @@ func CgroupCompat() []Factory {
 }
 
 type cgroupCompat struct {
-	h      Host
+	h      collect.Host
 	buf    kernfile.Buf // one buffer for every cgroup's stat file
 	ctrl   cgroup.Ctrl  // the v1 hierarchy walked
 	file   string       // the stat file read in every directory
 	prefix string
-	keys   []string
-	strip  bool     // drop a leading '.' of <cg> (cpuacct; harmless for memory)
-	names  *Unique  // <cg> of each cgroup, distinct (the collision rule)
-	rels   []string // this cycle's cgroups, relative to the root
+	keys   []string        // the keys published, in the file's order
+	vals   []cgroup.Value  // their values in the file read last
+	strip  bool            // drop a leading '.' of <cg> (cpuacct; harmless for memory)
+	names  *collect.Unique // <cg> of each cgroup, distinct (the collision rule)
+	rels   []string        // this cycle's cgroups, relative to the root
 }
 
-func newCpuacctCgroup(h Host, _ *slog.Logger) (Collector, error) {
+func newCpuacctCgroup(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &cgroupCompat{h: h, ctrl: cgroup.CPUAcct, file: "cpuacct.stat",
-		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, strip: true, names: NewUnique(Dotted)}, nil
+		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, vals: make([]cgroup.Value, 2), strip: true, names: collect.NewUnique(collect.Dotted)}, nil
 }
 
-func newMemoryCgroup(h Host, _ *slog.Logger) (Collector, error) {
+func newMemoryCgroup(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &cgroupCompat{h: h, ctrl: cgroup.Memory, file: "memory.stat",
-		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"},
-		names: NewUnique(Dotted)}, nil
+		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"}, vals: make([]cgroup.Value, 6),
+		names: collect.NewUnique(collect.Dotted)}, nil
 }
 
 // cgName is Diamond's <cg> before the naming rules: the directory relative
 // to the controller root with '/' -> '.', the root itself "system". Dots
 // inside a name stay (they add levels, as in Diamond: system.slice is two
-// nodes). Collect passes it through the collision rule with Dotted: each
+// nodes). Collect passes it through the collision rule with collect.Dotted: each
 // node is cleaned, so a cgroup "x;tagged=1" cannot inject a tag nor "semi;"
 // break graphite-web's tag database, and two cgroups named alike ("a/b" and
 // "a.b", "a;b" and "a_b") keep distinct series.
@@ -68,12 +70,12 @@ func cgName(rel string, strip bool) string {
 	return n
 }
 
-func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
+func (c *cgroupCompat) Collect(_ context.Context, s *collect.Sample) error {
 	// Detected every cycle, as the hierarchies may be mounted later.
 	lay, ok := cgroup.Detect(c.h.Sys)
 	i := lay.Index(c.ctrl)
 	if !ok || lay.V2 || i < 0 {
-		return ErrNoData // v2 has none of Diamond's v1 files
+		return collect.ErrNoData // v2 has none of Diamond's v1 files
 	}
 	root := lay.Roots[i].Path
 	// WalkDir is lexical: the output order is stable.
@@ -106,19 +108,14 @@ func (c *cgroupCompat) Collect(_ context.Context, s *Sample) error {
 			continue // a cgroup removed since the walk
 		}
 		name := c.prefix + c.names.Name(rel) + "."
-		for len(b) > 0 {
-			var line []byte
-			line, b = kernfile.NextLine(b)
-			k, rest := kernfile.NextField(line)
-			v, _ := kernfile.NextField(rest)
-			for _, want := range c.keys {
-				if string(k) == want {
-					if n, ok := kernfile.ParseUint(v); ok {
-						s.GaugeInt(name+want, n)
-					} else if firstErr == nil {
-						firstErr = &os.PathError{Op: "parse", Path: path, Err: fs.ErrInvalid}
-					}
-				}
+		if err := cgroup.ParseKV(b, c.keys, c.vals); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("parse %s: %w", path, err)
+		}
+		// The keys' order is the kernel's order in the file, Diamond's
+		// publishing order.
+		for i, k := range c.keys {
+			if c.vals[i].OK {
+				s.GaugeInt(name+k, c.vals[i].V)
 			}
 		}
 	}

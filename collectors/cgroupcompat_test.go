@@ -4,6 +4,8 @@ package collectors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func writeFile(t *testing.T, path, s string) {
@@ -24,13 +28,13 @@ func writeFile(t *testing.T, path, s string) {
 	}
 }
 
-func compatLines(t *testing.T, f func(Host, *slog.Logger) (Collector, error), h Host) []string {
+func compatLines(t *testing.T, f func(collect.Host, *slog.Logger) (collect.Collector, error), h collect.Host) []string {
 	t.Helper()
 	c, err := f(h, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSample(time.Unix(100, 0), false, State{})
+	s := collect.NewSample(time.Unix(100, 0), false, collect.State{})
 	if err := c.Collect(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +50,7 @@ func compatLines(t *testing.T, f func(Host, *slog.Logger) (Collector, error), h 
 // docker/<id> and system.slice/foo.service.
 func TestCgroupCompat(t *testing.T) {
 	root := t.TempDir()
-	h := Host{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Root: root}
+	h := collect.Host{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Root: root}
 	cg := filepath.Join(root, "sys/fs/cgroup")
 	writeFile(t, cg+"/cpuacct/cpuacct.stat", "user 100\nsystem 50\n")
 	writeFile(t, cg+"/cpuacct/docker/abc/cpuacct.stat", "user 7\nsystem 3\n")
@@ -75,8 +79,8 @@ func TestCgroupCompat(t *testing.T) {
 	// A v2 host: nothing, not an error.
 	v2 := t.TempDir()
 	writeFile(t, v2+"/sys/fs/cgroup/cgroup.controllers", "cpu memory\n")
-	c, _ := newMemoryCgroup(Host{Sys: v2 + "/sys"}, nil)
-	if err := c.Collect(context.Background(), NewSample(time.Unix(1, 0), false, State{})); err != ErrNoData {
+	c, _ := newMemoryCgroup(collect.Host{Sys: v2 + "/sys"}, nil)
+	if err := c.Collect(context.Background(), collect.NewSample(time.Unix(1, 0), false, collect.State{})); err != collect.ErrNoData {
 		t.Errorf("v2: %v, want ErrNoData", err)
 	}
 }
@@ -86,7 +90,7 @@ func TestCgroupCompat(t *testing.T) {
 // "system") keep distinct series, the unchanged name keeping its own.
 func TestCgroupCompatHostileNames(t *testing.T) {
 	root := t.TempDir()
-	h := Host{Sys: filepath.Join(root, "sys")}
+	h := collect.Host{Sys: filepath.Join(root, "sys")}
 	mem := filepath.Join(root, "sys/fs/cgroup/memory")
 	for _, d := range []string{"", "x;tagged=1", "a.b", "a/b", "semi;", "semi_", "system", "nb\u00a0sp"} {
 		writeFile(t, filepath.Join(mem, d, "memory.stat"), "rss 1\n")
@@ -96,7 +100,9 @@ func TestCgroupCompatHostileNames(t *testing.T) {
 	for _, l := range got {
 		nodes = append(nodes, strings.TrimSuffix(strings.TrimPrefix(l, "memory_cgroup."), ".rss 1"))
 	}
-	hash := func(rel string) string { return hashOf(rel)[:12] }
+	// The tie-break suffix: the first 12 hex digits of the SHA-256 of the
+	// relative cgroup path (the collision rule of the names package).
+	hash := func(rel string) string { h := sha256.Sum256([]byte(rel)); return hex.EncodeToString(h[:])[:12] }
 	want := []string{"a.b", "a.b_" + hash("a/b"), "nb_sp", "semi_", "semi__" + hash("semi;"), "system", "system_" + hash("system"), "x_tagged_1"}
 	sort.Strings(want)
 	if strings.Join(nodes, " ") != strings.Join(want, " ") {
@@ -109,7 +115,7 @@ func TestCgroupCompatRealHost(t *testing.T) {
 	if _, err := os.Stat("/sys/fs/cgroup/cpuacct/cpuacct.stat"); err != nil {
 		t.Skip("no cgroup v1 cpuacct hierarchy")
 	}
-	got := compatLines(t, newCpuacctCgroup, DefaultHost())
+	got := compatLines(t, newCpuacctCgroup, collect.DefaultHost())
 	if !strings.Contains(strings.Join(got, "\n"), "sys.fs.cgroup.cpuacct.system.user ") {
 		t.Errorf("no root cgroup in %v", got)
 	}
@@ -124,10 +130,10 @@ func FuzzCgroupCompat(f *testing.F) {
 		root := t.TempDir()
 		writeFile(t, root+"/sys/fs/cgroup/cpuacct/cpuacct.stat", cpuacct)
 		writeFile(t, root+"/sys/fs/cgroup/memory/memory.stat", memory)
-		h := Host{Proc: root + "/proc", Sys: root + "/sys", Root: root}
-		for _, newC := range []func(Host, *slog.Logger) (Collector, error){newCpuacctCgroup, newMemoryCgroup} {
+		h := collect.Host{Proc: root + "/proc", Sys: root + "/sys", Root: root}
+		for _, newC := range []func(collect.Host, *slog.Logger) (collect.Collector, error){newCpuacctCgroup, newMemoryCgroup} {
 			c, _ := newC(h, nil)
-			s := NewSample(time.Unix(100, 0), false, State{})
+			s := collect.NewSample(time.Unix(100, 0), false, collect.State{})
 			c.Collect(context.Background(), s)
 			for _, m := range s.Metrics() {
 				if !strings.HasPrefix(m.Path, "sys.fs.cgroup.cpuacct.system.") && !strings.HasPrefix(m.Path, "memory_cgroup.system.") {

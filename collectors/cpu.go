@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -36,7 +37,7 @@ type cpu struct {
 	paths [][len(cpuModes)]string // paths[0] = total, paths[i+1] = cpu<i>
 }
 
-func newCPU(h Host, _ *slog.Logger) (Collector, error) {
+func newCPU(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &cpu{file: kernfile.File{Path: h.ProcPath("stat")}}, nil
 }
 
@@ -105,7 +106,7 @@ func cpuLabel(label []byte) (n int, ok, bad bool) {
 	return int(u), true, false
 }
 
-func (c *cpu) Collect(_ context.Context, s *Sample) error {
+func (c *cpu) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

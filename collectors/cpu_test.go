@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseCPULine(t *testing.T) {
@@ -79,14 +81,14 @@ func statFile(cpus int, base uint64) string {
 func TestCPURates(t *testing.T) {
 	for _, cpus := range []int{1, 96} {
 		c := newByName(t, "cpu", tempHost(t, map[string]string{"proc/stat": statFile(cpus, 1000)}))
-		first, st, err := collect(t, c, 1000, false, State{})
+		first, st, err := collectOnce(t, c, 1000, false, collect.State{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// No rate before a previous sample exists.
 		wantLines(t, first, fmt.Sprintf("cpu.cpu_count %d", cpus))
 		c2 := newByName(t, "cpu", tempHost(t, map[string]string{"proc/stat": statFile(cpus, 1060)}))
-		got, _, err := collect(t, c2, 1060, false, st)
+		got, _, err := collectOnce(t, c2, 1060, false, st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,11 +116,11 @@ func TestCPURates(t *testing.T) {
 // The real files of this machine, captured 5 s apart.
 func TestCPURealFixtures(t *testing.T) {
 	c := newByName(t, "cpu", fixtureHost("e2e/t0"))
-	_, st, err := collect(t, c, 1000, false, State{})
+	_, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := collect(t, newByName(t, "cpu", fixtureHost("e2e/t1")), 1005, false, st)
+	got, _, err := collectOnce(t, newByName(t, "cpu", fixtureHost("e2e/t1")), 1005, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func TestCPURawFixtures(t *testing.T) {
 			"cpu.cpu0.user 50", "cpu.cpu0.nice 0", "cpu.cpu0.system 25", "cpu.cpu0.idle 450",
 			"cpu.cpu1.user 50", "cpu.cpu1.nice 0", "cpu.cpu1.system 25", "cpu.cpu1.idle 450"}},
 	} {
-		got, _, err := collect(t, newByName(t, "cpu", fixtureHost(tc.dir)), 1000, true, State{})
+		got, _, err := collectOnce(t, newByName(t, "cpu", fixtureHost(tc.dir)), 1000, true, collect.State{})
 		if err != nil {
 			t.Errorf("%s: %v", tc.dir, err)
 		}
@@ -169,12 +171,12 @@ func TestCPURawFixtures(t *testing.T) {
 // A counter that went down (CPU hot-unplug and replug) publishes nothing
 // for that mode; the others still get rates.
 func TestCPUReset(t *testing.T) {
-	_, st, err := collect(t, newByName(t, "cpu", fixtureHost("cpu/kernel-2.6.11")), 1000, false, State{})
+	_, st, err := collectOnce(t, newByName(t, "cpu", fixtureHost("cpu/kernel-2.6.11")), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := tempHost(t, map[string]string{"proc/stat": "cpu  70 20 30 40\ncpu0 5 20 30 100\n"})
-	got, _, err := collect(t, newByName(t, "cpu", h), 1060, false, st)
+	got, _, err := collectOnce(t, newByName(t, "cpu", h), 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +187,7 @@ func TestCPUReset(t *testing.T) {
 // Bad lines are reported (the first one, by number) and skipped; the good
 // ones are published, and a cpuN line that is bad still counts as a CPU.
 func TestCPUMalformed(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "cpu", fixtureHost("cpu/malformed")), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "cpu", fixtureHost("cpu/malformed")), 1000, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "stat") {
 		t.Errorf("want an error naming the file and line 3, got %v", err)
 	}
@@ -202,14 +204,14 @@ func TestCPUMalformed(t *testing.T) {
 	}
 	wantLines(t, got, append(want, "cpu.cpu_count 4")...)
 
-	got, _, err = collect(t, newByName(t, "cpu", tempHost(t, map[string]string{"proc/stat": "intr 1\nctxt 2\n"})), 1000, true, State{})
+	got, _, err = collectOnce(t, newByName(t, "cpu", tempHost(t, map[string]string{"proc/stat": "intr 1\nctxt 2\n"})), 1000, true, collect.State{})
 	if err == nil || len(got) != 0 {
 		t.Errorf("no cpu lines: got %v, %v; want nothing and an error", got, err)
 	}
 }
 
 func TestCPUMissing(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "cpu", tempHost(t, nil)), 1000, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "cpu", tempHost(t, nil)), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
@@ -243,13 +245,13 @@ func FuzzCPUCollect(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte("cpu  1 2 3 4\ncpu7 1 2 3\ncpu99999999 1 2 3 4\n"))
 	dir := f.TempDir()
-	h := Host{Proc: dir, Sys: dir, Root: dir}
+	h := collect.Host{Proc: dir, Sys: dir, Root: dir}
 	c := newByName(f, "cpu", h)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := os.WriteFile(filepath.Join(dir, "stat"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got, _, _ := collect(t, c, 1000, true, State{})
+		got, _, _ := collectOnce(t, c, 1000, true, collect.State{})
 		for _, l := range got {
 			if !strings.HasPrefix(l, "cpu.") {
 				t.Fatalf("bad line %q", l)
@@ -274,7 +276,7 @@ func BenchmarkReadCPU96(b *testing.B) {
 // lines published millions).
 func TestCPURepeatedLines(t *testing.T) {
 	stat := "cpu 2 0 0 0\ncpu0 1 0 0 0\ncpu1 1 0 0 0\ncpu0 9 0 0 0\ncpu1 9 0 0 0\ncpu 9 0 0 0\n"
-	got, _, err := collect(t, newByName(t, "cpu", tempHost(t, map[string]string{"proc/stat": stat})), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "cpu", tempHost(t, map[string]string{"proc/stat": stat})), 1000, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "line 4") {
 		t.Errorf("want an error naming line 4, got %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -19,7 +20,7 @@ type onlineCPUs struct {
 	buf          kernfile.Buf
 }
 
-func newOnlineCPUs(h Host) onlineCPUs {
+func newOnlineCPUs(h collect.Host) onlineCPUs {
 	return onlineCPUs{online: kernfile.File{Path: h.SysPath("devices/system/cpu/online")}, stat: kernfile.File{Path: h.ProcPath("stat")}}
 }
 

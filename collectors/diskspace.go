@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -38,7 +39,7 @@ import (
 // mount whose call timed out is "stuck" and skipped until that call
 // returns. Local filesystems are called directly.
 type diskspace struct {
-	h     Host
+	h     collect.Host
 	log   *slog.Logger
 	files [3]kernfile.File // <procfs>/1/mountinfo, <procfs>/1/mounts, <procfs>/mounts
 	buf   kernfile.Buf
@@ -90,7 +91,7 @@ var dsMetricNames = [8]string{
 // defaultExclude is Diamond's default exclude_filters.
 var defaultExclude = regexp.MustCompile(`^/export/home`)
 
-func newDiskspace(h Host, log *slog.Logger) (Collector, error) {
+func newDiskspace(h collect.Host, log *slog.Logger) (collect.Collector, error) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &diskspace{
@@ -139,7 +140,7 @@ func (c *diskspace) readTable() ([]mountEntry, error) {
 	return nil, firstErr
 }
 
-func (c *diskspace) Collect(ctx context.Context, s *Sample) error {
+func (c *diskspace) Collect(ctx context.Context, s *collect.Sample) error {
 	mounts, perr := c.readTable()
 	if mounts == nil && perr != nil {
 		return perr
@@ -254,7 +255,7 @@ func (c *diskspace) entry(m *mountEntry) *dsMount {
 	if name == "" {
 		name = diskspaceName(m.MountPoint)
 	}
-	name = Segment(name)
+	name = collect.Segment(name)
 	for i, n := range dsMetricNames {
 		e.paths[i] = "diskspace." + name + "." + n
 	}
@@ -303,7 +304,7 @@ func diskspaceName(mp []byte) string {
 	return string(b)
 }
 
-func emitStatfs(s *Sample, p *[8]string, st *syscall.Statfs_t) {
+func emitStatfs(s *collect.Sample, p *[8]string, st *syscall.Statfs_t) {
 	// glibc's statvfs: f_frsize, or f_bsize on kernels that leave it 0;
 	// f_favail is f_ffree on Linux.
 	frsize := uint64(st.Frsize)
@@ -339,7 +340,7 @@ func emitStatfs(s *Sample, p *[8]string, st *syscall.Statfs_t) {
 
 // gaugeProduct publishes a*b with every digit, as a float only if it
 // overflows 64 bits.
-func gaugeProduct(s *Sample, path string, a, b uint64) {
+func gaugeProduct(s *collect.Sample, path string, a, b uint64) {
 	if hi, lo := bits.Mul64(a, b); hi == 0 {
 		s.GaugeInt(path, lo)
 		return
@@ -385,7 +386,7 @@ func (c *diskspace) loadLabels() {
 // inside the host root (an absolute link target stays in that root), as
 // os.path.realpath does for the final component. Intermediate directories
 // are not resolved: /dev/disk/by-* and /dev/mapper are plain directories.
-func resolveInRoot(h Host, p string) string {
+func resolveInRoot(h collect.Host, p string) string {
 	p = path.Clean(p)
 	for range 40 {
 		target, err := os.Readlink(h.RootPath(p))

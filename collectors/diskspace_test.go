@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -59,7 +60,7 @@ func (f *fakeFS) statfs(p string, st *syscall.Statfs_t) error {
 	return nil
 }
 
-func newFakeDiskspace(t testing.TB, h Host, f *fakeFS) *diskspace {
+func newFakeDiskspace(t testing.TB, h collect.Host, f *fakeFS) *diskspace {
 	t.Helper()
 	c := newByName(t, "diskspace", h).(*diskspace)
 	f.root = h.Root
@@ -94,7 +95,7 @@ func TestDiskspaceEdgeCases(t *testing.T) {
 		},
 	}
 	c := newFakeDiskspace(t, fixtureHost("diskspace/edge"), f)
-	got, _, err := collect(t, c, 1000, false, State{})
+	got, _, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestDiskspaceProcMountsFallback(t *testing.T) {
 		st:   map[string]syscall.Statfs_t{"/": small(4096, 4, 2, 1, 0, 0), "/mnt/a b": small(4096, 4, 1, 1, 0, 0)},
 	}
 	c := newFakeDiskspace(t, fixtureHost("diskspace/procmounts"), f)
-	got, _, err := collect(t, c, 1000, false, State{})
+	got, _, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "mounts: line 5") {
 		t.Errorf("err = %v, want a parse error for line 5 of mounts", err)
 	}
@@ -140,7 +141,7 @@ func TestDiskspaceTmpfs(t *testing.T) {
 	f := &fakeFS{devs: map[string]uint64{"/tmp": 1, "/dev/shm": 2}, st: map[string]syscall.Statfs_t{"/tmp": small(4096, 2, 1, 1, 4, 2)}}
 	c := newFakeDiskspace(t, h, f)
 	c.filesystems = []string{"tmpfs"}
-	got, _, err := collect(t, c, 1000, false, State{})
+	got, _, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestDiskspaceLabels(t *testing.T) {
 			"/c": small(1, 1, 1, 1, 0, 0), "/d": small(1, 1, 1, 1, 0, 0)},
 	}
 	c := newFakeDiskspace(t, h, f)
-	got, _, err := collect(t, c, 1000, false, State{})
+	got, _, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestDiskspaceLabels(t *testing.T) {
 	link("../../sdd", "dev/disk/by-label/backup")
 	os.WriteFile(filepath.Join(h.Proc, "1", "mountinfo"), []byte("4 0 8:49 / /d rw - ext4 /dev/sdd rw\n5 0 8:65 / /e rw - ext4 /dev/sde rw\n"), 0o644)
 	f.devs["/e"], f.st["/e"] = 5, small(1, 2, 1, 1, 0, 0)
-	got, _, err = collect(t, c, 1060, false, State{})
+	got, _, err = collectOnce(t, c, 1060, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestDiskspaceStuckStatfs(t *testing.T) {
 	}
 	rootOnly := diskspaceLines("root", "100", "0", "1", "1", "", "0", "0", "0")
 	for i := range 2 {
-		got, _, err := collect(t, c, int64(1000+60*i), false, State{})
+		got, _, err := collectOnce(t, c, int64(1000+60*i), false, collect.State{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +236,7 @@ func TestDiskspaceStuckStatfs(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	got, _, err := collect(t, c, 1120, false, State{})
+	got, _, err := collectOnce(t, c, 1120, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestDiskspaceSlowRemote(t *testing.T) {
 	c := newFakeDiskspace(t, h, f)
 	c.timeout = 60 * time.Millisecond
 	c.statfs = func(p string, st *syscall.Statfs_t) error { time.Sleep(40 * time.Millisecond); return f.statfs(p, st) }
-	got, _, err := collect(t, c, 1000, false, State{})
+	got, _, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,12 +287,12 @@ func TestDiskspaceStuckStatAndCancel(t *testing.T) {
 	c.stat = func(p string, st *syscall.Stat_t) error { <-release; return f.stat(p, st) }
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	s := NewSample(time.Unix(1000, 0), false, State{})
+	s := collect.NewSample(time.Unix(1000, 0), false, collect.State{})
 	if err := c.Collect(ctx, s); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err %v, want context.Canceled", err)
 	}
 	c.timeout = 20 * time.Millisecond
-	got, _, err := collect(t, c, 1060, false, State{})
+	got, _, err := collectOnce(t, c, 1060, false, collect.State{})
 	if err != nil || len(got) != 0 {
 		t.Errorf("stuck stat: got %v, %v; want nothing", got, err)
 	}
@@ -313,7 +314,7 @@ func TestDiskspaceRealRoot(t *testing.T) {
 	var got, want []string
 	for range 20 {
 		var err error
-		got, _, err = collect(t, c, 1000, false, State{})
+		got, _, err = collectOnce(t, c, 1000, false, collect.State{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,7 +352,7 @@ func containsAll(got, want []string) bool {
 }
 
 func TestDiskspaceMissing(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "diskspace", tempHost(t, nil)), 1000, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "diskspace", tempHost(t, nil)), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("no mount table: err %v, want fs.ErrNotExist", err)
 	}
@@ -360,7 +361,7 @@ func TestDiskspaceMissing(t *testing.T) {
 func TestDiskspaceMalformed(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/1/mountinfo": "garbage\n1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"})
 	f := &fakeFS{devs: map[string]uint64{"/": 1}, st: map[string]syscall.Statfs_t{"/": small(1, 1, 1, 1, 0, 0)}}
-	got, _, err := collect(t, newFakeDiskspace(t, h, f), 1000, false, State{})
+	got, _, err := collectOnce(t, newFakeDiskspace(t, h, f), 1000, false, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "mountinfo: line 1") {
 		t.Errorf("err = %v, want a parse error naming mountinfo line 1", err)
 	}
@@ -383,7 +384,7 @@ func TestDiskspaceName(t *testing.T) {
 func TestDiskspaceRealMountinfo(t *testing.T) {
 	f := &fakeFS{devs: map[string]uint64{"/": 0xfe00, "/var/lib/docker": 0xfe00},
 		st: map[string]syscall.Statfs_t{"/": small(4096, 10, 5, 4, 8, 2)}}
-	got, _, err := collect(t, newFakeDiskspace(t, fixtureHost("diskspace/real"), f), 1000, false, State{})
+	got, _, err := collectOnce(t, newFakeDiskspace(t, fixtureHost("diskspace/real"), f), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +395,7 @@ func BenchmarkCollectDiskspace(b *testing.B) {
 	h := fixtureHost("diskspace/real")
 	h.Root = "/"
 	c := newByName(b, "diskspace", h)
-	s := NewSample(time.Unix(1000, 0), false, State{})
+	s := collect.NewSample(time.Unix(1000, 0), false, collect.State{})
 	b.ReportAllocs()
 	for i := range b.N {
 		s.Reset(time.Unix(int64(1000+i), 0))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -21,11 +22,11 @@ type entropy struct {
 	buf  kernfile.Buf
 }
 
-func newEntropy(h Host, _ *slog.Logger) (Collector, error) {
+func newEntropy(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &entropy{file: kernfile.File{Path: h.ProcPath("sys/kernel/random/entropy_avail")}}, nil
 }
 
-func (c *entropy) Collect(_ context.Context, s *Sample) error {
+func (c *entropy) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -22,7 +23,7 @@ type files struct {
 	buf  kernfile.Buf
 }
 
-func newFiles(h Host, _ *slog.Logger) (Collector, error) {
+func newFiles(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &files{file: kernfile.File{Path: h.ProcPath("sys/fs/file-nr")}}, nil
 }
 
@@ -44,7 +45,7 @@ func parseFileNr(b []byte) ([3]uint64, error) {
 	return v, nil
 }
 
-func (c *files) Collect(_ context.Context, s *Sample) error {
+func (c *files) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

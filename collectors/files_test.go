@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io/fs"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseFileNr(t *testing.T) {
@@ -31,14 +33,14 @@ func TestParseFileNr(t *testing.T) {
 }
 
 func TestFilesCollect(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "files", fixtureHost("e2e/t1")), 1, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "files", fixtureHost("e2e/t1")), 1, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "files.assigned 514", "files.unused 0", "files.max 2466167")
 	// Raw mode changes nothing: all three are gauges.
 	h := tempHost(t, map[string]string{"proc/sys/fs/file-nr": "1344\t0\t9223372036854775807\n"})
-	got, _, err = collect(t, newByName(t, "files", h), 1, true, State{})
+	got, _, err = collectOnce(t, newByName(t, "files", h), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +48,11 @@ func TestFilesCollect(t *testing.T) {
 }
 
 func TestFilesMalformedAndMissing(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "files", fixtureHost("files/malformed")), 1, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "files", fixtureHost("files/malformed")), 1, false, collect.State{})
 	if err == nil || len(got) != 0 {
 		t.Errorf("two-field file-nr: %v, %v; want nothing and an error", got, err)
 	}
-	_, _, err = collect(t, newByName(t, "files", tempHost(t, nil)), 1, false, State{})
+	_, _, err = collectOnce(t, newByName(t, "files", tempHost(t, nil)), 1, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // Filters are Diamond's selection options of the network, diskspace and
@@ -57,18 +59,18 @@ func (f Filters) compile() (compiled, error) {
 
 // Configure returns reg with the network, diskspace and iostat rows
 // built with f (the other rows as they are).
-func Configure(reg []Factory, f Filters) ([]Factory, error) {
+func Configure(reg []collect.Factory, f Filters) ([]collect.Factory, error) {
 	c, err := f.compile()
 	if err != nil {
 		return nil, err
 	}
-	out := append([]Factory(nil), reg...)
+	out := append([]collect.Factory(nil), reg...)
 	for i := range out {
 		newDefault := out[i].New
 		switch out[i].Name {
 		case "network":
 			if c.interfaces != nil {
-				out[i].New = func(h Host, log *slog.Logger) (Collector, error) {
+				out[i].New = func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
 					col, err := newDefault(h, log)
 					if n, ok := col.(*network); ok {
 						n.wanted = c.interfaces.Match
@@ -77,7 +79,7 @@ func Configure(reg []Factory, f Filters) ([]Factory, error) {
 				}
 			}
 		case "diskspace":
-			out[i].New = func(h Host, log *slog.Logger) (Collector, error) {
+			out[i].New = func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
 				col, err := newDefault(h, log)
 				if d, ok := col.(*diskspace); ok {
 					if len(f.Filesystems) > 0 {
@@ -91,7 +93,7 @@ func Configure(reg []Factory, f Filters) ([]Factory, error) {
 			}
 		case "iostat":
 			if c.devices != nil {
-				out[i].New = func(h Host, log *slog.Logger) (Collector, error) {
+				out[i].New = func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
 					col, err := newDefault(h, log)
 					if d, ok := col.(*iostat); ok {
 						d.wanted = c.devices.Match

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // configured builds collector name of Registry with f.
-func configured(t *testing.T, name string, h Host, f Filters) Collector {
+func configured(t *testing.T, name string, h collect.Host, f Filters) collect.Collector {
 	t.Helper()
 	reg, err := Configure(Registry(), f)
 	if err != nil {
@@ -56,7 +58,7 @@ func TestFiltersNetwork(t *testing.T) {
 		{Filters{Interfaces: []string{"eth0$", "wlan", "veth[0-9]+"}}, "eth0 veth1234 wlan0"},
 		{Filters{Interfaces: []string{"br-", "docker"}}, "br-abc docker0"},
 	} {
-		got, _, err := collect(t, configured(t, "network", fixtureHost("network/t0"), tc.f), 1000, true, State{})
+		got, _, err := collectOnce(t, configured(t, "network", fixtureHost("network/t0"), tc.f), 1000, true, collect.State{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +84,7 @@ func TestFiltersDiskspace(t *testing.T) {
 		c := configured(t, "diskspace", fixtureHost("diskspace/edge"), tc.f).(*diskspace)
 		f.root = fixtureHost("diskspace/edge").Root
 		c.stat, c.statfs = f.stat, f.statfs
-		collect(t, c, 1000, true, State{})
+		collectOnce(t, c, 1000, true, collect.State{})
 		if s := strings.Join(f.log, " "); s != tc.wantStat {
 			t.Errorf("%+v: mounts looked at %q, want %q", tc.f, s, tc.wantStat)
 		}
@@ -100,7 +102,7 @@ func TestFiltersIostat(t *testing.T) {
 		{Filters{Devices: "cciss/"}, "cciss_c0d0"},
 	} {
 		// (the fixture's garbage line is an error beside the output)
-		got, _, _ := collect(t, configured(t, "iostat", h, tc.f), 1000, true, State{})
+		got, _, _ := collectOnce(t, configured(t, "iostat", h, tc.f), 1000, true, collect.State{})
 		if n := nodes(got); n != tc.want {
 			t.Errorf("devices %q: %s, want %s", tc.f.Devices, n, tc.want)
 		}

@@ -13,20 +13,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 
 	"github.com/nodemetrics/nodemetrics/carbon"
 )
 
 // fixtureHost is a host tree under testdata: testdata/<dir>/{proc,sys,root}.
-func fixtureHost(dir string) Host {
+func fixtureHost(dir string) collect.Host {
 	d := filepath.Join("testdata", dir)
-	return Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
+	return collect.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
 }
 
 // tempHost builds a host tree in a temp dir from relative path -> content,
 // for edge cases written inline in a test.
-func tempHost(t testing.TB, files map[string]string) Host {
+func tempHost(t testing.TB, files map[string]string) collect.Host {
 	t.Helper()
 	d := t.TempDir()
 	for rel, content := range files {
@@ -41,13 +42,13 @@ func tempHost(t testing.TB, files map[string]string) Host {
 	for _, sub := range []string{"proc", "sys", "root"} {
 		os.MkdirAll(filepath.Join(d, sub), 0o755)
 	}
-	return Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
+	return collect.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newByName builds the registered collector called name.
-func newByName(t testing.TB, name string, h Host) Collector {
+func newByName(t testing.TB, name string, h collect.Host) collect.Collector {
 	t.Helper()
 	for _, f := range Registry() {
 		if f.Name == name {
@@ -62,16 +63,16 @@ func newByName(t testing.TB, name string, h Host) Collector {
 	return nil
 }
 
-// collect runs one cycle of c at unix time ts over prev and returns the
+// collectOnce runs one cycle of c at unix time ts over prev and returns the
 // sorted "path value" lines, the error and the state for the next cycle.
-func collect(t testing.TB, c Collector, ts int64, raw bool, prev State) ([]string, State, error) {
+func collectOnce(t testing.TB, c collect.Collector, ts int64, raw bool, prev collect.State) ([]string, collect.State, error) {
 	t.Helper()
-	s := NewSample(time.Unix(ts, 0), raw, prev)
+	s := collect.NewSample(time.Unix(ts, 0), raw, prev)
 	err := c.Collect(context.Background(), s)
 	return render(s.Metrics()), s.Next(), err
 }
 
-func render(ms []Metric) []string {
+func render(ms []collect.Metric) []string {
 	lines := make([]string, 0, len(ms))
 	for _, m := range ms {
 		line := string(carbon.AppendLine(nil, "", m.Path, m.Value, m.Int, m.IsInt, 0))
@@ -92,13 +93,13 @@ func wantLines(t testing.TB, got []string, want ...string) {
 
 // benchCollectSteady measures steady-state cycles of collector name over h
 // (two warm-up cycles first, so rates and caches are in place), reusing
-// the Sample as the agent does. Shared by the memory, vmstat, sockets and
+// the collect.Sample as the agent does. Shared by the memory, vmstat, sockets and
 // tcp benchmarks.
-func benchCollectSteady(b *testing.B, name string, h Host) {
+func benchCollectSteady(b *testing.B, name string, h collect.Host) {
 	c := newByName(b, name, h)
 	ctx := context.Background()
 	t0 := time.Unix(1000, 0)
-	s := NewSample(t0, false, State{})
+	s := collect.NewSample(t0, false, collect.State{})
 	for i := 1; i <= 2; i++ {
 		if err := c.Collect(ctx, s); err != nil {
 			b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -60,7 +61,7 @@ type irqPaths struct {
 	cycle uint64   // last cycle that published this name
 }
 
-func newInterrupts(h Host, _ *slog.Logger) (Collector, error) {
+func newInterrupts(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &interrupts{file: kernfile.File{Path: h.ProcPath("interrupts")}, cache: map[string]*irqPaths{}}, nil
 }
 
@@ -108,7 +109,7 @@ func splitMax(b []byte, max int, out [][]byte) [][]byte {
 	return out
 }
 
-// Transforms Diamond applies to a name component before Segment.
+// Transforms Diamond applies to a name component before collect.Segment.
 const (
 	irqKeep     = iota // as is
 	irqUnder           // ' ' -> '_'
@@ -117,7 +118,7 @@ const (
 )
 
 // appendComponent appends b transformed as mode says and then mapped
-// through the naming rules' node bytes (nodeByte: anything else -> '_', empty ->
+// through the naming rules' node bytes (NodeByte: anything else -> '_', empty ->
 // "_"), without allocating.
 func appendComponent(dst, b []byte, mode int) []byte {
 	start := len(dst)
@@ -129,7 +130,7 @@ func appendComponent(dst, b []byte, mode int) []byte {
 		case mode == irqDevices && c == ',' && i+1 < len(b) && b[i+1] == ' ':
 			c = '-'
 			i++
-		case !nodeByte(c):
+		case !collect.NodeByte(c):
 			c = '_' // also Diamond's ' ' -> '_'
 		}
 		dst = append(dst, c)
@@ -192,9 +193,9 @@ func (c *interrupts) pathsFor(name []byte, ncpu int) *irqPaths {
 	p := c.cache[string(name)]
 	if p == nil {
 		key := string(name)
-		// Dotted bounds each node's length (a hostile /proc); the bytes
+		// collect.Dotted bounds each node's length (a hostile /proc); the bytes
 		// are already clean.
-		p = &irqPaths{node: "interrupts." + Dotted(key)}
+		p = &irqPaths{node: "interrupts." + collect.Dotted(key)}
 		p.total = p.node + ".total"
 		c.cache[key] = p
 	}
@@ -204,7 +205,7 @@ func (c *interrupts) pathsFor(name []byte, ncpu int) *irqPaths {
 	return p
 }
 
-func (c *interrupts) Collect(_ context.Context, s *Sample) error {
+func (c *interrupts) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
@@ -246,7 +247,7 @@ func (c *interrupts) Collect(_ context.Context, s *Sample) error {
 
 // publishLine emits one line's counters; ok is false when nothing was
 // emitted (bad line, or a name already published in this cycle).
-func (c *interrupts) publishLine(s *Sample, line []byte, n int) (ok bool, err error) {
+func (c *interrupts) publishLine(s *collect.Sample, line []byte, n int) (ok bool, err error) {
 	l := &c.line
 	if err := parseIRQLine(line, n, l); err != nil {
 		return false, err
@@ -262,7 +263,7 @@ func (c *interrupts) publishLine(s *Sample, line []byte, n int) (ok bool, err er
 	p := c.pathsFor(l.name, len(c.values))
 	// Two lines can map to one name: IRQs 100-999 on a box where 3-digit
 	// IRQs lose their number (114 and 115 both "IO-APIC-level_3w-sas"),
-	// or names that differ only in bytes Segment maps to '_'. Diamond
+	// or names that differ only in bytes collect.Segment maps to '_'. Diamond
 	// publishes both under one path in the same cycle, and its derivative
 	// then mixes the two counters (last one wins, a bogus rate every
 	// cycle). We keep the first line: a stable series, and one value per

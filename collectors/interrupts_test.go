@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestSplitMax(t *testing.T) {
@@ -59,7 +61,7 @@ func TestParseIRQLine(t *testing.T) {
 		{line: " 74:  9 0 0 0  IO-APIC-level  ehci_hcd:usb1, uhci_hcd:usb7", n: 4,
 			name: "IO-APIC-level.ehci_hcd:usb1-uhci_hcd:usb7.74", counts: 4},
 		{line: "122:  0 0 0 0  IO-APIC-level  ehci_hcd:usb1, uhci_hcd:usb7", n: 4,
-			name: "IO-APIC-level_ehci_hcd:usb1__uhci_hcd:usb7", counts: 4}, // ", " kept, then Segment: "__"
+			name: "IO-APIC-level_ehci_hcd:usb1__uhci_hcd:usb7", counts: 4}, // ", " kept, then collect.Segment: "__"
 		{line: " 28:  0  7  PCI-MSIX-0000:00:01.0   0-edge      virtio0-config", n: 2,
 			name: "PCI-MSIX-0000:00:01_0.0-edge______virtio0-config.28", counts: 2},
 		{line: " 36:  0  7  PCI-MSIX-0000:00:02.0   1-edge      virtio1-req.0", n: 2,
@@ -87,7 +89,7 @@ func TestParseIRQLine(t *testing.T) {
 	}
 }
 
-func irqHost(t testing.TB, content string) Host {
+func irqHost(t testing.TB, content string) collect.Host {
 	return tempHost(t, map[string]string{"proc/interrupts": content})
 }
 
@@ -110,7 +112,7 @@ func TestInterruptsNamingByCPUCount(t *testing.T) {
 				"interrupts.Local_timer_interrupts.CPU2 3", "interrupts.Local_timer_interrupts.CPU3 4",
 				"interrupts.Local_timer_interrupts.total 10"}},
 	} {
-		got, _, err := collect(t, newByName(t, "interrupts", irqHost(t, tc.in)), 1000, true, State{})
+		got, _, err := collectOnce(t, newByName(t, "interrupts", irqHost(t, tc.in)), 1000, true, collect.State{})
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
@@ -121,7 +123,7 @@ func TestInterruptsNamingByCPUCount(t *testing.T) {
 // An old single-CPU kernel: 2-digit IRQs are named by number (len == n+1),
 // NMI/LOC without description are two-field lines like ERR.
 func TestInterruptsOneCPUFixture(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "interrupts", fixtureHost("interrupts/1cpu")), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "interrupts", fixtureHost("interrupts/1cpu")), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,12 +150,12 @@ func constRate(s string) func(int) string { return func(int) string { return s }
 // and LOC without description), two snapshots 60 s apart.
 func TestInterrupts24CPURates(t *testing.T) {
 	c := newByName(t, "interrupts", fixtureHost("interrupts/24cpu/t0"))
-	first, st, err := collect(t, c, 1000, false, State{})
+	first, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil || len(first) != 0 {
 		t.Fatalf("first sample: %v, %v; want nothing", first, err)
 	}
 	c.(*interrupts).file.Path = fixtureHost("interrupts/24cpu/t1").ProcPath("interrupts")
-	got, _, err := collect(t, c, 1060, false, st)
+	got, _, err := collectOnce(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestInterrupts24CPURates(t *testing.T) {
 	wantLines(t, got, want...)
 
 	// Raw mode: every line, totals are exact sums.
-	raw, _, err := collect(t, newByName(t, "interrupts", fixtureHost("interrupts/24cpu/t1")), 1, true, State{})
+	raw, _, err := collectOnce(t, newByName(t, "interrupts", fixtureHost("interrupts/24cpu/t1")), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,12 +206,12 @@ func TestInterrupts24CPURates(t *testing.T) {
 // went down neither).
 func TestInterruptsRatesAndReset(t *testing.T) {
 	c := newByName(t, "interrupts", irqHost(t, "  CPU0 CPU1\nLOC:  100  200   Local timer interrupts\nCAL: 5 5 Function call interrupts\nERR: 0\n"))
-	_, st, err := collect(t, c, 1000, false, State{})
+	_, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.(*interrupts).file.Path = irqHost(t, "  CPU0 CPU1\nLOC:  130  290   Local timer interrupts\nCAL: 1 5 Function call interrupts\nERR: 6\n").ProcPath("interrupts")
-	got, _, err := collect(t, c, 1060, false, st)
+	got, _, err := collectOnce(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +220,11 @@ func TestInterruptsRatesAndReset(t *testing.T) {
 }
 
 // Two lines mapping to one path publish once per cycle: the first wins,
-// also when the names differ only in bytes Segment maps to '_'.
+// also when the names differ only in bytes collect.Segment maps to '_'.
 func TestInterruptsDuplicateNames(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "interrupts", irqHost(t,
+	got, _, err := collectOnce(t, newByName(t, "interrupts", irqHost(t,
 		" CPU0 CPU1 CPU2 CPU3\n114: 1 0 0 0 IO-APIC-level 3w-sas\n115: 5 0 0 0 IO-APIC-level 3w-sas\n"+
-			" 7: 1 1 1 1 PCI-MSI eth0.1\n 7: 2 2 2 2 PCI-MSI eth0_1\n")), 1, true, State{})
+			" 7: 1 1 1 1 PCI-MSI eth0.1\n 7: 2 2 2 2 PCI-MSI eth0_1\n")), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,25 +235,25 @@ func TestInterruptsDuplicateNames(t *testing.T) {
 
 func TestInterruptsMalformed(t *testing.T) {
 	h := irqHost(t, "  CPU0 CPU1\nLOC: 1 x  Local\nNMI: 1 2 Non-maskable\nX\nERR: -1\n\n  \nMIS: 0\n")
-	got, _, err := collect(t, newByName(t, "interrupts", h), 1, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "interrupts", h), 1, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), h.ProcPath("interrupts")+": line 2") {
 		t.Errorf("want an error naming line 2, got %v", err)
 	}
 	wantLines(t, got, "interrupts.NMI.CPU0 1", "interrupts.NMI.CPU1 2", "interrupts.NMI.total 3", "interrupts.MIS 0")
 	for _, in := range []string{"", "\n", "   \nLOC: 1 2\n"} {
-		got, _, err := collect(t, newByName(t, "interrupts", irqHost(t, in)), 1, true, State{})
+		got, _, err := collectOnce(t, newByName(t, "interrupts", irqHost(t, in)), 1, true, collect.State{})
 		if err == nil || len(got) != 0 {
 			t.Errorf("%q: got %v, err %v; want an error and nothing", in, got, err)
 		}
 	}
 	// Header only: no error, nothing to publish.
-	if got, _, err := collect(t, newByName(t, "interrupts", irqHost(t, "  CPU0\n")), 1, true, State{}); err != nil || len(got) != 0 {
+	if got, _, err := collectOnce(t, newByName(t, "interrupts", irqHost(t, "  CPU0\n")), 1, true, collect.State{}); err != nil || len(got) != 0 {
 		t.Errorf("header only: %v %v", got, err)
 	}
 }
 
 func TestInterruptsMissingFile(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "interrupts", tempHost(t, nil)), 1, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "interrupts", tempHost(t, nil)), 1, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v, want fs.ErrNotExist", err)
 	}
@@ -263,7 +265,7 @@ func TestInterruptsCacheBounded(t *testing.T) {
 	c := newByName(t, "interrupts", tempHost(t, nil)).(*interrupts)
 	for i := 0; i < 50; i++ {
 		c.file.Path = irqHost(t, " CPU0 CPU1 CPU2 CPU3\nLOC: 1 2 3 "+strconv.Itoa(i+5)+"\nERR: 0\n").ProcPath("interrupts")
-		if got, _, err := collect(t, c, int64(i), true, State{}); err != nil || len(got) != 6 {
+		if got, _, err := collectOnce(t, c, int64(i), true, collect.State{}); err != nil || len(got) != 6 {
 			t.Fatalf("cycle %d: %v %v", i, got, err)
 		}
 	}
@@ -275,12 +277,12 @@ func TestInterruptsCacheBounded(t *testing.T) {
 // This machine's /proc/interrupts (2 CPUs), captured twice ~5 s apart.
 func TestInterruptsLiveCapture(t *testing.T) {
 	c := newByName(t, "interrupts", fixtureHost("e2e/t0"))
-	_, st, err := collect(t, c, 1000, false, State{})
+	_, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.(*interrupts).file.Path = fixtureHost("e2e/t1").ProcPath("interrupts")
-	got, _, err := collect(t, c, 1005, false, st)
+	got, _, err := collectOnce(t, c, 1005, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,15 +315,15 @@ func FuzzParseIRQLine(f *testing.F) {
 			t.Fatalf("%d counts for n=%d, single %v", len(l.counts), n, l.single)
 		}
 		// The parsed name holds only node bytes, and the path built from it
-		// (pathsFor: Dotted bounds each node's length) is safe Graphite:
-		// nodes that Segment keeps as they are, none empty.
+		// (pathsFor: collect.Dotted bounds each node's length) is safe Graphite:
+		// nodes that collect.Segment keeps as they are, none empty.
 		for i := 0; i < len(l.name); i++ {
-			if c := l.name[i]; c != '.' && !nodeByte(c) {
+			if c := l.name[i]; c != '.' && !collect.NodeByte(c) {
 				t.Fatalf("unsafe byte %q in %q", c, l.name)
 			}
 		}
-		for _, node := range strings.Split(Dotted(string(l.name)), ".") {
-			if Segment(node) != node {
+		for _, node := range strings.Split(collect.Dotted(string(l.name)), ".") {
+			if collect.Segment(node) != node {
 				t.Fatalf("unsafe node %q in %q", node, l.name)
 			}
 			if node == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -52,7 +53,7 @@ const (
 	ioColumns
 )
 
-// Metric names; the first ioColumns follow the column order above (the
+// collect.Metric names; the first ioColumns follow the column order above (the
 // sector columns are published as bytes).
 var ioNames = [...]string{
 	"reads", "reads_merged", "reads_byte", "reads_milliseconds",
@@ -92,7 +93,7 @@ type ioDev struct {
 	gen   uint64
 }
 
-func newIOStat(h Host, _ *slog.Logger) (Collector, error) {
+func newIOStat(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &iostat{file: kernfile.File{Path: h.ProcPath("diskstats")}, devs: make(map[string]*ioDev), wanted: ioDeviceMatch}, nil
 }
 
@@ -216,7 +217,7 @@ func lettersDigits(b []byte) bool {
 }
 
 // ioDeviceName is the path node of a device: "/" becomes "_" as in Diamond
-// (cciss/c0d0 -> cciss_c0d0), then Segment.
+// (cciss/c0d0 -> cciss_c0d0), then collect.Segment.
 func ioDeviceName(name string) string {
 	b := []byte(name)
 	for i, c := range b {
@@ -224,7 +225,7 @@ func ioDeviceName(name string) string {
 			b[i] = '_'
 		}
 	}
-	return Segment(string(b))
+	return collect.Segment(string(b))
 }
 
 func (c *iostat) device(name []byte) *ioDev {
@@ -241,7 +242,7 @@ func (c *iostat) device(name []byte) *ioDev {
 	return d
 }
 
-func (c *iostat) Collect(_ context.Context, s *Sample) error {
+func (c *iostat) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
@@ -279,7 +280,7 @@ func (c *iostat) Collect(_ context.Context, s *Sample) error {
 	return firstErr
 }
 
-func (c *iostat) emitRaw(s *Sample, d *ioDev, v *[ioColumns]uint64) {
+func (c *iostat) emitRaw(s *collect.Sample, d *ioDev, v *[ioColumns]uint64) {
 	for i, x := range v {
 		if i == ioReadsSectors || i == ioWritesSectors {
 			x *= ioSectorSize
@@ -290,7 +291,7 @@ func (c *iostat) emitRaw(s *Sample, d *ioDev, v *[ioColumns]uint64) {
 
 // emitRates follows Diamond's arithmetic step by step (same operation
 // order, so the floats agree to the last bit), with the elapsed time as dt.
-func (c *iostat) emitRates(s *Sample, d *ioDev, v *[ioColumns]uint64) {
+func (c *iostat) emitRates(s *collect.Sample, d *ioDev, v *[ioColumns]uint64) {
 	var dv [ioColumns]uint64
 	ok := true
 	for i, x := range v {

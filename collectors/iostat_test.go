@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -99,12 +100,12 @@ func readWant(t *testing.T, file string) []string {
 // transcription of diskusage.py run over the same two files, dt fixed).
 func TestIOStatRealRates(t *testing.T) {
 	c := newByName(t, "iostat", fixtureHost("iostat/real/t0"))
-	got, st, err := collect(t, c, 1000, false, State{})
+	got, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("first sample: got %v, err %v; want nothing", got, err)
 	}
 	c.(*iostat).file.Path = filepath.Join("testdata", "iostat", "real", "t1", "proc", "diskstats")
-	got, _, err = collect(t, c, 1005, false, st)
+	got, _, err = collectOnce(t, c, 1005, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +114,12 @@ func TestIOStatRealRates(t *testing.T) {
 
 func TestIOStatEdgeRates(t *testing.T) {
 	c := newByName(t, "iostat", fixtureHost("iostat/edge/t0"))
-	got, st, err := collect(t, c, 1000, false, State{})
+	got, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "line 14") || len(got) != 0 {
 		t.Fatalf("first sample: got %v, err %v; want nothing and an error for line 14", got, err)
 	}
 	c.(*iostat).file.Path = filepath.Join("testdata", "iostat", "edge", "t1", "proc", "diskstats")
-	got, st2, err := collect(t, c, 1060, false, st)
+	got, st2, err := collectOnce(t, c, 1060, false, st)
 	if err == nil {
 		t.Error("garbage line: want an error")
 	}
@@ -127,7 +128,7 @@ func TestIOStatEdgeRates(t *testing.T) {
 	wantLines(t, got, readWant(t, "testdata/iostat/edge/want_rate.txt")...)
 
 	// After the reset dm-0 is back in the next cycle.
-	got, _, _ = collect(t, c, 1120, false, st2)
+	got, _, _ = collectOnce(t, c, 1120, false, st2)
 	if len(got) != 0 {
 		t.Errorf("no I/O since the last sample: got %v, want nothing", got)
 	}
@@ -137,7 +138,7 @@ func TestIOStatEdgeRates(t *testing.T) {
 }
 
 func TestIOStatRaw(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "iostat", fixtureHost("iostat/edge/t0")), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "iostat", fixtureHost("iostat/edge/t0")), 1000, true, collect.State{})
 	if err == nil {
 		t.Error("garbage line: want an error")
 	}
@@ -165,7 +166,7 @@ func TestIOStatRaw(t *testing.T) {
 }
 
 func TestIOStatMissingFile(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "iostat", tempHost(t, nil)), 1000, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "iostat", tempHost(t, nil)), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing diskstats: err %v, want fs.ErrNotExist", err)
 	}
@@ -174,7 +175,7 @@ func TestIOStatMissingFile(t *testing.T) {
 func TestIOStatMalformed(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/diskstats": "8 0 sda 1 2 3 x 5 6 7 8 9 10 11\n" +
 		"8 16 sdb 1 2 3 4 5 6 7 8 9 10 11\n\x00\xff garbage\n"})
-	got, _, err := collect(t, newByName(t, "iostat", h), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "iostat", h), 1000, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "diskstats: line 1") {
 		t.Errorf("err = %v, want a parse error naming the file and line 1", err)
 	}
@@ -187,9 +188,9 @@ func TestIOStatMalformed(t *testing.T) {
 func TestIOStatDeviceRemoved(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/diskstats": "8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 16 sdb 1 2 3 4 5 6 7 8 9 10 11\n"})
 	c := newByName(t, "iostat", h)
-	collect(t, c, 1000, true, State{})
+	collectOnce(t, c, 1000, true, collect.State{})
 	os.WriteFile(filepath.Join(h.Proc, "diskstats"), []byte("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n"), 0o644)
-	collect(t, c, 1060, true, State{})
+	collectOnce(t, c, 1060, true, collect.State{})
 	if n := len(c.(*iostat).devs); n != 1 {
 		t.Errorf("%d devices cached, want 1", n)
 	}
@@ -228,7 +229,7 @@ func FuzzIODeviceMatch(f *testing.F) {
 
 func BenchmarkCollectIOStat(b *testing.B) {
 	c := newByName(b, "iostat", fixtureHost("iostat/real/t1"))
-	s := NewSample(time.Unix(1000, 0), false, State{})
+	s := collect.NewSample(time.Unix(1000, 0), false, collect.State{})
 	c.Collect(b.Context(), s)
 	b.ReportAllocs()
 	for i := range b.N {

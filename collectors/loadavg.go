@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -26,7 +27,7 @@ type loadavg struct {
 	buf  kernfile.Buf
 }
 
-func newLoadavg(h Host, _ *slog.Logger) (Collector, error) {
+func newLoadavg(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &loadavg{file: kernfile.File{Path: h.ProcPath("loadavg")}, cpus: newOnlineCPUs(h)}, nil
 }
 
@@ -62,7 +63,7 @@ func parseLoadavg(b []byte) (loadavgValues, error) {
 	return v, nil
 }
 
-func (c *loadavg) Collect(_ context.Context, s *Sample) error {
+func (c *loadavg) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

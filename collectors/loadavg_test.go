@@ -4,6 +4,8 @@ package collectors
 
 import (
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseLoadavg(t *testing.T) {
@@ -36,7 +38,7 @@ func TestLoadavgCollect(t *testing.T) {
 		"proc/loadavg":                  "1.00 0.50 0.25 3/120 999\n",
 		"sys/devices/system/cpu/online": "0-1,3\n",
 	})
-	got, _, err := collect(t, newByName(t, "loadavg", h), 100, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "loadavg", h), 100, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func TestLoadavgCPUCountFromStat(t *testing.T) {
 		"proc/loadavg": "2.00 2.00 2.00 1/10 5\n",
 		"proc/stat":    "cpu  1 2 3 4\ncpu0 1 1 1 1\ncpu1 0 1 2 3\nintr 5\n",
 	})
-	got, _, err := collect(t, newByName(t, "loadavg", h), 100, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "loadavg", h), 100, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func TestLoadavgCPUCountFromStat(t *testing.T) {
 
 func TestLoadavgMalformed(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/loadavg": "garbage\n"})
-	got, _, err := collect(t, newByName(t, "loadavg", h), 100, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "loadavg", h), 100, false, collect.State{})
 	if err == nil || len(got) != 0 {
 		t.Fatalf("malformed loadavg: got %v, err %v; want no metrics and an error", got, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -92,7 +93,7 @@ type memValues struct {
 	have  [len(memKeys)]bool
 }
 
-func newMemory(h Host, _ *slog.Logger) (Collector, error) {
+func newMemory(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &memory{file: kernfile.File{Path: h.ProcPath("meminfo")}}, nil
 }
 
@@ -129,7 +130,7 @@ func parseMeminfo(b []byte) (memValues, error) {
 	return v, errors.Join(errs...)
 }
 
-func (c *memory) Collect(_ context.Context, s *Sample) error {
+func (c *memory) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseMeminfo(t *testing.T) {
@@ -63,7 +65,7 @@ func TestParseMeminfoErrorNamesLine(t *testing.T) {
 // A real /proc/meminfo of kernel 6.18, captured on the build machine.
 func TestMemoryCollectReal(t *testing.T) {
 	for _, raw := range []bool{false, true} { // all gauges: raw mode is identical
-		got, _, err := collect(t, newByName(t, "memory", fixtureHost("memory/real")), 1000, raw, State{})
+		got, _, err := collectOnce(t, newByName(t, "memory", fixtureHost("memory/real")), 1000, raw, collect.State{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +84,7 @@ func TestMemoryCollectReal(t *testing.T) {
 // A 2.6.18-era meminfo: no MemAvailable (so no MemUsedPercentage) and no
 // Shmem; only the keys present are published.
 func TestMemoryCollectOldKernel(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "memory", fixtureHost("memory/oldkernel")), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "memory", fixtureHost("memory/oldkernel")), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestMemoryCollectOldKernel(t *testing.T) {
 
 func TestMemoryCollectPercentage(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/meminfo": "MemTotal: 3 kB\nMemAvailable: 2 kB\n"})
-	got, _, err := collect(t, newByName(t, "memory", h), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "memory", h), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestMemoryCollectPercentage(t *testing.T) {
 
 	// MemTotal 0: no division by zero, no percentage.
 	h = tempHost(t, map[string]string{"proc/meminfo": "MemTotal: 0 kB\nMemAvailable: 0 kB\n"})
-	got, _, err = collect(t, newByName(t, "memory", h), 1000, false, State{})
+	got, _, err = collectOnce(t, newByName(t, "memory", h), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestMemoryCollectPercentage(t *testing.T) {
 }
 
 func TestMemoryMissing(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "memory", tempHost(t, nil)), 1000, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "memory", tempHost(t, nil)), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
@@ -123,7 +125,7 @@ func TestMemoryMissing(t *testing.T) {
 // published.
 func TestMemoryMalformed(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/meminfo": "MemTotal: 4 kB\nMemFree: ??? kB\n"})
-	got, _, err := collect(t, newByName(t, "memory", h), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "memory", h), 1000, false, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "meminfo") {
 		t.Fatalf("err = %v, want a parse error naming meminfo", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -42,7 +43,7 @@ type netPaths struct {
 	rxBit, txBit string
 }
 
-func newNetwork(h Host, _ *slog.Logger) (Collector, error) {
+func newNetwork(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &network{file: kernfile.File{Path: h.NetPath("dev")}, paths: map[string]*netPaths{}, wanted: netInterfaceWanted}, nil
 }
 
@@ -107,7 +108,7 @@ func (c *network) pathsFor(name []byte) *netPaths {
 		return p
 	}
 	p := new(netPaths)
-	node := "network." + Segment(string(name)) + "."
+	node := "network." + collect.Segment(string(name)) + "."
 	for i, col := range netColumns {
 		p.col[i] = node + col
 	}
@@ -116,7 +117,7 @@ func (c *network) pathsFor(name []byte) *netPaths {
 	return p
 }
 
-func (c *network) Collect(_ context.Context, s *Sample) error {
+func (c *network) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err
@@ -168,7 +169,7 @@ func (c *network) Collect(_ context.Context, s *Sample) error {
 // keeps no second counter in the state); nothing when the byte rate was
 // not published (first sample, reset). In raw mode it is bytes*8, as an
 // exact integer unless that exceeds 2^64-1.
-func netBits(s *Sample, mark int, path string, bytes uint64) {
+func netBits(s *collect.Sample, mark int, path string, bytes uint64) {
 	if s.Raw {
 		if bytes <= math.MaxUint64/8 {
 			s.GaugeInt(path, bytes*8)

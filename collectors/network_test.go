@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestSplitNetDevLine(t *testing.T) {
@@ -90,12 +92,12 @@ next:
 // after a reload) publishes nothing for the counters that went down.
 func TestNetworkRatesFixture(t *testing.T) {
 	c := newByName(t, "network", fixtureHost("network/t0"))
-	first, st, err := collect(t, c, 1000, false, State{})
+	first, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil || len(first) != 0 {
 		t.Fatalf("first sample: %v, %v; want nothing published", first, err)
 	}
 	c.(*network).file.Path = fixtureHost("network/t1").ProcPath("net/dev")
-	got, _, err := collect(t, c, 1060, false, st)
+	got, _, err := collectOnce(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func TestNetworkRatesFixture(t *testing.T) {
 
 // --counters: raw values, bits = bytes*8, every wanted interface at once.
 func TestNetworkRaw(t *testing.T) {
-	got, st, err := collect(t, newByName(t, "network", fixtureHost("network/t1")), 1000, true, State{})
+	got, st, err := collectOnce(t, newByName(t, "network", fixtureHost("network/t1")), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestNetworkRaw(t *testing.T) {
 func TestNetworkRawBitsOverflow(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/net/dev": netDevHeader +
 		"  eth0: 18446744073709551615 0 0 0 0 0 0 0 2305843009213693951 0 0 0 0 0 0 0\n"})
-	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "network", h), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ const netDevHeader = "Inter-|   Receive                                         
 // an excluded interface (lo) is ignored, and extra columns are ignored.
 func TestNetworkMalformed(t *testing.T) {
 	h := fixtureHost("network/malformed")
-	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "network", h), 1, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), h.ProcPath("net/dev")+": line 5") || !strings.Contains(err.Error(), "eth1") {
 		t.Errorf("want an error naming line 5 (eth1), got %v", err)
 	}
@@ -198,7 +200,7 @@ func TestNetworkMalformed(t *testing.T) {
 		t.Errorf("want eth0 and ens3 only:\n%s", strings.Join(got, "\n"))
 	}
 	for _, in := range []string{"", "garbage\n", netDevHeader, "\x00:\n:::\n eth0:\n"} {
-		_, _, err := collect(t, newByName(t, "network", tempHost(t, map[string]string{"proc/net/dev": in})), 1, true, State{})
+		_, _, err := collectOnce(t, newByName(t, "network", tempHost(t, map[string]string{"proc/net/dev": in})), 1, true, collect.State{})
 		// Only the bare header is a valid file (a host without interfaces).
 		if (in == netDevHeader) != (err == nil) {
 			t.Errorf("%q: err %v", in, err)
@@ -207,7 +209,7 @@ func TestNetworkMalformed(t *testing.T) {
 }
 
 func TestNetworkMissingFile(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "network", tempHost(t, nil)), 1, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "network", tempHost(t, nil)), 1, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v, want fs.ErrNotExist", err)
 	}
@@ -219,7 +221,7 @@ func TestNetworkReadsHostNamespace(t *testing.T) {
 		"proc/net/dev":   netDevHeader + "  eth0: 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n",
 		"proc/1/net/dev": netDevHeader + "  eth9: 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2\n",
 	})
-	got, _, err := collect(t, newByName(t, "network", h), 1, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "network", h), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,12 +235,12 @@ func TestNetworkReadsHostNamespace(t *testing.T) {
 // eth0 only (lo, ifb*, docker0 are filtered), positive byte rates.
 func TestNetworkLiveCapture(t *testing.T) {
 	c := newByName(t, "network", fixtureHost("e2e/t0"))
-	_, st, err := collect(t, c, 1000, false, State{})
+	_, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.(*network).file.Path = fixtureHost("e2e/t1").NetPath("dev")
-	got, _, err := collect(t, c, 1005, false, st)
+	got, _, err := collectOnce(t, c, 1005, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}

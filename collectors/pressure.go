@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"syscall"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -35,7 +36,7 @@ type pressure struct {
 
 var pressureResources = [3]string{"cpu", "memory", "io"}
 
-func newPressure(h Host, _ *slog.Logger) (Collector, error) {
+func newPressure(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	c := &pressure{}
 	for i, r := range pressureResources {
 		c.files[i] = h.ProcPath("pressure", r)
@@ -54,7 +55,7 @@ func PressurePaths(p *[2][4]string, prefix string) {
 	}
 }
 
-func (c *pressure) Collect(_ context.Context, s *Sample) error {
+func (c *pressure) Collect(_ context.Context, s *collect.Sample) error {
 	missing := 0
 	var errs []error
 	for i, f := range c.files {
@@ -72,14 +73,14 @@ func (c *pressure) Collect(_ context.Context, s *Sample) error {
 		}
 	}
 	if missing == len(c.files) {
-		return ErrNoData
+		return collect.ErrNoData
 	}
 	return errors.Join(errs...)
 }
 
 // PublishPressure publishes one pressure file's content under paths (see
 // PressurePaths); the container collector uses it for cgroup2 files.
-func PublishPressure(s *Sample, b []byte, paths *[2][4]string) error {
+func PublishPressure(s *collect.Sample, b []byte, paths *[2][4]string) error {
 	some, full, hasSome, hasFull, err := kernfile.ParsePressure(b)
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func PublishPressure(s *Sample, b []byte, paths *[2][4]string) error {
 	return nil
 }
 
-func publishPressure(s *Sample, p *kernfile.Pressure, paths *[4]string) {
+func publishPressure(s *collect.Sample, p *kernfile.Pressure, paths *[4]string) {
 	s.Gauge(paths[0], p.Avg10)
 	s.Gauge(paths[1], p.Avg60)
 	s.Gauge(paths[2], p.Avg300)

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // TestPressureFixture: the kernel's averages as they are, and the stalled
 // share of the interval from the growth of total (µs).
 func TestPressureFixture(t *testing.T) {
 	c := newByName(t, "pressure", fixtureHost("pressure"))
-	got, st, err := collect(t, c, 1000, false, State{})
+	got, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +33,7 @@ func TestPressureFixture(t *testing.T) {
 		"proc/pressure/io":     "some avg10=12.25 avg60=4.10 avg300=1.00 total=2900000\nfull avg10=10.00 avg60=3.00 avg300=0.75 total=1700000\n",
 	})
 	c.(*pressure).files = newByName(t, "pressure", h).(*pressure).files
-	got, _, err = collect(t, c, 1010, false, st)
+	got, _, err = collectOnce(t, c, 1010, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,21 +42,21 @@ func TestPressureFixture(t *testing.T) {
 		"pressure.memory.some.stalled_percentage 0")
 
 	// --counters: total in µs.
-	got, _, _ = collect(t, newByName(t, "pressure", fixtureHost("pressure")), 1000, true, State{})
+	got, _, _ = collectOnce(t, newByName(t, "pressure", fixtureHost("pressure")), 1000, true, collect.State{})
 	wantSubset(t, got, "pressure.cpu.some.stalled_percentage 10000000", "pressure.io.full.stalled_percentage 700000")
 }
 
 // TestPressureMissingAndMalformed: no PSI is no data; an old kernel's cpu
 // file without a full line publishes some; garbage is an error naming the file.
 func TestPressureMissingAndMalformed(t *testing.T) {
-	if _, _, err := collect(t, newByName(t, "pressure", tempHost(t, nil)), 1, false, State{}); err != ErrNoData {
+	if _, _, err := collectOnce(t, newByName(t, "pressure", tempHost(t, nil)), 1, false, collect.State{}); err != collect.ErrNoData {
 		t.Errorf("no /proc/pressure: err %v, want ErrNoData", err)
 	}
 	h := tempHost(t, map[string]string{
 		"proc/pressure/cpu": "some avg10=0.10 avg60=0.00 avg300=0.00 total=5\n",
 		"proc/pressure/io":  "some avg10=x avg60=0.00 avg300=0.00 total=5\n",
 	})
-	got, _, err := collect(t, newByName(t, "pressure", h), 1, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "pressure", h), 1, false, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "pressure/io") {
 		t.Errorf("malformed io: err %v, want a parse error naming it", err)
 	}
@@ -63,7 +65,7 @@ func TestPressureMissingAndMalformed(t *testing.T) {
 	}
 	for _, bad := range []string{"some avg10=1 avg60=1 avg300=1\n", "other avg10=1\n", "some avg10=1 avg60=1 avg300=1 total=-4\n", "some avg10 avg60=1\n"} {
 		h := tempHost(t, map[string]string{"proc/pressure/memory": bad})
-		if got, _, err := collect(t, newByName(t, "pressure", h), 1, false, State{}); err == nil || len(got) != 0 {
+		if got, _, err := collectOnce(t, newByName(t, "pressure", h), 1, false, collect.State{}); err == nil || len(got) != 0 {
 			t.Errorf("%q: %v %v, want an error and nothing", bad, got, err)
 		}
 	}
@@ -74,12 +76,12 @@ func TestPressureThisHost(t *testing.T) {
 	if _, err := os.Stat("/proc/pressure/cpu"); err != nil {
 		t.Fatalf("this kernel has no PSI: %v", err)
 	}
-	c := newByName(t, "pressure", DefaultHost())
-	_, st, err := collect(t, c, time.Now().Unix(), false, State{})
+	c := newByName(t, "pressure", collect.DefaultHost())
+	_, st, err := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := collect(t, c, time.Now().Unix()+1, false, st)
+	got, _, err := collectOnce(t, c, time.Now().Unix()+1, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}

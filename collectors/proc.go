@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -26,7 +27,7 @@ type proc struct {
 	buf  kernfile.Buf
 }
 
-func newProc(h Host, _ *slog.Logger) (Collector, error) {
+func newProc(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &proc{file: kernfile.File{Path: h.ProcPath("stat")}}, nil
 }
 
@@ -81,7 +82,7 @@ func parseProcStat(b []byte, st *procStat) error {
 	return firstErr
 }
 
-func (c *proc) Collect(_ context.Context, s *Sample) error {
+func (c *proc) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseProcStat(t *testing.T) {
@@ -38,36 +40,36 @@ func TestParseProcStat(t *testing.T) {
 
 func TestProcRatesAndGauges(t *testing.T) {
 	h0 := tempHost(t, map[string]string{"proc/stat": "cpu  1 1 1 1\nctxt 1000\nbtime 1700000000\nprocesses 500\nprocs_running 3\nprocs_blocked 1\n"})
-	got, st, err := collect(t, newByName(t, "proc", h0), 1000, false, State{})
+	got, st, err := collectOnce(t, newByName(t, "proc", h0), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "proc.btime 1700000000", "proc.procs_running 3", "proc.procs_blocked 1")
 	h1 := tempHost(t, map[string]string{"proc/stat": "cpu  1 1 1 1\nctxt 7000\nbtime 1700000000\nprocesses 530\nprocs_running 1\nprocs_blocked 0\n"})
-	got, st2, err := collect(t, newByName(t, "proc", h1), 1060, false, st)
+	got, st2, err := collectOnce(t, newByName(t, "proc", h1), 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "proc.ctxt 100", "proc.processes 0.5", "proc.btime 1700000000",
 		"proc.procs_running 1", "proc.procs_blocked 0")
 	// Reboot: counters went down, no rates for that cycle.
-	got, _, err = collect(t, newByName(t, "proc", h0), 1120, false, st2)
+	got, _, err = collectOnce(t, newByName(t, "proc", h0), 1120, false, st2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "proc.btime 1700000000", "proc.procs_running 3", "proc.procs_blocked 1")
 	// Raw mode: one sample is enough.
-	got, _, _ = collect(t, newByName(t, "proc", h1), 1060, true, State{})
+	got, _, _ = collectOnce(t, newByName(t, "proc", h1), 1060, true, collect.State{})
 	wantLines(t, got, "proc.ctxt 7000", "proc.processes 530", "proc.btime 1700000000",
 		"proc.procs_running 1", "proc.procs_blocked 0")
 }
 
 func TestProcRealFixtures(t *testing.T) {
-	_, st, err := collect(t, newByName(t, "proc", fixtureHost("e2e/t0")), 1000, false, State{})
+	_, st, err := collectOnce(t, newByName(t, "proc", fixtureHost("e2e/t0")), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := collect(t, newByName(t, "proc", fixtureHost("e2e/t1")), 1005, false, st)
+	got, _, err := collectOnce(t, newByName(t, "proc", fixtureHost("e2e/t1")), 1005, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,17 +78,17 @@ func TestProcRealFixtures(t *testing.T) {
 }
 
 func TestProcMalformedAndMissing(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "proc", fixtureHost("proc/malformed")), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "proc", fixtureHost("proc/malformed")), 1000, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "ctxt") {
 		t.Errorf("want an error naming line 2 and ctxt, got %v", err)
 	}
 	wantLines(t, got, "proc.btime 1700000000", "proc.processes 12", "proc.procs_blocked 3")
 
-	got, _, err = collect(t, newByName(t, "proc", tempHost(t, map[string]string{"proc/stat": "cpu  1 2 3 4\n"})), 1000, true, State{})
+	got, _, err = collectOnce(t, newByName(t, "proc", tempHost(t, map[string]string{"proc/stat": "cpu  1 2 3 4\n"})), 1000, true, collect.State{})
 	if err == nil || len(got) != 0 {
 		t.Errorf("no proc lines: got %v, %v; want nothing and an error", got, err)
 	}
-	_, _, err = collect(t, newByName(t, "proc", tempHost(t, nil)), 1000, false, State{})
+	_, _, err = collectOnce(t, newByName(t, "proc", tempHost(t, nil)), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 
+// Package collectors holds the host collectors. Each one reads a few files
+// under the host's /proc, /sys or root (passed in as a collect.Host, never a
+// global) and emits Diamond-compatible metric paths into a collect.Sample.
 package collectors
+
+import "github.com/nodemetrics/nodemetrics/collect"
 
 // Registry lists every host collector in publishing order: one explicit
 // table, no init() side effects. Paths are the metric patterns of
 // docs/metrics.md, relative to <prefix>.<host>, printed by --list.
-func Registry() []Factory {
-	return []Factory{
+func Registry() []collect.Factory {
+	return []collect.Factory{
 		{Name: "cpu", Default: true, New: newCPU, Paths: []string{
 			"cpu.total.<mode>", "cpu.cpu<N>.<mode>", "cpu.cpu_count"}},
 		{Name: "memory", Default: true, New: newMemory, Paths: []string{

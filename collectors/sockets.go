@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -156,7 +157,7 @@ func parseSockstat(b []byte, v *sockValues) error {
 	return errors.Join(errs...)
 }
 
-func newSockets(h Host, _ *slog.Logger) (Collector, error) {
+func newSockets(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	// sockstat6 is taken from the directory NetPath chose for sockstat:
 	// NetPath("sockstat6") would fall back to <procfs>/net, i.e. the
 	// reader's own namespace, when the host has IPv6 disabled, and the
@@ -165,7 +166,7 @@ func newSockets(h Host, _ *slog.Logger) (Collector, error) {
 	return &sockets{file: kernfile.File{Path: file}, file6: kernfile.File{Path: filepath.Join(filepath.Dir(file), "sockstat6")}}, nil
 }
 
-func (c *sockets) Collect(_ context.Context, s *Sample) error {
+func (c *sockets) Collect(_ context.Context, s *collect.Sample) error {
 	var v sockValues
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {

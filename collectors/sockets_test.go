@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseSockstat(t *testing.T) {
@@ -63,7 +65,7 @@ func TestParseSockstat(t *testing.T) {
 
 func TestSocketsCollectReal(t *testing.T) {
 	for _, raw := range []bool{false, true} { // gauges only: same in both modes
-		got, _, err := collect(t, newByName(t, "sockets", fixtureHost("sockets/real")), 1000, raw, State{})
+		got, _, err := collectOnce(t, newByName(t, "sockets", fixtureHost("sockets/real")), 1000, raw, collect.State{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +76,7 @@ func TestSocketsCollectReal(t *testing.T) {
 
 // IPv6 disabled: no sockstat6, no error, IPv4 counts only.
 func TestSocketsNoIPv6(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "sockets", fixtureHost("sockets/noipv6")), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "sockets", fixtureHost("sockets/noipv6")), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestSocketsHostNamespace(t *testing.T) {
 		"proc/net/sockstat":   "sockets: used 99\nTCP: inuse 99 orphan 0 tw 0 alloc 1 mem 1\n",
 		"proc/net/sockstat6":  "TCP6: inuse 50\n",
 	})
-	got, _, err := collect(t, newByName(t, "sockets", h), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "sockets", h), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestSocketsHostNamespace(t *testing.T) {
 
 func TestSocketsMissing(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/net/sockstat6": "TCP6: inuse 1\n"})
-	got, _, err := collect(t, newByName(t, "sockets", h), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "sockets", h), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) || len(got) != 0 {
 		t.Fatalf("got %v, err %v; want nothing and fs.ErrNotExist", got, err)
 	}
@@ -112,7 +114,7 @@ func TestSocketsMalformed(t *testing.T) {
 		"proc/net/sockstat":  "sockets: used 4\nTCP: inuse -3 orphan 0\n",
 		"proc/net/sockstat6": "TCP6: inuse zz\n",
 	})
-	got, _, err := collect(t, newByName(t, "sockets", h), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "sockets", h), 1000, false, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "sockstat: line 2") || !strings.Contains(err.Error(), "sockstat6: line 1") {
 		t.Fatalf("err = %v, want errors naming sockstat line 2 and sockstat6 line 1", err)
 	}

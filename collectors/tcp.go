@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -62,7 +63,7 @@ type tcpCol struct {
 	gen     uint64
 }
 
-func newTCP(h Host, _ *slog.Logger) (Collector, error) {
+func newTCP(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &tcp{
 		netstat: kernfile.File{Path: h.NetPath("netstat")},
 		snmp:    kernfile.File{Path: h.NetPath("snmp")},
@@ -88,7 +89,7 @@ func (c *tcp) record(name []byte, v int64) {
 	col.gen = c.gen
 }
 
-func (c *tcp) Collect(_ context.Context, s *Sample) error {
+func (c *tcp) Collect(_ context.Context, s *collect.Sample) error {
 	c.gen++
 	var errs []error
 	// Diamond takes the first line starting with "Tcp" in each file; in

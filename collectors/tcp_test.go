@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseHeaderValues(t *testing.T) {
@@ -60,12 +62,12 @@ func TestParseHeaderValues(t *testing.T) {
 // TCPForwardRetrans no longer exist on this kernel; TCPLossProbes,
 // TCPLossUndo, TCPLossFailures, InCsumErrors and MaxConn are not published.
 func TestTCPRatesReal(t *testing.T) {
-	got, st, err := collect(t, newByName(t, "tcp", fixtureHost("tcp/t0")), 1000, false, State{})
+	got, st, err := collectOnce(t, newByName(t, "tcp", fixtureHost("tcp/t0")), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "tcp.CurrEstab 0") // gauges need no previous sample
-	got, _, err = collect(t, newByName(t, "tcp", fixtureHost("tcp/t1")), 1060, false, st)
+	got, _, err = collectOnce(t, newByName(t, "tcp", fixtureHost("tcp/t1")), 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestTCPRatesReal(t *testing.T) {
 }
 
 func TestTCPRawReal(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "tcp", fixtureHost("tcp/t0")), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "tcp", fixtureHost("tcp/t0")), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestTCPRawReal(t *testing.T) {
 // An old kernel still has TCPLoss and TCPForwardRetrans: all 16 names.
 // Its TCPLossUndo (40) and TCPLossFailures (45) must not appear.
 func TestTCPOldKernelRaw(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "tcp", fixtureHost("tcp/oldkernel")), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "tcp", fixtureHost("tcp/oldkernel")), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestTCPSubstringSelection(t *testing.T) {
 		"proc/net/netstat": "TcpExt: TCPLoss TCPLossProbes TCPLossUndo Estab Drops TW\nTcpExt: 1 2 3 4 5 6\n",
 		"proc/net/snmp":    "Tcp: MaxConn CurrEstab InErrs InCsumErrors\nTcp: -1 3 7 8\n",
 	})
-	got, _, err := collect(t, newByName(t, "tcp", h), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "tcp", h), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +131,11 @@ func TestTCPReset(t *testing.T) {
 		"proc/net/netstat": "TcpExt: ListenDrops TCPTimeouts\nTcpExt: 4 160\n",
 		"proc/net/snmp":    "Tcp: ActiveOpens CurrEstab\nTcp: 110 2\n",
 	})
-	_, st, err := collect(t, newByName(t, "tcp", h0), 1000, false, State{})
+	_, st, err := collectOnce(t, newByName(t, "tcp", h0), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := collect(t, newByName(t, "tcp", h1), 1030, false, st)
+	got, _, err := collectOnce(t, newByName(t, "tcp", h1), 1030, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,13 +150,13 @@ func TestTCPColumnDisappears(t *testing.T) {
 		"proc/net/snmp":    "Tcp: CurrEstab\nTcp: 1\n",
 	})
 	c := newByName(t, "tcp", h)
-	if _, _, err := collect(t, c, 1000, true, State{}); err != nil {
+	if _, _, err := collectOnce(t, c, 1000, true, collect.State{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(h.ProcPath("net", "netstat"), []byte("TcpExt: TW\nTcpExt: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := collect(t, c, 1010, true, State{})
+	got, _, err := collectOnce(t, c, 1010, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,13 +164,13 @@ func TestTCPColumnDisappears(t *testing.T) {
 }
 
 func TestTCPMissing(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "tcp", tempHost(t, nil)), 1000, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "tcp", tempHost(t, nil)), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
 	// One file missing: the other one is still published.
 	h := tempHost(t, map[string]string{"proc/net/snmp": "Tcp: CurrEstab\nTcp: 6\n"})
-	got, _, err := collect(t, newByName(t, "tcp", h), 1000, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "tcp", h), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
@@ -180,7 +182,7 @@ func TestTCPMalformed(t *testing.T) {
 		"proc/net/netstat": "TcpExt: ListenDrops TCPTimeouts\nTcpExt: 3\n",
 		"proc/net/snmp":    "Ip: 1\nIp: 1\nTcp: ActiveOpens PassiveOpens CurrEstab\nTcp: -5 x 2\n",
 	})
-	got, _, err := collect(t, newByName(t, "tcp", h), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "tcp", h), 1000, true, collect.State{})
 	if err == nil {
 		t.Fatal("no error for malformed files")
 	}
@@ -193,7 +195,7 @@ func TestTCPMalformed(t *testing.T) {
 	wantLines(t, got, "tcp.ListenDrops 3", "tcp.CurrEstab 2")
 
 	h = tempHost(t, map[string]string{"proc/net/netstat": "garbage\n", "proc/net/snmp": "Tcp: CurrEstab\n"})
-	got, _, err = collect(t, newByName(t, "tcp", h), 1000, true, State{})
+	got, _, err = collectOnce(t, newByName(t, "tcp", h), 1000, true, collect.State{})
 	if err == nil || len(got) != 0 {
 		t.Fatalf("got %v, err %v; want nothing and an error", got, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -21,7 +22,7 @@ type uptime struct {
 	buf  kernfile.Buf
 }
 
-func newUptime(h Host, _ *slog.Logger) (Collector, error) {
+func newUptime(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &uptime{file: kernfile.File{Path: h.ProcPath("uptime")}}, nil
 }
 
@@ -39,7 +40,7 @@ func parseUptime(b []byte) (float64, error) {
 	return secs, nil
 }
 
-func (c *uptime) Collect(_ context.Context, s *Sample) error {
+func (c *uptime) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

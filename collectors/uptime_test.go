@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io/fs"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseUptime(t *testing.T) {
@@ -32,13 +34,13 @@ func TestParseUptime(t *testing.T) {
 }
 
 func TestUptimeCollect(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "uptime", tempHost(t, map[string]string{"proc/uptime": "3600.00 7000.00\n"})), 1, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "uptime", tempHost(t, map[string]string{"proc/uptime": "3600.00 7000.00\n"})), 1, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLines(t, got, "uptime.minutes 60")
 	// Real file, full precision (Diamond rounds to whole minutes, docs/metrics.md, differences).
-	got, _, err = collect(t, newByName(t, "uptime", fixtureHost("e2e/t0")), 1, true, State{})
+	got, _, err = collectOnce(t, newByName(t, "uptime", fixtureHost("e2e/t0")), 1, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +48,11 @@ func TestUptimeCollect(t *testing.T) {
 }
 
 func TestUptimeMalformedAndMissing(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "uptime", fixtureHost("uptime/malformed")), 1, false, State{})
+	got, _, err := collectOnce(t, newByName(t, "uptime", fixtureHost("uptime/malformed")), 1, false, collect.State{})
 	if err == nil || len(got) != 0 {
 		t.Errorf("unparsable uptime: %v, %v; want nothing and an error", got, err)
 	}
-	_, _, err = collect(t, newByName(t, "uptime", tempHost(t, nil)), 1, false, State{})
+	_, _, err = collectOnce(t, newByName(t, "uptime", tempHost(t, nil)), 1, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}

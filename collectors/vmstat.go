@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -53,7 +54,7 @@ type vmstatValues struct {
 	have [len(vmstatKeys)]bool
 }
 
-func newVMStat(h Host, _ *slog.Logger) (Collector, error) {
+func newVMStat(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &vmstat{file: kernfile.File{Path: h.ProcPath("vmstat")}}, nil
 }
 
@@ -86,7 +87,7 @@ func parseVMStat(b []byte) (vmstatValues, error) {
 	return v, errors.Join(errs...)
 }
 
-func (c *vmstat) Collect(_ context.Context, s *Sample) error {
+func (c *vmstat) Collect(_ context.Context, s *collect.Sample) error {
 	b, err := c.buf.ReadFile(&c.file)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func TestParseVMStat(t *testing.T) {
@@ -51,11 +53,11 @@ func TestParseVMStat(t *testing.T) {
 
 // Two real captures ~5 s apart, collected as if 60 s apart.
 func TestVMStatRatesReal(t *testing.T) {
-	got, st, err := collect(t, newByName(t, "vmstat", fixtureHost("vmstat/t0")), 1000, false, State{})
+	got, st, err := collectOnce(t, newByName(t, "vmstat", fixtureHost("vmstat/t0")), 1000, false, collect.State{})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("first sample: got %v, err %v; want nothing", got, err)
 	}
-	got, _, err = collect(t, newByName(t, "vmstat", fixtureHost("vmstat/t1")), 1060, false, st)
+	got, _, err = collectOnce(t, newByName(t, "vmstat", fixtureHost("vmstat/t1")), 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestVMStatRatesReal(t *testing.T) {
 }
 
 func TestVMStatRawReal(t *testing.T) {
-	got, _, err := collect(t, newByName(t, "vmstat", fixtureHost("vmstat/t0")), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "vmstat", fixtureHost("vmstat/t0")), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +80,11 @@ func TestVMStatRawReal(t *testing.T) {
 func TestVMStatResetAndMissingKey(t *testing.T) {
 	h0 := tempHost(t, map[string]string{"proc/vmstat": "pgfault 100\npgmajfault 10\npgpgin 5\n"})
 	h1 := tempHost(t, map[string]string{"proc/vmstat": "pgfault 40\npgmajfault 70\npgpgin 5\n"})
-	_, st, err := collect(t, newByName(t, "vmstat", h0), 1000, false, State{})
+	_, st, err := collectOnce(t, newByName(t, "vmstat", h0), 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := collect(t, newByName(t, "vmstat", h1), 1060, false, st)
+	got, _, err := collectOnce(t, newByName(t, "vmstat", h1), 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestVMStatResetAndMissingKey(t *testing.T) {
 }
 
 func TestVMStatMissing(t *testing.T) {
-	_, _, err := collect(t, newByName(t, "vmstat", tempHost(t, nil)), 1000, false, State{})
+	_, _, err := collectOnce(t, newByName(t, "vmstat", tempHost(t, nil)), 1000, false, collect.State{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
@@ -98,7 +100,7 @@ func TestVMStatMissing(t *testing.T) {
 
 func TestVMStatMalformed(t *testing.T) {
 	h := tempHost(t, map[string]string{"proc/vmstat": "pgfault 12\npgpgin twelve\n"})
-	got, _, err := collect(t, newByName(t, "vmstat", h), 1000, true, State{})
+	got, _, err := collectOnce(t, newByName(t, "vmstat", h), 1000, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "vmstat: line 2") {
 		t.Fatalf("err = %v, want a parse error naming vmstat line 2", err)
 	}

@@ -158,7 +158,7 @@ const (
 	MinInterval    = time.Second
 	MaxInterval    = 24 * time.Hour
 	maxQueueLines  = 10_000_000
-	maxContainers  = 5000 // about 240k series with --tags: collectors.MaxMetrics
+	maxContainers  = 5000 // about 240k series with --tags: collect.MaxMetrics
 	maxConfigBytes = 1 << 20
 	maxTimestamp   = 1<<32 - 1 // 2106: whisper stores 32-bit timestamps
 )

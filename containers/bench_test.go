@@ -12,15 +12,15 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // synthHost writes a host with n Docker containers (systemd driver) in a
 // temp dir, cgroup v2 or v1, each with its own pid and network namespace,
 // and returns the files a cycle reads (for the read-only baseline).
-func synthHost(b *testing.B, v2 bool, n int) (collectors.Host, []string, []string) {
+func synthHost(b *testing.B, v2 bool, n int) (collect.Host, []string, []string) {
 	d := b.TempDir()
-	h := collectors.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: d}
+	h := collect.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: d}
 	var files, stats []string
 	w := func(p, s string) {
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -95,7 +95,7 @@ const benchN = 1000
 func benchCollect(b *testing.B, v2 bool) {
 	h, _, _ := synthHost(b, v2, benchN)
 	c := newTest(b, h, Options{})
-	s := collectors.NewSample(time.Unix(1000, 0), false, collectors.State{})
+	s := collect.NewSample(time.Unix(1000, 0), false, collect.State{})
 	if err := c.Collect(context.Background(), s); err != nil {
 		b.Fatal(err)
 	}

@@ -3,11 +3,12 @@
 package containers
 
 import (
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
+	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
-// cgroup v1 keys read from the flat files.
+// cgroup v1 keys read from the flat files, and their indexes in c.vals.
 var (
 	v1CPUAcctKeys = []string{"user", "system"}
 	v1CPUKeys     = []string{"nr_throttled", "throttled_time"}
@@ -15,6 +16,14 @@ var (
 	// the plain keys are the fallback for kernels or fixtures without them.
 	v1MemKeys = []string{"total_rss", "total_cache", "total_inactive_file", "rss", "cache", "inactive_file"}
 	v1OOMKeys = []string{"oom_kill"}
+)
+
+const (
+	v1User, v1System             = 0, 1 // cpuacct.stat
+	v1NrThrottled, v1ThrottledNS = 0, 1 // cpu.stat
+	// memory.stat
+	v1TotalRSS, v1TotalCache, v1TotalInactiveFile, v1RSS, v1Cache, v1InactiveFile = 0, 1, 2, 3, 4, 5
+	v1OOMKill                                                                     = 0 // memory.oom_control
 )
 
 // usecPerTick: cpuacct.stat counts USER_HZ (100) ticks of 10000 µs.
@@ -32,54 +41,55 @@ const usecPerTick = 1e6 / 100
 //
 // CPU times are kept in microseconds as on v2, so raw mode publishes one
 // unit on both.
-func (c *collector) readV1(s *collectors.Sample, ct *container) {
+func (c *collector) readV1(s *collect.Sample, ct *container) {
 	p := &ct.paths
 	if v, _, ok := c.single(&ct.f.cpuacctUsage); ok {
 		usec(s, p[mCPUTotal], v/1000, pctOfCPU)
 	}
-	if found, ok := c.kv(&ct.f.cpuacctStat, v1CPUAcctKeys); ok {
-		if found&1 != 0 {
-			usec(s, p[mCPUUser], c.vals[0]*usecPerTick, pctOfCPU)
+	v := &c.vals
+	if c.kv(&ct.f.cpuacctStat, v1CPUAcctKeys) {
+		if v[v1User].OK {
+			usec(s, p[mCPUUser], v[v1User].V*usecPerTick, pctOfCPU)
 		}
-		if found&2 != 0 {
-			usec(s, p[mCPUSystem], c.vals[1]*usecPerTick, pctOfCPU)
+		if v[v1System].OK {
+			usec(s, p[mCPUSystem], v[v1System].V*usecPerTick, pctOfCPU)
 		}
 	}
-	if found, ok := c.kv(&ct.f.cpuStat, v1CPUKeys); ok {
-		if found&1 != 0 {
-			s.Counter(p[mThrottledPeriods], c.vals[0])
+	if c.kv(&ct.f.cpuStat, v1CPUKeys) {
+		if v[v1NrThrottled].OK {
+			s.Counter(p[mThrottledPeriods], v[v1NrThrottled].V)
 		}
-		if found&2 != 0 {
-			usec(s, p[mThrottledSeconds], c.vals[1]/1000, seconds)
+		if v[v1ThrottledNS].OK {
+			usec(s, p[mThrottledSeconds], v[v1ThrottledNS].V/1000, seconds)
 		}
 	}
 	usage, _, haveUsage := c.single(&ct.f.memUsage)
-	found, haveStat := c.kv(&ct.f.memStat, v1MemKeys)
-	rss, cache, inactive := c.vals[0], c.vals[1], c.vals[2]
+	haveStat := c.kv(&ct.f.memStat, v1MemKeys)
+	rss, cache, inactive := v[v1TotalRSS].V, v[v1TotalCache].V, v[v1TotalInactiveFile].V
 	switch {
-	case found&3 == 3:
-	case found&(8|16) == 8|16:
-		rss, cache, inactive = c.vals[3], c.vals[4], c.vals[5]
+	case v[v1TotalRSS].OK && v[v1TotalCache].OK:
+	case v[v1RSS].OK && v[v1Cache].OK:
+		rss, cache, inactive = v[v1RSS].V, v[v1Cache].V, v[v1InactiveFile].V
 	default:
 		haveStat = false
 	}
 	c.memory(s, ct, usage, haveUsage, rss, cache, inactive, haveStat)
 	c.limit(s, ct)
-	if found, ok := c.kv(&ct.f.memOOM, v1OOMKeys); ok && found&1 != 0 {
-		s.GaugeInt(p[mMemOOMKills], c.vals[0])
-		ct.oom, ct.haveOOM = c.vals[0], true
+	if c.kv(&ct.f.memOOM, v1OOMKeys) && v[v1OOMKill].OK {
+		s.GaugeInt(p[mMemOOMKills], v[v1OOMKill].V)
+		ct.oom, ct.haveOOM = v[v1OOMKill].V, true
 	}
 	c.blkio(s, &ct.f.blkioBytes, p[mIOReadBytes], p[mIOWriteBytes])
 	c.blkio(s, &ct.f.blkioIOs, p[mIOReads], p[mIOWrites])
 	c.pids(s, ct)
 }
 
-func (c *collector) blkio(s *collectors.Sample, file *kernfile.File, rpath, wpath string) {
+func (c *collector) blkio(s *collect.Sample, file *kernfile.File, rpath, wpath string) {
 	b, ok := c.read(file)
 	if !ok {
 		return
 	}
-	r, w, err := parseBlkio(b)
+	r, w, err := cgroup.ParseBlkio(b)
 	if err != nil {
 		c.failParse(file.Path, err)
 	}

@@ -2,13 +2,22 @@
 
 package containers
 
-import "github.com/nodemetrics/nodemetrics/collectors"
+import (
+	"github.com/nodemetrics/nodemetrics/collect"
+	"github.com/nodemetrics/nodemetrics/internal/cgroup"
+)
 
-// cgroup v2 keys read from the flat files.
+// cgroup v2 keys read from the flat files, and their indexes in c.vals.
 var (
 	v2CPUKeys    = []string{"usage_usec", "user_usec", "system_usec", "nr_throttled", "throttled_usec"}
 	v2MemKeys    = []string{"anon", "file", "inactive_file"}
 	v2EventsKeys = []string{"oom_kill"}
+)
+
+const (
+	v2Usage, v2User, v2System, v2NrThrottled, v2Throttled = 0, 1, 2, 3, 4 // cpu.stat (µs)
+	v2Anon, v2File, v2InactiveFile                        = 0, 1, 2       // memory.stat
+	v2OOMKill                                             = 0             // memory.events
 )
 
 // readV2 publishes one container of a cgroup v2 host:
@@ -22,44 +31,43 @@ var (
 // cpu.stat exists in every v2 cgroup (usage without the cpu controller;
 // the throttling keys only with it); the other files only when their
 // controller is enabled for the parent.
-func (c *collector) readV2(s *collectors.Sample, ct *container) {
+func (c *collector) readV2(s *collect.Sample, ct *container) {
 	p := &ct.paths
-	if found, ok := c.kv(&ct.f.cpuStat, v2CPUKeys); ok {
-		v := &c.vals
-		if found&1 != 0 {
-			usec(s, p[mCPUTotal], v[0], pctOfCPU)
+	v := &c.vals
+	if c.kv(&ct.f.cpuStat, v2CPUKeys) {
+		if v[v2Usage].OK {
+			usec(s, p[mCPUTotal], v[v2Usage].V, pctOfCPU)
 		}
-		if found&2 != 0 {
-			usec(s, p[mCPUUser], v[1], pctOfCPU)
+		if v[v2User].OK {
+			usec(s, p[mCPUUser], v[v2User].V, pctOfCPU)
 		}
-		if found&4 != 0 {
-			usec(s, p[mCPUSystem], v[2], pctOfCPU)
+		if v[v2System].OK {
+			usec(s, p[mCPUSystem], v[v2System].V, pctOfCPU)
 		}
-		if found&8 != 0 {
-			s.Counter(p[mThrottledPeriods], v[3])
+		if v[v2NrThrottled].OK {
+			s.Counter(p[mThrottledPeriods], v[v2NrThrottled].V)
 		}
-		if found&16 != 0 {
-			usec(s, p[mThrottledSeconds], v[4], seconds)
+		if v[v2Throttled].OK {
+			usec(s, p[mThrottledSeconds], v[v2Throttled].V, seconds)
 		}
 	}
 	usage, _, haveUsage := c.single(&ct.f.memUsage)
-	found, haveStat := c.kv(&ct.f.memStat, v2MemKeys)
-	haveStat = haveStat && found&3 == 3
-	c.memory(s, ct, usage, haveUsage, c.vals[0], c.vals[1], c.vals[2], haveStat)
+	haveStat := c.kv(&ct.f.memStat, v2MemKeys) && v[v2Anon].OK && v[v2File].OK
+	c.memory(s, ct, usage, haveUsage, v[v2Anon].V, v[v2File].V, v[v2InactiveFile].V, haveStat)
 	c.limit(s, ct)
-	if found, ok := c.kv(&ct.f.memOOM, v2EventsKeys); ok && found&1 != 0 {
-		s.GaugeInt(p[mMemOOMKills], c.vals[0])
-		ct.oom, ct.haveOOM = c.vals[0], true
+	if c.kv(&ct.f.memOOM, v2EventsKeys) && v[v2OOMKill].OK {
+		s.GaugeInt(p[mMemOOMKills], v[v2OOMKill].V)
+		ct.oom, ct.haveOOM = v[v2OOMKill].V, true
 	}
 	if b, ok := c.read(&ct.f.ioStat); ok {
-		t, err := parseIOStat(b)
+		t, err := cgroup.ParseIOStat(b)
 		if err != nil {
 			c.failParse(ct.f.ioStat.Path, err)
 		}
-		s.Counter(p[mIOReadBytes], t.rbytes)
-		s.Counter(p[mIOWriteBytes], t.wbytes)
-		s.Counter(p[mIOReads], t.rios)
-		s.Counter(p[mIOWrites], t.wios)
+		s.Counter(p[mIOReadBytes], t.ReadBytes)
+		s.Counter(p[mIOWriteBytes], t.WriteBytes)
+		s.Counter(p[mIOReads], t.Reads)
+		s.Counter(p[mIOWrites], t.Writes)
 	}
 	c.pids(s, ct)
 }

@@ -29,7 +29,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/events"
 )
 
@@ -85,8 +85,8 @@ type Options struct {
 const DefaultMaxContainers = 1000
 
 // Factory is the registry row of the containers collector.
-func Factory(opts Options) collectors.Factory {
-	return collectors.Factory{
+func Factory(opts Options) collect.Factory {
+	return collect.Factory{
 		Name:    "containers",
 		Default: true,
 		Paths: []string{
@@ -101,7 +101,7 @@ func Factory(opts Options) collectors.Factory {
 			"containers.events.<start|die|oom|kill|destroy> (events seen in the cycle)",
 			"container.<metric>;host=..;container=..;image=..;runtime=..;pod=..;namespace=..;label_<k>=.. (with --tags)",
 		},
-		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
+		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
 			return NewCollector(h, opts, log)
 		},
 	}
@@ -192,7 +192,7 @@ type container struct {
 
 	want    string // this cycle's name before sanitising
 	rawName string // name of the events
-	node    string // path node: the name sanitised, unique (collectors.Unique)
+	node    string // path node: the name sanitised, unique (collect.Unique)
 	paths   [nMetrics]string
 	f       files
 
@@ -225,7 +225,7 @@ type container struct {
 }
 
 type collector struct {
-	h     collectors.Host
+	h     collect.Host
 	opts  Options
 	log   *slog.Logger
 	lay   cgroup.Layout
@@ -236,7 +236,7 @@ type collector struct {
 	gen   uint64
 	byKey map[string]*container
 	live  []*container
-	names *collectors.Unique
+	names *collect.Unique
 	key   []byte
 	netns map[uint64]struct{}
 	// budget is how many descriptors the containers' files may keep open
@@ -246,7 +246,7 @@ type collector struct {
 	host2        string // <procfs>/2/ns/net: kthreadd, always in the initial netns
 	errs         []error
 	nerr         int
-	vals         [8]uint64
+	vals         [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
 
 	primed bool // a first cycle ran: later appearances are starts
 
@@ -259,7 +259,7 @@ type collector struct {
 }
 
 // NewCollector builds the containers collector for host h.
-func NewCollector(h collectors.Host, opts Options, log *slog.Logger) (collectors.Collector, error) {
+func NewCollector(h collect.Host, opts Options, log *slog.Logger) (collect.Collector, error) {
 	if opts.MaxContainers <= 0 {
 		opts.MaxContainers = DefaultMaxContainers
 	}
@@ -270,7 +270,7 @@ func NewCollector(h collectors.Host, opts Options, log *slog.Logger) (collectors
 		h: h, opts: opts, log: log,
 		byKey:   map[string]*container{},
 		answers: map[string]answer{},
-		names:   collectors.NewUnique(collectors.Segment),
+		names:   collect.NewUnique(collect.Segment),
 		netns:   map[uint64]struct{}{},
 		budget:  fdBudget(),
 		host1:   h.ProcPath("1", "ns", "net"),
@@ -280,12 +280,12 @@ func NewCollector(h collectors.Host, opts Options, log *slog.Logger) (collectors
 
 // Collect discovers the containers, then publishes the first MaxContainers
 // by name.
-func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
+func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 	if !c.layOK {
 		c.lay, c.layOK = cgroup.Detect(c.h.Sys)
 		if !c.layOK {
 			c.publishKnown(nil) // no containers: nobody waits for a list
-			return collectors.ErrNoData
+			return collect.ErrNoData
 		}
 		if len(c.lay.Roots) > maxRoots {
 			c.lay.Roots = c.lay.Roots[:maxRoots]
@@ -338,7 +338,7 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 		return strings.Compare(a.key, b.key)
 	})
 	// Two containers never share a series: the collision rule gives each
-	// its own path node, stable while it lives (collectors.Unique).
+	// its own path node, stable while it lives (collect.Unique).
 	for _, ct := range c.live {
 		tie := ""
 		if isHexID([]byte(ct.id)) {
@@ -398,7 +398,7 @@ func (c *collector) Collect(ctx context.Context, s *collectors.Sample) error {
 }
 
 // Settle carries the event counts of a sample that was not published
-// into the next one (collectors.Settler).
+// into the next one (collect.Settler).
 func (c *collector) Settle(published bool) { c.opts.Events.Settle(published) }
 
 // found is called by the walk for each container directory. A container
@@ -644,7 +644,7 @@ func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
 	if !ok {
 		return 0, false, false
 	}
-	v, max, err := parseSingle(b)
+	v, max, err := cgroup.ParseSingle(b)
 	if err != nil {
 		c.failParse(k.Path, err)
 		return 0, false, false
@@ -652,24 +652,23 @@ func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
 	return v, max, true
 }
 
-// kv reads a flat key/value file into c.vals.
-func (c *collector) kv(k *kernfile.File, keys []string) (uint32, bool) {
+// kv reads a flat key/value file into c.vals (index i: keys[i]); false
+// when the file could not be read.
+func (c *collector) kv(k *kernfile.File, keys []string) bool {
 	b, ok := c.read(k)
 	if !ok {
-		return 0, false
+		return false
 	}
-	clear(c.vals[:])
-	found, err := parseKV(b, keys, c.vals[:])
-	if err != nil {
+	if err := cgroup.ParseKV(b, keys, c.vals[:]); err != nil {
 		c.failParse(k.Path, err)
 	}
-	return found, true
+	return true
 }
 
 // usec publishes a CPU time counter kept in microseconds: in rate mode
 // multiplied by scale (1e-4: % of one CPU; 1e-6: seconds per second), in
 // raw mode as microseconds.
-func usec(s *collectors.Sample, path string, v uint64, scale float64) {
+func usec(s *collect.Sample, path string, v uint64, scale float64) {
 	if s.Raw {
 		s.GaugeInt(path, v)
 		return
@@ -692,7 +691,7 @@ const (
 
 // memory publishes usage and its breakdown. The working set is usage
 // minus inactive file pages, as cAdvisor and the kubelet compute it.
-func (c *collector) memory(s *collectors.Sample, ct *container, usage uint64, haveUsage bool, rss, cache, inactive uint64, haveStat bool) {
+func (c *collector) memory(s *collect.Sample, ct *container, usage uint64, haveUsage bool, rss, cache, inactive uint64, haveStat bool) {
 	if haveUsage {
 		s.GaugeInt(ct.paths[mMemUsage], usage)
 		if haveStat {
@@ -709,13 +708,13 @@ func (c *collector) memory(s *collectors.Sample, ct *container, usage uint64, ha
 	}
 }
 
-func (c *collector) limit(s *collectors.Sample, ct *container) {
+func (c *collector) limit(s *collect.Sample, ct *container) {
 	if v, max, ok := c.single(&ct.f.memLimit); ok && !max && v < unlimited {
 		s.GaugeInt(ct.paths[mMemLimit], v)
 	}
 }
 
-func (c *collector) pids(s *collectors.Sample, ct *container) {
+func (c *collector) pids(s *collect.Sample, ct *container) {
 	if v, _, ok := c.single(&ct.f.pidsCurrent); ok {
 		s.GaugeInt(ct.paths[mPids], v)
 	}
@@ -792,7 +791,7 @@ func (c *collector) pidNS(ct *container) (uint64, error) {
 // cgroupPid is a pid of the container from its cgroup.procs files.
 func (c *collector) cgroupPid(ct *container) int {
 	if b, ok := c.readPath(ct.f.procs); ok {
-		if pid, ok := parseFirstPid(b); ok {
+		if pid, ok := cgroup.ParseFirstPid(b); ok {
 			return pid
 		}
 	}
@@ -816,7 +815,7 @@ func (c *collector) childPid(dir string, depth int) int {
 		}
 		d := dir + "/" + e.Name()
 		if b, ok := c.readPath(d + "/cgroup.procs"); ok {
-			if pid, ok := parseFirstPid(b); ok {
+			if pid, ok := cgroup.ParseFirstPid(b); ok {
 				return pid
 			}
 		}
@@ -830,7 +829,7 @@ func (c *collector) childPid(dir string, depth int) int {
 // readNet publishes the interfaces of the container's network namespace,
 // unless it is the host's or an earlier container (by name) already
 // published it: the containers of a pod share the sandbox's namespace.
-func (c *collector) readNet(s *collectors.Sample, ct *container, hostNS uint64) {
+func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 	ino, ok := c.netNS(ct)
 	if !ok {
 		return // no process, or no /proc for it: no network data
@@ -869,7 +868,7 @@ func (c *collector) readNet(s *collectors.Sample, ct *container, hostNS uint64) 
 				clear(ct.ifaces) // interfaces churned: do not grow forever
 			}
 			paths = new([8]string)
-			prefix := "containers." + ct.node + ".network." + collectors.Segment(string(name)) + "."
+			prefix := "containers." + ct.node + ".network." + collect.Segment(string(name)) + "."
 			for i, n := range netDevNames {
 				paths[i] = prefix + n
 			}
@@ -926,7 +925,7 @@ func (c *collector) emit(ct *container, action string) {
 // tag republishes the metrics the container emitted since mark as tagged
 // series. The tagged path of each plain path is cached until the
 // container's tags change.
-func (c *collector) tag(s *collectors.Sample, ct *container, mark int) {
+func (c *collector) tag(s *collect.Sample, ct *container, mark int) {
 	suffix := c.tagsOf(ct)
 	if suffix != ct.tagSuffix || ct.tagged == nil {
 		ct.tagSuffix = suffix
@@ -947,7 +946,7 @@ func (c *collector) tag(s *collectors.Sample, ct *container, mark int) {
 				ct.tagged[p] = t
 			}
 		}
-		s.AlsoAs(i, t)
+		s.AlsoTagged(i, t)
 	}
 }
 
@@ -962,15 +961,15 @@ func (c *collector) tagsOf(ct *container) string {
 	// host and container carry their path nodes (a container's is unique);
 	// the others go through the naming rules for tags.
 	tags := [][2]string{
-		{"host", collectors.Segment(c.opts.Hostname)}, {"container", ct.node}, {"image", collectors.Tag(info.Image)},
-		{"runtime", collectors.Tag(runtime)}, {"pod", collectors.Tag(info.Pod)}, {"namespace", collectors.Tag(info.Namespace)},
+		{"host", collect.Segment(c.opts.Hostname)}, {"container", ct.node}, {"image", collect.Tag(info.Image)},
+		{"runtime", collect.Tag(runtime)}, {"pod", collect.Tag(info.Pod)}, {"namespace", collect.Tag(info.Namespace)},
 	}
 	if c.opts.Hostname == "" {
 		tags[0][1] = ""
 	}
 	for _, l := range c.opts.TagLabels {
 		if v, ok := info.Labels[l]; ok {
-			tags = append(tags, [2]string{"label_" + collectors.Tag(l), collectors.Tag(v)})
+			tags = append(tags, [2]string{"label_" + collect.Tag(l), collect.Tag(v)})
 		}
 	}
 	slices.SortFunc(tags, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
@@ -993,7 +992,7 @@ func (c *collector) tagsOf(ct *container) string {
 // total in its cgroup2 pressure files. The kernel's avg10/60/300 are left
 // to the host's pressure collector: per container the interval's exact
 // share is what is graphed, in a third of the series.
-func (c *collector) readPressure(s *collectors.Sample, ct *container) {
+func (c *collector) readPressure(s *collect.Sample, ct *container) {
 	for i := range ct.f.pressure {
 		f := &ct.f.pressure[i]
 		b, ok := c.read(f)

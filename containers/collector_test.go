@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden (check the diff by hand)")
@@ -32,7 +32,7 @@ const pod1 = "pod11112222-3333-4444-5555-666677778888_"
 func TestFixtureGolden(t *testing.T) {
 	for _, dir := range []string{"v2", "v1"} {
 		t.Run(dir, func(t *testing.T) {
-			got, _, err := collect(t, newTest(t, fixtureHost(dir), Options{}), 1000, true, collectors.State{})
+			got, _, err := collectOnce(t, newTest(t, fixtureHost(dir), Options{}), 1000, true, collect.State{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +51,7 @@ func TestFixtureGolden(t *testing.T) {
 
 // Spot checks of the golden output, so its meaning is stated in code.
 func TestFixtureV2Semantics(t *testing.T) {
-	got, _, err := collect(t, newTest(t, fixtureHost("v2"), Options{}), 1000, true, collectors.State{})
+	got, _, err := collectOnce(t, newTest(t, fixtureHost("v2"), Options{}), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestFixtureV2Semantics(t *testing.T) {
 // Read/Write lines summed; the v1 "unlimited" limit is not published; a
 // container present in one controller only still publishes that one.
 func TestFixtureV1Semantics(t *testing.T) {
-	got, _, err := collect(t, newTest(t, fixtureHost("v1"), Options{}), 1000, true, collectors.State{})
+	got, _, err := collectOnce(t, newTest(t, fixtureHost("v1"), Options{}), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestRatesAndVanish(t *testing.T) {
 	h, root := copyHost(t, "v2")
 	c := newTest(t, h, Options{})
 	cg := filepath.Join(root, "sys/fs/cgroup/system.slice/docker-"+idA+".scope")
-	_, st, err := collect(t, c, 1000, false, collectors.State{})
+	_, st, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRatesAndVanish(t *testing.T) {
 	write(filepath.Join(cg, "io.stat"), "8:0 rbytes=96112 wbytes=4096 rios=6 wios=61\n253:0 rbytes=10000 wbytes=0 rios=2 wios=0\n")
 	dev, _ := os.ReadFile(filepath.Join(root, "proc/100/net/dev"))
 	write(filepath.Join(root, "proc/100/net/dev"), strings.Replace(string(dev), "   1000      10", "   1600      10", 1))
-	got, st, err := collect(t, c, 1060, false, st)
+	got, st, err := collectOnce(t, c, 1060, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestRatesAndVanish(t *testing.T) {
 	if err := os.RemoveAll(cg); err != nil {
 		t.Fatal(err)
 	}
-	got, st, err = collect(t, c, 1120, false, st)
+	got, st, err = collectOnce(t, c, 1120, false, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestNamerAndMax(t *testing.T) {
 		idB:   {Name: "kube/api-7f9/api", Pid: 201}, // Info.Pid used for the netns
 		"web": {Name: "nspawn-web"},
 	}
-	got, _, err := collect(t, newTest(t, fixtureHost("v2"), Options{Namer: namer, MaxContainers: 3}), 1000, true, collectors.State{})
+	got, _, err := collectOnce(t, newTest(t, fixtureHost("v2"), Options{Namer: namer, MaxContainers: 3}), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestNamerAndMax(t *testing.T) {
 	}
 	wantLines(t, filter(got, "containers.s"), "containers.skipped_count 4")
 
-	got, _, err = collect(t, newTest(t, fixtureHost("v2"), Options{Namer: namer}), 1000, true, collectors.State{})
+	got, _, err = collectOnce(t, newTest(t, fixtureHost("v2"), Options{Namer: namer}), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,15 +234,15 @@ func TestNamerAndMax(t *testing.T) {
 }
 
 func TestNoCgroupAndMalformed(t *testing.T) {
-	empty := collectors.Host{Proc: t.TempDir(), Sys: t.TempDir(), Root: "/"}
-	if _, _, err := collect(t, newTest(t, empty, Options{}), 1000, false, collectors.State{}); !errors.Is(err, collectors.ErrNoData) {
+	empty := collect.Host{Proc: t.TempDir(), Sys: t.TempDir(), Root: "/"}
+	if _, _, err := collectOnce(t, newTest(t, empty, Options{}), 1000, false, collect.State{}); !errors.Is(err, collect.ErrNoData) {
 		t.Errorf("no cgroup tree: err = %v, want ErrNoData", err)
 	}
 	h, root := copyHost(t, "v2")
 	cg := filepath.Join(root, "sys/fs/cgroup/system.slice/docker-"+idA+".scope")
 	os.WriteFile(filepath.Join(cg, "memory.current"), []byte("garbage\n"), 0o644)
 	os.WriteFile(filepath.Join(cg, "io.stat"), []byte("8:0 rbytes=zz\n"), 0o644)
-	got, _, err := collect(t, newTest(t, h, Options{}), 1000, true, collectors.State{})
+	got, _, err := collectOnce(t, newTest(t, h, Options{}), 1000, true, collect.State{})
 	if err == nil || !strings.Contains(err.Error(), "parse "+filepath.Join(cg, "memory.current")) || !strings.Contains(err.Error(), "io.stat") {
 		t.Errorf("err = %v, want parse errors naming the files", err)
 	}
@@ -259,27 +259,29 @@ func TestNoCgroupAndMalformed(t *testing.T) {
 func TestNameCollisionStable(t *testing.T) {
 	namer := fakeNamer{idA: {Name: "/web.1"}}
 	c := newTest(t, fixtureHost("v2"), Options{Namer: namer, Tags: true, Hostname: "h"})
-	s := collectors.NewSample(time.Unix(1000, 0), true, collectors.State{})
+	s := collect.NewSample(time.Unix(1000, 0), true, collect.State{})
 	if err := c.Collect(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	wantNode := func(ms []collectors.Metric, node, id string) {
+	wantNode := func(s *collect.Sample, node, id string) {
 		t.Helper()
 		plain, tagged := false, false
-		for _, m := range ms {
+		for _, m := range s.Metrics() {
 			plain = plain || strings.HasPrefix(m.Path, "containers."+node+".cpu.")
-			tagged = tagged || m.Absolute && strings.Contains(m.Path, ";container="+node+";") && strings.HasPrefix(m.Path, "container.cpu.")
+		}
+		for _, m := range s.Tagged() {
+			tagged = tagged || strings.Contains(m.Path, ";container="+node+";") && strings.HasPrefix(m.Path, "container.cpu.")
 		}
 		if !plain || !tagged {
 			t.Errorf("%s: no containers.%s.cpu.* (%v) or tagged container=%s (%v)", id[:12], node, plain, node, tagged)
 		}
 	}
-	wantNode(s.Metrics(), "web_1", idA)
+	wantNode(s, "web_1", idA)
 	namer[idE] = Info{Name: "web_1"}
 	s.Reset(time.Unix(1001, 0))
 	if err := c.Collect(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	wantNode(s.Metrics(), "web_1", idA)
-	wantNode(s.Metrics(), "web_1_"+idE[:12], idE)
+	wantNode(s, "web_1", idA)
+	wantNode(s, "web_1_"+idE[:12], idE)
 }

@@ -14,20 +14,20 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/carbon"
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // fixtureHost is a host tree under testdata/<dir>/{proc,sys}.
-func fixtureHost(dir string) collectors.Host {
+func fixtureHost(dir string) collect.Host {
 	d := filepath.Join("testdata", dir)
-	return collectors.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
+	return collect.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
 }
 
 // copyHost copies a fixture tree (symlinks kept) into a temp dir, so a test
 // can change files between two cycles.
-func copyHost(t testing.TB, dir string) (collectors.Host, string) {
+func copyHost(t testing.TB, dir string) (collect.Host, string) {
 	t.Helper()
 	src := filepath.Join("testdata", dir)
 	dst := t.TempDir()
@@ -57,20 +57,21 @@ func copyHost(t testing.TB, dir string) (collectors.Host, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return collectors.Host{Proc: filepath.Join(dst, "proc"), Sys: filepath.Join(dst, "sys"), Root: filepath.Join(dst, "root")}, dst
+	return collect.Host{Proc: filepath.Join(dst, "proc"), Sys: filepath.Join(dst, "sys"), Root: filepath.Join(dst, "root")}, dst
 }
 
-// collect runs one cycle at unix time ts over prev, published as the
-// agent does (the event counts start again from zero).
-func collect(t testing.TB, c collectors.Collector, ts int64, raw bool, prev collectors.State) ([]string, collectors.State, error) {
+// collectOnce runs one cycle at unix time ts over prev, published as the
+// agent does (the event counts start again from zero): the plain metrics,
+// then the tagged series.
+func collectOnce(t testing.TB, c collect.Collector, ts int64, raw bool, prev collect.State) ([]string, collect.State, error) {
 	t.Helper()
-	s := collectors.NewSample(time.Unix(ts, 0), raw, prev)
+	s := collect.NewSample(time.Unix(ts, 0), raw, prev)
 	err := c.Collect(context.Background(), s)
-	c.(collectors.Settler).Settle(true)
-	return render(s.Metrics()), s.Next(), err
+	c.(collect.Settler).Settle(true)
+	return append(render(s.Metrics()), render(s.Tagged())...), s.Next(), err
 }
 
-func render(ms []collectors.Metric) []string {
+func render(ms []collect.Metric) []string {
 	lines := make([]string, 0, len(ms))
 	for _, m := range ms {
 		line := string(carbon.AppendLine(nil, "", m.Path, m.Value, m.Int, m.IsInt, 0))
@@ -88,7 +89,7 @@ func wantLines(t testing.TB, got []string, want ...string) {
 	}
 }
 
-func newTest(t testing.TB, h collectors.Host, opts Options) collectors.Collector {
+func newTest(t testing.TB, h collect.Host, opts Options) collect.Collector {
 	t.Helper()
 	c, err := NewCollector(h, opts, discardLogger())
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // TestOneIdentityAcrossHierarchies: the v1 fixture with its memory
@@ -32,12 +32,12 @@ func TestOneIdentityAcrossHierarchies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	flat, _, err := collect(t, newTest(t, fixtureHost("v1"), Options{}), 1000, true, collectors.State{})
+	flat, _, err := collectOnce(t, newTest(t, fixtureHost("v1"), Options{}), 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := newTest(t, h, Options{})
-	got, _, err := collect(t, c, 1000, true, collectors.State{})
+	got, _, err := collectOnce(t, c, 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestOneIdentityAcrossHierarchies(t *testing.T) {
 	for _, r := range []string{"cpu", "cpuacct", "blkio", "pids", "unified", "memory/process_api/6077fe297df6e4c3"} {
 		os.RemoveAll(filepath.Join(root, "sys/fs/cgroup", r, "kubepods/burstable/pod11112222-3333-4444-5555-666677778888", idB))
 	}
-	collect(t, c, 1060, true, collectors.State{})
+	collectOnce(t, c, 1060, true, collect.State{})
 	for k := range c.(*collector).byKey {
 		if strings.Contains(k, idB) {
 			t.Errorf("%s kept after it went", k)
@@ -92,7 +92,7 @@ func TestResolverNamesSandboxes(t *testing.T) {
 		idC: {Name: "kube/api-7f9/api", Image: "registry.local/kube/api:1", Pod: "api-7f9", Namespace: "kube", Runtime: "containerd"},
 	}}
 	c := newTest(t, fixtureHost("v2"), Options{Resolver: r, Tags: true, Hostname: "h"})
-	got, st, err := collect(t, c, 1000, true, collectors.State{})
+	got, st, err := collectOnce(t, c, 1000, true, collect.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestResolverNamesSandboxes(t *testing.T) {
 		t.Errorf("missing %q in %v", tagged, filter(got, "container.cpu.total"))
 	}
 	wantLines(t, filter(got, "containers.running"), "containers.running_count 6")
-	collect(t, c, 1060, true, st)
+	collectOnce(t, c, 1060, true, st)
 	for id, n := range r.asked {
 		if n != 1 {
 			t.Errorf("%s asked %d times", id[:12], n)
@@ -120,7 +120,7 @@ func TestResolverNamesSandboxes(t *testing.T) {
 	c = newTest(t, fixtureHost("v2"), Options{Resolver: hung})
 	for i := 0; i < 2; i++ {
 		done := make(chan []string)
-		go func() { got, _, _ := collect(t, c, 1000, true, collectors.State{}); done <- got }()
+		go func() { got, _, _ := collectOnce(t, c, 1000, true, collect.State{}); done <- got }()
 		select {
 		case got = <-done:
 		case <-time.After(30 * time.Second):
@@ -133,7 +133,7 @@ func TestResolverNamesSandboxes(t *testing.T) {
 	close(hung.hold)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got, _, _ = collect(t, c, 1000, true, collectors.State{})
+		got, _, _ = collectOnce(t, c, 1000, true, collect.State{})
 		if len(filter(got, "containers.kube_api-7f9_api.cpu.total")) == 1 || time.Now().After(deadline) {
 			break
 		}
@@ -164,7 +164,7 @@ func TestFilter(t *testing.T) {
 		{&Filter{IncludeNames: []string{"shop/*/*"}, IncludeLabels: []string{"tier=w*"}}, "shop_web-1_nginx"},
 		{&Filter{ExcludeNames: []string{"kube-system/*/*", "my-box", "web", "pod*/*"}, ExcludeImages: []string{"*/*/*:16"}}, "shop_web-1_nginx"},
 	} {
-		got, _, err := collect(t, newTest(t, fixtureHost("v2"), Options{Namer: namer, Filter: tc.f}), 1000, true, collectors.State{})
+		got, _, err := collectOnce(t, newTest(t, fixtureHost("v2"), Options{Namer: namer, Filter: tc.f}), 1000, true, collect.State{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 type Running struct {
 	ID, Name, Image string
 	// Node is the container's path node in containers.<node>: its name
-	// sanitised and unique among the containers (collectors.Unique); a
+	// sanitised and unique among the containers (collect.Unique); a
 	// collector publishing below it must use it, not its own of Name.
 	Node   string
 	Labels map[string]string

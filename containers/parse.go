@@ -9,175 +9,9 @@ import (
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
-// Parsers for the cgroup and proc files of a container. They work on the
-// reused read buffer and never allocate on success; every error names the
-// line so the caller can prefix the file (`parse <file>: line 3: ...`).
-
-// parseSingle reads a file holding one number, such as memory.current,
-// pids.current or cpuacct.usage. "max" (cgroup v2 for "no limit") sets max.
-func parseSingle(b []byte) (v uint64, max bool, err error) {
-	f := bytes.TrimSpace(b)
-	if string(f) == "max" {
-		return 0, true, nil
-	}
-	v, ok := kernfile.ParseUint(f)
-	if !ok {
-		return 0, false, fmt.Errorf("want one number, got %q", clip(f))
-	}
-	return v, false, nil
-}
-
-// parseKV looks up keys in a flat "key value" file (cpu.stat, cpuacct.stat,
-// memory.stat, memory.events, memory.oom_control) and stores their values in
-// out (same index as keys). found has bit i set when keys[i] was present.
-// Lines with other keys are not checked, so new kernel keys cannot break
-// the parse; a wanted key with a bad value is an error (the other keys are
-// still returned).
-//
-//	usage_usec 4523012
-//	user_usec 3012000
-func parseKV(b []byte, keys []string, out []uint64) (found uint32, err error) {
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b = kernfile.NextLine(b)
-		k, rest := kernfile.NextField(line)
-		if len(k) == 0 {
-			continue
-		}
-		for i, want := range keys {
-			if i >= 32 || i >= len(out) || string(k) != want {
-				continue
-			}
-			f, tail := kernfile.NextField(rest)
-			v, ok := kernfile.ParseUint(f)
-			if !ok || len(bytes.TrimSpace(tail)) != 0 {
-				if err == nil {
-					err = fmt.Errorf("line %d: bad value for %s: %q", n, want, clip(line))
-				}
-				break
-			}
-			out[i] = v
-			found |= 1 << i
-			break
-		}
-	}
-	return found, err
-}
-
-// ioTotals are the block IO counters of one cgroup, summed over devices.
-type ioTotals struct {
-	rbytes, wbytes, rios, wios uint64
-}
-
-// parseIOStat sums cgroup v2 io.stat over devices:
-//
-//	8:0 rbytes=90112 wbytes=0 rios=6 wios=0 dbytes=0 dios=0
-func parseIOStat(b []byte) (t ioTotals, err error) {
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b = kernfile.NextLine(b)
-		dev, rest := kernfile.NextField(line)
-		if len(dev) == 0 {
-			continue
-		}
-		for {
-			var kv []byte
-			kv, rest = kernfile.NextField(rest)
-			if len(kv) == 0 {
-				break
-			}
-			k, v, ok := bytes.Cut(kv, []byte("="))
-			if !ok {
-				if err == nil {
-					err = fmt.Errorf("line %d: want key=value, got %q", n, clip(kv))
-				}
-				continue
-			}
-			var dst *uint64
-			switch string(k) {
-			case "rbytes":
-				dst = &t.rbytes
-			case "wbytes":
-				dst = &t.wbytes
-			case "rios":
-				dst = &t.rios
-			case "wios":
-				dst = &t.wios
-			default:
-				continue
-			}
-			x, ok := kernfile.ParseUint(v)
-			if !ok {
-				if err == nil {
-					err = fmt.Errorf("line %d: bad value %q", n, clip(kv))
-				}
-				continue
-			}
-			*dst += x
-		}
-	}
-	return t, err
-}
-
-// parseBlkio sums the Read and Write lines of a cgroup v1
-// blkio.throttle.io_service_bytes or _serviced file over devices; the
-// per-device Sync/Async/Discard/Total lines and the final "Total N" line are
-// skipped (they would count the same IO twice):
-//
-//	8:0 Read 90112
-//	8:0 Write 4096
-//	8:0 Total 94208
-//	Total 94208
-func parseBlkio(b []byte) (read, write uint64, err error) {
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b = kernfile.NextLine(b)
-		dev, rest := kernfile.NextField(line)
-		if len(dev) == 0 || string(dev) == "Total" {
-			continue
-		}
-		op, rest := kernfile.NextField(rest)
-		var dst *uint64
-		switch string(op) {
-		case "Read":
-			dst = &read
-		case "Write":
-			dst = &write
-		case "Sync", "Async", "Discard", "Total":
-			continue
-		default:
-			if err == nil {
-				err = fmt.Errorf("line %d: want <dev> <op> <value>, got %q", n, clip(line))
-			}
-			continue
-		}
-		f, _ := kernfile.NextField(rest)
-		v, ok := kernfile.ParseUint(f)
-		if !ok {
-			if err == nil {
-				err = fmt.Errorf("line %d: bad value in %q", n, clip(line))
-			}
-			continue
-		}
-		*dst += v
-	}
-	return read, write, err
-}
-
-// parseFirstPid returns the first pid of a cgroup.procs file. 0 (what the
-// kernel shows for a pid outside the reader's pid namespace on cgroup v2)
-// is skipped: it cannot be looked up in /proc.
-func parseFirstPid(b []byte) (int, bool) {
-	for len(b) > 0 {
-		var line []byte
-		line, b = kernfile.NextLine(b)
-		v, ok := kernfile.ParseUint(bytes.TrimSpace(line))
-		if ok && v > 0 && v < 1<<31 {
-			return int(v), true
-		}
-	}
-	return 0, false
-}
+// The parsers of the /proc files of a container; its cgroup files are
+// parsed by internal/cgroup. They work on the reused read buffer and never
+// allocate on success.
 
 // netDev is one interface line of /proc/<pid>/net/dev, in the order the
 // container metrics are published.
@@ -215,24 +49,16 @@ func nextNetDev(b []byte, n *int) (name []byte, v netDev, rest []byte, ok bool, 
 			}
 			x, good := kernfile.ParseUint(f)
 			if !good {
-				return name, v, b, true, fmt.Errorf("line %d: bad value %q for %s", *n, clip(f), clip(name))
+				return name, v, b, true, fmt.Errorf("line %d: bad value %q for %s", *n, kernfile.Clip(f), kernfile.Clip(name))
 			}
 			if j := netDevCols[cols]; j >= 0 {
 				v[j] = x
 			}
 		}
 		if cols < 12 || len(name) == 0 {
-			return name, v, b, true, fmt.Errorf("line %d: want an interface and 16 numbers, got %q", *n, clip(line))
+			return name, v, b, true, fmt.Errorf("line %d: want an interface and 16 numbers, got %q", *n, kernfile.Clip(line))
 		}
 		return name, v, b, true, nil
 	}
 	return nil, v, nil, false, nil
-}
-
-// clip bounds what an error quotes from a file.
-func clip(b []byte) []byte {
-	if len(b) > 64 {
-		return b[:64]
-	}
-	return b
 }

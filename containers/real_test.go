@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/events"
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 )
@@ -84,7 +84,7 @@ func TestRealCgroups(t *testing.T) {
 	r.Start(exec.Command("sleep", "120"), cg["kubeB"])
 	r.Start(exec.Command("sleep", "120"), cg["machine"])
 
-	c := newTest(t, collectors.DefaultHost(), Options{})
+	c := newTest(t, collect.DefaultHost(), Options{})
 	names := map[string]string{
 		"burner": burner[:12], "alloc": alloc[:12], "gone": gone[:12],
 		"kubeA": "pod" + uid + "_" + kubeA[:12], "kubeB": "pod" + uid + "_" + kubeB[:12],
@@ -93,10 +93,10 @@ func TestRealCgroups(t *testing.T) {
 	// Wait until dd holds its memory.
 	deadline := time.Now().Add(10 * time.Second)
 	var got []string
-	var st collectors.State
+	var st collect.State
 	var err error
 	for {
-		got, st, err = collect(t, c, time.Now().UnixNano()/1e9, false, collectors.State{})
+		got, st, err = collectOnce(t, c, time.Now().UnixNano()/1e9, false, collect.State{})
 		if byNode(got)[names["alloc"]]["memory.usage_byte"] >= 60e6 || time.Now().After(deadline) {
 			break
 		}
@@ -105,12 +105,12 @@ func TestRealCgroups(t *testing.T) {
 	if err != nil {
 		t.Logf("cycle error (other cgroups of the host): %v", err)
 	}
-	s := collectors.NewSample(time.Now(), false, st)
+	s := collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
 	ticks0, at0 := procTicks(t, burnerCmd.Process.Pid), time.Now()
 	st = s.Next()
 	time.Sleep(1500 * time.Millisecond)
-	s = collectors.NewSample(time.Now(), false, st)
+	s = collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
 	ticks1, at1 := procTicks(t, burnerCmd.Process.Pid), time.Now()
 	got, st = render(s.Metrics()), s.Next()
@@ -176,7 +176,7 @@ func TestRealCgroups(t *testing.T) {
 	// One container stops: next cycle it is gone, with its state.
 	r.Kill(goneCmd)
 	r.Rmdir(cg["gone"])
-	got, st, _ = collect(t, c, time.Now().Unix()+10, false, st)
+	got, st, _ = collectOnce(t, c, time.Now().Unix()+10, false, st)
 	if byNode(got)[names["gone"]] != nil {
 		t.Errorf("removed container still published")
 	}
@@ -270,7 +270,7 @@ func TestRealNetns(t *testing.T) {
 			bb = rest
 		}
 	}
-	c := newTest(t, collectors.DefaultHost(), Options{})
+	c := newTest(t, collect.DefaultHost(), Options{})
 	nA, nB := "pod"+uid+"_"+a[:12], "pod"+uid+"_"+b[:12]
 	first := nA
 	if nB < nA {
@@ -280,7 +280,7 @@ func TestRealNetns(t *testing.T) {
 	var before netDev
 	for try := 0; try < 5; try++ { // a stray packet between the reads: again
 		before = read()
-		got, _, _ := collect(t, c, time.Now().Unix(), true, collectors.State{})
+		got, _, _ := collectOnce(t, c, time.Now().Unix(), true, collect.State{})
 		if read() != before {
 			continue
 		}
@@ -344,10 +344,10 @@ func TestRealCgroupEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer disp.Close()
-	c := newTest(t, collectors.DefaultHost(), Options{Events: disp})
+	c := newTest(t, collect.DefaultHost(), Options{Events: disp})
 	counts := func() map[string]float64 {
 		t.Helper()
-		got, _, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+		got, _, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 		return byNode(got)["events"]
 	}
 	if n := counts(); n["start"] != 0 || n["die"] != 0 || n["oom"] != 0 {
@@ -426,10 +426,10 @@ func TestRealPressure(t *testing.T) {
 		r.Start(exec.Command("nice", "-n", "19", "sh", "-c", "while :; do :; done"), busy)
 	}
 	r.Start(exec.Command("sleep", "120"), idle)
-	c := newTest(t, collectors.DefaultHost(), Options{})
-	_, st, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+	c := newTest(t, collect.DefaultHost(), Options{})
+	_, st, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 	time.Sleep(2 * time.Second)
-	s := collectors.NewSample(time.Now(), false, st)
+	s := collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
 	nodes := byNode(render(s.Metrics()))
 	nb, ni := nodes[busy[len("system.slice/docker-"):][:12]], nodes[idle[len("system.slice/docker-"):][:12]]
@@ -472,8 +472,8 @@ func openBelow(t *testing.T, s string) int {
 func TestRealStartStop(t *testing.T) {
 	r := newRealCgroups(t)
 	known := NewKnown()
-	c := newTest(t, collectors.DefaultHost(), Options{Known: known})
-	collect(t, c, time.Now().Unix(), false, collectors.State{})
+	c := newTest(t, collect.DefaultHost(), Options{Known: known})
+	collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 
 	id := cgrouptest.ID(t)
 	rel := "docker/" + id
@@ -481,7 +481,7 @@ func TestRealStartStop(t *testing.T) {
 	first, second := exec.Command("sleep", "120"), exec.Command("sleep", "120")
 	r.Start(first, rel)
 	r.Start(second, rel)
-	got, _, _ := collect(t, c, time.Now().Unix(), false, collectors.State{})
+	got, _, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 	if byNode(got)[id[:12]] == nil {
 		t.Fatalf("container started between cycles not published at the next one")
 	}
@@ -505,14 +505,14 @@ func TestRealStartStop(t *testing.T) {
 		gone, other = second, first
 	}
 	r.Kill(gone)
-	collect(t, c, time.Now().Unix(), false, collectors.State{})
+	collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 	if p := pidOf(); p != other.Process.Pid {
 		t.Errorf("after pid %d exited: pid %d, want %d", gone.Process.Pid, p, other.Process.Pid)
 	}
 
 	r.Kill(other)
 	r.Rmdir(rel)
-	got, _, _ = collect(t, c, time.Now().Unix(), false, collectors.State{})
+	got, _, _ = collectOnce(t, c, time.Now().Unix(), false, collect.State{})
 	if byNode(got)[id[:12]] != nil {
 		t.Errorf("container removed between cycles still published")
 	}

@@ -4,8 +4,8 @@ package docker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // DiamondFactory is the registry row of Diamond's DockerCollector
@@ -39,8 +40,8 @@ import (
 //
 // all cumulative gauges, as Diamond publishes them. On cgroup v2 the memory
 // keys do not exist and are skipped (as Diamond skips them).
-func DiamondFactory(cache *Cache) collectors.Factory {
-	return collectors.Factory{
+func DiamondFactory(cache *Cache) collect.Factory {
+	return collect.Factory{
 		Name:    "docker",
 		Default: false,
 		Paths: []string{
@@ -48,27 +49,29 @@ func DiamondFactory(cache *Cache) collectors.Factory {
 			"docker.containers.<name>.<RSS_byte|cache_byte|swap_byte|pagein_count|pageout_count>",
 			"docker.containers.<name>.cpu.<total|kernelmode|usermode|system>",
 		},
-		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
-			return &diamond{h: h, cache: cache, names: collectors.NewUnique(collectors.Dotted)}, nil
+		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
+			return &diamond{h: h, cache: cache, names: collect.NewUnique(collect.Dotted)}, nil
 		},
 	}
 }
 
 type diamond struct {
-	h     collectors.Host
+	h     collect.Host
 	cache *Cache
-	names *collectors.Unique // <name> of each running container, distinct
+	buf   kernfile.Buf    // one buffer for every container's files
+	vals  [5]cgroup.Value // the keys of the file read last
+	names *collect.Unique // <name> of each running container, distinct
 }
 
 const userHZ = 100
 
-func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
+func (d *diamond) Collect(_ context.Context, s *collect.Sample) error {
 	if d.cache == nil {
-		return collectors.ErrNoData
+		return collect.ErrNoData
 	}
 	snap := d.cache.Snapshot()
 	if snap == nil || time.Since(snap.At) > 5*time.Minute {
-		return collectors.ErrNoData
+		return collect.ErrNoData
 	}
 	s.GaugeInt("docker.containers_running_count", uint64(snap.RunningCount))
 	s.GaugeInt("docker.containers_stopped_count", uint64(snap.StoppedCount))
@@ -91,14 +94,17 @@ func (d *diamond) Collect(_ context.Context, s *collectors.Sample) error {
 	}
 	d.names.Resolve()
 	lay, _ := cgroup.Detect(d.h.Sys) // no hierarchy: no per-container values
+	var firstErr error
 	for _, id := range ids {
 		p := "docker.containers." + d.names.Name(id) + "."
-		d.container(s, lay, p, id)
+		if err := d.container(s, lay, p, id); err != nil && firstErr == nil {
+			firstErr = err
+		}
 		if haveSys {
 			s.GaugeInt(p+"cpu.system", sysNS)
 		}
 	}
-	return nil
+	return firstErr
 }
 
 // cgroupDir finds the container's directory below a controller root
@@ -116,52 +122,72 @@ func cgroupDir(root, id string) string {
 	return ""
 }
 
-func (d *diamond) container(s *collectors.Sample, lay cgroup.Layout, p, id string) {
+// Diamond's keys of the container's cgroup files, in publishing order.
+var (
+	diamondMemKeys  = []string{"total_rss", "total_cache", "total_swap", "total_pgpgin", "total_pgpgout"}
+	diamondMemNames = []string{"RSS_byte", "cache_byte", "swap_byte", "pagein_count", "pageout_count"}
+	diamondV2CPU    = []string{"usage_usec", "system_usec", "user_usec"}
+	diamondV1CPU    = []string{"system", "user"}
+)
+
+// container publishes one container's values below p. A file that cannot
+// be read is skipped (the container may have stopped since the cache's
+// list); a file that cannot be parsed is the cycle's error.
+func (d *diamond) container(s *collect.Sample, lay cgroup.Layout, p, id string) error {
 	root := func(c cgroup.Ctrl) string {
 		if i := lay.Index(c); i >= 0 {
 			return lay.Roots[i].Path
 		}
 		return ""
 	}
+	var firstErr error
+	kv := func(path string, keys []string) bool {
+		b, err := d.buf.Read(path)
+		if err != nil {
+			return false
+		}
+		if err := cgroup.ParseKV(b, keys, d.vals[:len(keys)]); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("parse %s: %w", path, err)
+		}
+		return true
+	}
+	v := &d.vals
 	if lay.V2 {
 		// cgroup v2: CPU only.
-		if dir := cgroupDir(root(cgroup.CPUAcct), id); dir != "" {
-			kv := readKV(filepath.Join(dir, "cpu.stat"))
-			if v, ok := kv["usage_usec"]; ok {
-				s.GaugeInt(p+"cpu.total", v*1000)
-			}
-			if v, ok := kv["system_usec"]; ok {
-				s.GaugeInt(p+"cpu.kernelmode", v*1000)
-			}
-			if v, ok := kv["user_usec"]; ok {
-				s.GaugeInt(p+"cpu.usermode", v*1000)
+		if dir := cgroupDir(root(cgroup.CPUAcct), id); dir != "" && kv(filepath.Join(dir, "cpu.stat"), diamondV2CPU) {
+			for i, name := range []string{"cpu.total", "cpu.kernelmode", "cpu.usermode"} {
+				if v[i].OK {
+					s.GaugeInt(p+name, v[i].V*1000)
+				}
 			}
 		}
-		return
+		return firstErr
 	}
-	if dir := cgroupDir(root(cgroup.Memory), id); dir != "" {
-		kv := readKV(filepath.Join(dir, "memory.stat"))
-		for _, m := range [][2]string{{"total_rss", "RSS_byte"}, {"total_cache", "cache_byte"},
-			{"total_swap", "swap_byte"}, {"total_pgpgin", "pagein_count"}, {"total_pgpgout", "pageout_count"}} {
-			if v, ok := kv[m[0]]; ok {
-				s.GaugeInt(p+m[1], v)
+	if dir := cgroupDir(root(cgroup.Memory), id); dir != "" && kv(filepath.Join(dir, "memory.stat"), diamondMemKeys) {
+		for i, name := range diamondMemNames {
+			if v[i].OK {
+				s.GaugeInt(p+name, v[i].V)
 			}
 		}
 	}
 	if dir := cgroupDir(root(cgroup.CPUAcct), id); dir != "" {
-		if b, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage")); err == nil {
-			if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
-				s.GaugeInt(p+"cpu.total", v)
+		usage := filepath.Join(dir, "cpuacct.usage")
+		if b, err := d.buf.Read(usage); err == nil {
+			if n, _, err := cgroup.ParseSingle(b); err == nil {
+				s.GaugeInt(p+"cpu.total", n)
+			} else if firstErr == nil {
+				firstErr = fmt.Errorf("parse %s: %w", usage, err)
 			}
 		}
-		kv := readKV(filepath.Join(dir, "cpuacct.stat"))
-		if v, ok := kv["system"]; ok {
-			s.GaugeInt(p+"cpu.kernelmode", v*(1e9/userHZ))
-		}
-		if v, ok := kv["user"]; ok {
-			s.GaugeInt(p+"cpu.usermode", v*(1e9/userHZ))
+		if kv(filepath.Join(dir, "cpuacct.stat"), diamondV1CPU) {
+			for i, name := range []string{"cpu.kernelmode", "cpu.usermode"} {
+				if v[i].OK {
+					s.GaugeInt(p+name, v[i].V*(1e9/userHZ))
+				}
+			}
 		}
 	}
+	return firstErr
 }
 
 // systemCPU is Docker's system_cpu_usage: the host's /proc/stat "cpu" line,
@@ -189,22 +215,4 @@ func (d *diamond) systemCPU() (uint64, bool) {
 		return sum * (1e9 / userHZ), true
 	}
 	return 0, false
-}
-
-func readKV(path string) map[string]uint64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	out := map[string]uint64{}
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		f := bytes.Fields(line)
-		if len(f) != 2 {
-			continue
-		}
-		if v, err := strconv.ParseUint(string(f[1]), 10, 64); err == nil {
-			out[string(f[0])] = v
-		}
-	}
-	return out
 }

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
 	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
@@ -319,14 +319,14 @@ func TestHangingDaemon(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(root, "sys/fs/cgroup/memory/memory.usage_in_bytes"), []byte("1\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(root, "sys/fs/cgroup/cpuacct/cpuacct.usage"), []byte("1\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(root, "sys/fs/cgroup/memory/docker", id, "memory.usage_in_bytes"), []byte("1000\n"), 0o644))
-	h := collectors.Host{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Root: root}
+	h := collect.Host{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Root: root}
 	col, err := containers.NewCollector(h, containers.Options{Namer: cache, Tags: true, Hostname: "h"}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // the refresh and the stream are now stuck
 	for i := 0; i < 5; i++ {
-		s := collectors.NewSample(time.Now(), false, collectors.State{})
+		s := collect.NewSample(time.Now(), false, collect.State{})
 		start := time.Now()
 		if err := col.Collect(context.Background(), s); err != nil {
 			t.Fatal(err)

@@ -4,10 +4,8 @@ package docker
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/nodemetrics/nodemetrics/events"
@@ -44,22 +42,6 @@ func FuzzHandle(f *testing.F) {
 			}
 			if !slices.ContainsFunc(events.Names, func(n string) bool { return len(a) >= len(n) && a[:len(n)] == n }) {
 				t.Fatalf("action %q emitted", a)
-			}
-		}
-	})
-}
-
-// readKV of any cgroup file: never a panic, only numeric values.
-func FuzzReadKV(f *testing.F) {
-	f.Add("total_rss 1\ntotal_cache x\n\n a b c\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		p := filepath.Join(t.TempDir(), "memory.stat")
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		for k := range readKV(p) {
-			if strings.ContainsAny(k, " \t\n") || k == "" {
-				t.Fatalf("key %q", k)
 			}
 		}
 	})

@@ -28,7 +28,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
@@ -235,7 +235,7 @@ func (d *Dispatcher) writeAudit(ev Event) {
 // Counts does not forget what it published: Settle does, once the sample
 // is known to be published. A sample thrown away (its run missed the
 // cycle's deadline) leaves the counts to the next one, so nothing is lost.
-func (d *Dispatcher) Counts(s *collectors.Sample) {
+func (d *Dispatcher) Counts(s *collect.Sample) {
 	if d == nil {
 		return
 	}
@@ -246,7 +246,7 @@ func (d *Dispatcher) Counts(s *collectors.Sample) {
 		dropped := s.Dropped()
 		s.GaugeInt("containers.events."+n, v[i])
 		if s.Dropped() > dropped {
-			// The sample is full (collectors.MaxMetrics): a later one
+			// The sample is full (collect.MaxMetrics): a later one
 			// publishes what this one refused.
 			v[i] = 0
 		}
@@ -359,24 +359,24 @@ type Payload struct {
 // PayloadOf is the graphite-web event of ev: what = "<name> <event>", tags
 // container, <event>, host=<h>, container=<name>, image=<image>,
 // runtime=<runtime> (empty ones omitted), when = the event's time. Tags go
-// through the naming rules (collectors.Tag); host and container carry the
-// path node of the same name (collectors.Segment), so an annotation can be
+// through the naming rules (collect.Tag); host and container carry the
+// path node of the same name (collect.Segment), so an annotation can be
 // matched with the host and container nodes of the metric paths.
 func (d *Dispatcher) PayloadOf(ev Event) Payload {
 	name := ev.Name
 	if name == "" {
 		name = short(ev.ID)
 	}
-	tags := []string{"container", collectors.Tag(ev.Action)}
+	tags := []string{"container", collect.Tag(ev.Action)}
 	add := func(k, v string, clean func(string) string) {
 		if v != "" {
 			tags = append(tags, k+"="+clean(v))
 		}
 	}
-	add("host", d.opts.Host, collectors.Segment)
-	add("container", name, collectors.Segment)
-	add("image", ev.Image, collectors.Tag)
-	add("runtime", ev.Runtime, collectors.Tag)
+	add("host", d.opts.Host, collect.Segment)
+	add("container", name, collect.Segment)
+	add("image", ev.Image, collect.Tag)
+	add("runtime", ev.Runtime, collect.Tag)
 	var data strings.Builder
 	fmt.Fprintf(&data, "container %s (id %s", name, short(ev.ID))
 	if ev.Image != "" {
@@ -392,7 +392,7 @@ func (d *Dispatcher) PayloadOf(ev Event) Payload {
 	fmt.Fprintf(&data, " (from %s)", ev.Source)
 	// what is a title: bounded and on one line (graphite-web keeps 255
 	// characters of it).
-	return Payload{What: collectors.Tag(name) + " " + collectors.Tag(ev.Action), Tags: tags, When: ev.Time.Unix(), Data: data.String()}
+	return Payload{What: collect.Tag(name) + " " + collect.Tag(ev.Action), Tags: tags, When: ev.Time.Unix(), Data: data.String()}
 }
 
 func (d *Dispatcher) post(ctx context.Context, ev Event) error {

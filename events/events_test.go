@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -134,7 +134,7 @@ func TestCountsSuppressAudit(t *testing.T) {
 	d.Emit(Event{ID: "m1", Name: "box", Runtime: "nspawn", Action: OOM, Source: SourceCgroup})
 	d.Emit(Event{ID: "m1", Name: "box", Runtime: "nspawn", Action: OOM, Source: SourceCgroup})
 	counts := func() map[string]float64 {
-		s := collectors.NewSample(time.Unix(100, 0), false, collectors.State{})
+		s := collect.NewSample(time.Unix(100, 0), false, collect.State{})
 		d.Counts(s)
 		d.Settle(true)
 		m := map[string]float64{}
@@ -182,7 +182,7 @@ func TestCountsCarriedUntilPublished(t *testing.T) {
 	}
 	counts := func(published bool, emitBeforeSettle ...string) map[string]float64 {
 		t.Helper()
-		s := collectors.NewSample(time.Unix(100, 0), false, collectors.State{})
+		s := collect.NewSample(time.Unix(100, 0), false, collect.State{})
 		d.Counts(s)
 		for _, a := range emitBeforeSettle {
 			d.Emit(Event{ID: "x", Action: a, Source: SourceDocker})
@@ -231,11 +231,11 @@ func FuzzPayload(f *testing.F) {
 		p := d.PayloadOf(Event{ID: name + image, Name: name, Image: image, Runtime: "docker", Action: action, ExitCode: ExitCode(code)})
 		for _, tag := range p.Tags {
 			_, v, _ := strings.Cut(tag, "=")
-			if strings.ContainsAny(tag, " \t\r\n") || collectors.Tag(v) != v {
+			if strings.ContainsAny(tag, " \t\r\n") || collect.Tag(v) != v {
 				t.Fatalf("tag %q", tag)
 			}
 		}
-		if strings.ContainsAny(p.What, "\r\n") || len(p.What) > 2*collectors.MaxName+1 {
+		if strings.ContainsAny(p.What, "\r\n") || len(p.What) > 2*collect.MaxName+1 {
 			t.Fatalf("what %q", p.What)
 		}
 		if _, err := json.Marshal(p); err != nil {

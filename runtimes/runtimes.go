@@ -26,19 +26,19 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/containers"
 )
 
 // Reader resolves containers from the state files below the host root.
 type Reader struct {
-	h   collectors.Host
+	h   collect.Host
 	log *slog.Logger
 }
 
 // New reads state files below h.Root, and a machine's leader's root
 // through h.Proc.
-func New(h collectors.Host, log *slog.Logger) *Reader {
+func New(h collect.Host, log *slog.Logger) *Reader {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/containers"
 )
 
@@ -20,7 +20,7 @@ func id(c byte) string { return strings.Repeat(string(c), 64) }
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func fixture() *Reader {
-	return New(collectors.Host{Proc: "testdata/proc", Sys: "testdata/sys", Root: "testdata/root"}, quiet())
+	return New(collect.Host{Proc: "testdata/proc", Sys: "testdata/sys", Root: "testdata/root"}, quiet())
 }
 
 // TestFixtures resolves one container of each runtime from its state files
@@ -102,7 +102,7 @@ func TestHostileStateFiles(t *testing.T) {
 	f.Truncate(maxStateFile + 1)
 	f.Close()
 	write("etc/docker/daemon.json", `{"data-root": "relative/not/taken"}`)
-	r := New(collectors.Host{Proc: root, Sys: root, Root: root}, quiet())
+	r := New(collect.Host{Proc: root, Sys: root, Root: root}, quiet())
 	if _, ok := r.Resolve(containers.Ref{Runtime: "docker", ID: id('a')}); ok {
 		t.Error("truncated config.v2.json resolved")
 	}
@@ -130,7 +130,7 @@ func TestMachineThroughLeaderRoot(t *testing.T) {
 	if want == "" {
 		t.Fatal("this machine has no os-release ID")
 	}
-	r := New(collectors.DefaultHost(), quiet())
+	r := New(collect.DefaultHost(), quiet())
 	got, ok := r.Resolve(containers.Ref{Runtime: "nspawn", ID: "nmtest-box", Pid: os.Getpid()})
 	if !ok || got.Name != "nmtest-box" || got.Image != want {
 		t.Errorf("got %+v %v, want name nmtest-box, image %q", got, ok, want)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
 )
@@ -37,7 +37,7 @@ func bench100(b *testing.B) (*Collector, fixedList) {
 		list = append(list, containers.Running{ID: id, Name: "c" + strconv.Itoa(i), Node: "c" + strconv.Itoa(i), CgroupDir: filepath.Join(r.Roots[0], rel)})
 		defer waitDial(b, nsPath, "127.0.0.1:11211")
 	}
-	return New(collectors.DefaultHost(), Options{Containers: list}, nil), list
+	return New(collect.DefaultHost(), Options{Containers: list}, nil), list
 }
 
 func cpuTime() time.Duration {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // maxPids bounds the processes read of one container (a fork bomb in a
@@ -479,16 +479,16 @@ func (c *Collector) paths(t *target, out []*Instance) {
 		var rel string
 		switch in.Kind {
 		case Redis:
-			rel = "redis." + collectors.Segment(id) + "."
+			rel = "redis." + collect.Segment(id) + "."
 		case Memcached:
 			if id == "11211" {
 				id = "localhost"
 			}
-			rel = "memcached." + collectors.Segment(id) + "."
+			rel = "memcached." + collect.Segment(id) + "."
 		default:
 			rel = in.Kind.node() + "."
 			if seen[rel] {
-				rel = in.Kind.node() + "_" + collectors.Segment(id) + "."
+				rel = in.Kind.node() + "_" + collect.Segment(id) + "."
 			}
 		}
 		seen[rel] = true

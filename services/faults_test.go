@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // Faults a real server cannot be made to show: a service that speaks
@@ -53,8 +53,8 @@ func TestProbeFaults(t *testing.T) {
 				if k == Nginx {
 					r.Path = "/status"
 				}
-				c := New(collectors.DefaultHost(), Options{Rules: []Rule{r}}, nil)
-				s := collectors.NewSample(time.Now(), true, collectors.State{})
+				c := New(collect.DefaultHost(), Options{Rules: []Rule{r}}, nil)
+				s := collect.NewSample(time.Now(), true, collect.State{})
 				start := time.Now()
 				err := c.Collect(context.Background(), s)
 				if took := time.Since(start); took > 4*time.Second {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // postgresql: Diamond's basic PostgresqlCollector set (DatabaseStats and
@@ -96,7 +96,7 @@ func probePostgres(ctx context.Context, p *probeEnv) ([]point, error) {
 			return nil, fmt.Errorf("pg_stat_database: %w", err)
 		}
 		dbs = append(dbs, name)
-		node := "database." + collectors.Segment(name) + "."
+		node := "database." + collect.Segment(name) + "."
 		for i, n := range pgStatNames {
 			pts = append(pts, point{path: node + n, kind: gauge, v: float64(vals[i])})
 		}
@@ -128,7 +128,7 @@ func probePostgres(ctx context.Context, p *probeEnv) ([]point, error) {
 		return nil, fmt.Errorf("pg_stat_activity: %w", err)
 	}
 	for _, db := range dbs {
-		seg := collectors.Segment(db)
+		seg := collect.Segment(db)
 		total := int64(0)
 		for _, st := range pgStates {
 			n := counts[db][st]

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/agent"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
@@ -386,7 +387,7 @@ func TestRealServices(t *testing.T) {
 	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	known := containers.NewKnown()
-	host := collectors.DefaultHost()
+	host := collect.DefaultHost()
 	factories := append(collectors.Registry(),
 		containers.Factory(containers.Options{Known: known, Tags: true, Hostname: "h"}),
 		Factory(Options{Containers: known, Rules: rules, Tags: true}))

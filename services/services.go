@@ -24,7 +24,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/containers"
 )
 
@@ -113,8 +113,8 @@ type Options struct {
 const DefaultRediscover = 10
 
 // Factory is the registry row of the services collector.
-func Factory(opts Options) collectors.Factory {
-	return collectors.Factory{
+func Factory(opts Options) collect.Factory {
+	return collect.Factory{
 		Name:    "services",
 		Default: true,
 		Paths: []string{
@@ -129,7 +129,7 @@ func Factory(opts Options) collectors.Factory {
 			"agent.services.<nginx|redis|memcached|postgres>.<instances|success|failed|duration_seconds>",
 			"agent.services.discovery.duration_seconds",
 		},
-		New: func(h collectors.Host, log *slog.Logger) (collectors.Collector, error) {
+		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
 			return New(h, opts, log), nil
 		},
 	}
@@ -157,7 +157,7 @@ type target struct {
 
 // Collector is the services collector.
 type Collector struct {
-	h    collectors.Host
+	h    collect.Host
 	opts Options
 	log  *slog.Logger
 
@@ -171,7 +171,7 @@ type Collector struct {
 }
 
 // New builds the collector.
-func New(h collectors.Host, opts Options, log *slog.Logger) *Collector {
+func New(h collect.Host, opts Options, log *slog.Logger) *Collector {
 	if opts.Rediscover <= 0 {
 		opts.Rediscover = DefaultRediscover
 	}
@@ -186,7 +186,7 @@ func New(h collectors.Host, opts Options, log *slog.Logger) *Collector {
 
 // Collect discovers when due, probes every instance concurrently, each
 // within its own deadline, and publishes in a stable order.
-func (c *Collector) Collect(ctx context.Context, s *collectors.Sample) error {
+func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 	var list []Container
 	if c.opts.Containers != nil {
 		if c.cycles == 0 {
@@ -402,7 +402,7 @@ type pathSet struct {
 	suffix string // ";container=..;service=redis"
 }
 
-func (c *Collector) emit(s *collectors.Sample, in *Instance, pts []point) {
+func (c *Collector) emit(s *collect.Sample, in *Instance, pts []point) {
 	for _, pt := range pts {
 		mark := s.Mark()
 		path := in.paths.prefix + pt.path
@@ -423,7 +423,7 @@ func (c *Collector) emit(s *collectors.Sample, in *Instance, pts []point) {
 			}
 		}
 		if in.paths.suffix != "" {
-			s.AlsoAs(mark, in.paths.tagged+pt.path+in.paths.suffix)
+			s.AlsoTagged(mark, in.paths.tagged+pt.path+in.paths.suffix)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodemetrics/nodemetrics/collectors"
+	"github.com/nodemetrics/nodemetrics/collect"
 )
 
 // A hostile /proc tree: a 100 MB /proc/stat of repeated cpu0 lines (it took
@@ -52,7 +52,7 @@ func TestHostileTreeHitsCaps(t *testing.T) {
 		}
 	})
 	const cpus = 64
-	irqs := collectors.MaxMetrics/(cpus+1) + 100
+	irqs := collect.MaxMetrics/(cpus+1) + 100
 	write("interrupts", func(w *bufio.Writer) {
 		for i := 0; i < cpus; i++ {
 			fmt.Fprintf(w, "       CPU%d", i)
@@ -84,8 +84,8 @@ func TestHostileTreeHitsCaps(t *testing.T) {
 	if rss > 320<<20 {
 		t.Errorf("max RSS %d MB", rss>>20)
 	}
-	if lines > collectors.MaxMetrics+100 {
-		t.Errorf("%d lines printed, want at most the cap %d and the self-metrics", lines, collectors.MaxMetrics)
+	if lines > collect.MaxMetrics+100 {
+		t.Errorf("%d lines printed, want at most the cap %d and the self-metrics", lines, collect.MaxMetrics)
 	}
 	for name, want := range map[string]string{"cpu": "0", "proc": "0", "vmstat": "0", "interrupts": "0", "memory": "1"} {
 		if !strings.Contains(out, "servers.h.agent.collectors."+name+".success "+want+" ") {
@@ -95,8 +95,8 @@ func TestHostileTreeHitsCaps(t *testing.T) {
 			t.Errorf("%s: no capped 1 self-metric", name)
 		}
 	}
-	if n := strings.Count(out, "servers.h.interrupts."); n != collectors.MaxMetrics {
-		t.Errorf("%d interrupts series, want the cap %d", n, collectors.MaxMetrics)
+	if n := strings.Count(out, "servers.h.interrupts."); n != collect.MaxMetrics {
+		t.Errorf("%d interrupts series, want the cap %d", n, collect.MaxMetrics)
 	}
 	if strings.Contains(out, "servers.h.cpu.") || strings.Contains(out, "servers.h.vmstat.") {
 		t.Error("a collector published from a file over a cap")

@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/nodemetrics/nodemetrics/agent"
+	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/config"
 	"github.com/nodemetrics/nodemetrics/containers"
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
 	}
-	var factories []collectors.Factory
+	var factories []collect.Factory
 	for _, f := range registry {
 		if (len(cfg.Collectors) == 0 && f.Default) || contains(cfg.Collectors, f.Name) || compatOn(cfg, f.Name) {
 			factories = append(factories, f)
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer dock.stop()
 	wireServices(cfg, factories, known)
 	opts := agent.Options{
-		Host:      collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs},
+		Host:      collect.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs},
 		Factories: factories,
 		Prefix:    cfg.Prefix,
 		Hostname:  hostname,
@@ -202,7 +203,7 @@ type dockerWiring struct {
 // place) to one Docker API cache and one event dispatcher, and starts their
 // background loops on ctx. Nothing here waits for the daemon longer than
 // the bounded warm-up before the first cycle.
-func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collectors.Factory, known *containers.Known, log *slog.Logger) (*dockerWiring, error) {
+func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collect.Factory, known *containers.Known, log *slog.Logger) (*dockerWiring, error) {
 	ci, di := -1, -1
 	for i, f := range factories {
 		switch f.Name {
@@ -236,7 +237,7 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 	}
 	cache = docker.NewCache(client, copts)
 	if ci >= 0 {
-		host := collectors.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs}
+		host := collect.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs}
 		factories[ci] = containers.Factory(containers.Options{
 			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp, Resolver: runtimes.New(host, log),
 			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname, Known: known,
@@ -276,7 +277,7 @@ func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname st
 
 // wireServices gives the services row (in place) the [[service]] rules
 // and, when the containers collector runs, its list of containers.
-func wireServices(cfg config.Config, factories []collectors.Factory, known *containers.Known) {
+func wireServices(cfg config.Config, factories []collect.Factory, known *containers.Known) {
 	si, withContainers := -1, false
 	for i, f := range factories {
 		switch f.Name {

@@ -170,3 +170,12 @@ func ParseInt(b []byte) (int64, bool) {
 	}
 	return int64(u), true
 }
+
+// Clip bounds what an error message quotes from a kernel file (a hostile
+// /proc tree can hold lines of any length).
+func Clip(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}

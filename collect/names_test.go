@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package collectors
+package collect
 
 import (
 	"strings"
@@ -75,7 +75,7 @@ func validNode(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !nodeByte(s[i]) {
+		if !NodeByte(s[i]) {
 			return false
 		}
 	}
@@ -101,7 +101,7 @@ func FuzzNames(f *testing.F) {
 			t.Fatalf("Tag(%q) = %q", s, tg)
 		}
 		for _, c := range []byte(tg) {
-			if !nodeByte(c) && c != '.' && c != '/' {
+			if !NodeByte(c) && c != '.' && c != '/' {
 				t.Fatalf("Tag(%q) = %q", s, tg)
 			}
 		}

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package collectors holds the host collectors. Each one reads a few files
-// under the host's /proc, /sys or root (passed in as a Host, never a global)
-// and emits Diamond-compatible metric paths into a Sample. Collectors never
-// touch the network and never set timestamps: the agent stamps one time per
-// cycle and the carbon package formats the lines.
-package collectors
+// Package collect is the collector framework every collector builds on:
+// the Host roots a collector reads below, the Collector and Factory
+// interfaces, the Sample a collector emits into (gauges, counters turned
+// into rates, tagged series), and the one set of naming rules for the
+// Graphite nodes built from what the host calls things (names.go,
+// unique.go). Collectors never touch the network and never set
+// timestamps: the agent stamps one time per cycle and the carbon package
+// formats the lines.
+package collect
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 )
 
@@ -47,7 +51,7 @@ func (h Host) RootPath(elem ...string) string {
 // preferred when it exists (a fixture tree may only have <procfs>/net).
 func (h Host) NetPath(name string) string {
 	p := h.ProcPath("1", "net", name)
-	if fileExists(p) {
+	if _, err := os.Stat(p); err == nil {
 		return p
 	}
 	return h.ProcPath("net", name)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package collectors
+package collect
 
 import (
 	"crypto/sha256"
@@ -99,7 +99,7 @@ func dottedClean(s string) bool {
 	start := 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) && s[i] != '.' {
-			if !nodeByte(s[i]) {
+			if !NodeByte(s[i]) {
 				return false
 			}
 			continue
@@ -112,10 +112,10 @@ func dottedClean(s string) bool {
 	return true
 }
 
-// clean is the sanitiser: the allowed set is nodeByte, plus '.' and '/' in a
+// clean is the sanitiser: the allowed set is NodeByte, plus '.' and '/' in a
 // tag.
 func clean(s string, tag bool) string {
-	ok := func(c byte) bool { return nodeByte(c) || tag && (c == '.' || c == '/') }
+	ok := func(c byte) bool { return NodeByte(c) || tag && (c == '.' || c == '/') }
 	i := 0
 	for i < len(s) && ok(s[i]) {
 		i++
@@ -147,8 +147,9 @@ func clean(s string, tag bool) string {
 	return string(b)
 }
 
-// nodeByte is the set a path node keeps (see the rules above).
-func nodeByte(c byte) bool {
+// NodeByte reports whether a path node keeps c as it is (see the rules
+// above); a parser that builds names from raw bytes maps the others to '_'.
+func NodeByte(c byte) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		return true

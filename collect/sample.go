@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package collectors
+package collect
 
 import (
 	"math"
@@ -16,10 +16,6 @@ type Metric struct {
 	Value float64
 	Int   uint64
 	IsInt bool
-	// Absolute paths are published as they are, without <prefix>.<host>:
-	// Graphite 1.1 tagged series ("container.cpu.total;host=h;image=web")
-	// carry the host as a tag.
-	Absolute bool
 }
 
 // State is what a collector remembers between cycles: the raw counters it
@@ -53,7 +49,8 @@ type Sample struct {
 	next      []counter
 	elapsed   float64 // seconds since prev, 0 when there is no previous sample
 	out       []Metric
-	dropped   int // metrics refused this cycle: over MaxMetrics
+	tagged    []Metric // Graphite 1.1 tagged series, published without <prefix>.<host>
+	dropped   int      // metrics refused this cycle: over MaxMetrics
 }
 
 // MaxMetrics caps what one collector publishes in one cycle (emitted plus
@@ -65,7 +62,7 @@ const MaxMetrics = 250_000
 
 // full reports (and counts) an emission over MaxMetrics.
 func (s *Sample) full() bool {
-	if len(s.out) < MaxMetrics && len(s.next) < MaxMetrics {
+	if len(s.out)+len(s.tagged) < MaxMetrics && len(s.next) < MaxMetrics {
 		return false
 	}
 	s.dropped++
@@ -124,6 +121,7 @@ func (s *Sample) setTimes(prev, t time.Time) {
 		}
 	}
 	s.out = s.out[:0]
+	s.tagged = s.tagged[:0]
 }
 
 // Restore makes st (read from a state file) the state the next Reset
@@ -138,8 +136,13 @@ func (s *Sample) Restore(st State) {
 	s.Time = st.Time
 }
 
-// Metrics returns what was emitted in this cycle.
+// Metrics returns what was emitted in this cycle, paths relative to
+// <prefix>.<host>.
 func (s *Sample) Metrics() []Metric { return s.out }
+
+// Tagged returns the tagged series emitted in this cycle (AlsoTagged):
+// their paths are whole Graphite 1.1 series names, published as they are.
+func (s *Sample) Tagged() []Metric { return s.tagged }
 
 // Next returns the state to keep for the next cycle (a copy, for the state
 // file and tests).
@@ -222,16 +225,19 @@ func (s *Sample) Delta(key string, v uint64) (d uint64, ok bool) {
 	return v - old, true
 }
 
-// Mark is the number of metrics emitted so far, for AlsoAs.
+// Mark is the number of metrics emitted so far, for AlsoTagged.
 func (s *Sample) Mark() int { return len(s.out) }
 
-// AlsoAs republishes the metric emitted at position mark (if the call after
-// Mark emitted one: a first-sample counter emits nothing) under an absolute
-// path, e.g. a tagged series beside the plain one with the same value.
-func (s *Sample) AlsoAs(mark int, path string) {
+// AlsoTagged publishes the metric emitted at position mark (if the call
+// after Mark emitted one: a first-sample counter emits nothing) a second
+// time as the tagged series named series ("container.cpu.total;host=h;
+// image=web"), with the same value. Tagged series carry the host as a tag,
+// so they are kept apart from the plain metrics and published without
+// <prefix>.<host>.
+func (s *Sample) AlsoTagged(mark int, series string) {
 	if mark < len(s.out) && !s.full() {
 		m := s.out[mark]
-		m.Path, m.Absolute = path, true
-		s.out = append(s.out, m)
+		m.Path = series
+		s.tagged = append(s.tagged, m)
 	}
 }

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package collect
+
+import (
+	"testing"
+	"time"
+)
+
+// rates runs one cycle of the rate engine at unix time ts: the counters
+// are emitted in the order given, and the published per-second rates are
+// returned by path.
+func rates(s *Sample, ts int64, counters ...counter) map[string]float64 {
+	s.Reset(time.Unix(ts, 0))
+	for _, c := range counters {
+		s.Counter(c.key, c.v)
+	}
+	got := map[string]float64{}
+	for _, m := range s.Metrics() {
+		got[m.Path] = m.Value
+	}
+	return got
+}
+
+func wantRates(t *testing.T, got map[string]float64, want map[string]float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}
+
+func TestRateFirstSampleThenPerSecond(t *testing.T) {
+	s := NewSample(time.Time{}, false, State{})
+	wantRates(t, rates(s, 1000, counter{"a", 100}), nil)
+	wantRates(t, rates(s, 1010, counter{"a", 150}), map[string]float64{"a": 5})
+	// Elapsed is the real interval, not a configured one.
+	wantRates(t, rates(s, 1030, counter{"a", 170}), map[string]float64{"a": 1})
+}
+
+// A collector whose counters come in another order (a device appeared,
+// the kernel listed interfaces differently) still pairs each counter with
+// its own previous value; a new counter publishes nothing until it has
+// one, a vanished one is forgotten.
+func TestRateOutOfOrderCounters(t *testing.T) {
+	s := NewSample(time.Time{}, false, State{})
+	rates(s, 1000, counter{"a", 10}, counter{"b", 20}, counter{"c", 30})
+	wantRates(t, rates(s, 1010, counter{"c", 130}, counter{"new", 5}, counter{"a", 20}),
+		map[string]float64{"c": 10, "a": 1})
+	// b vanished in the last cycle: when it comes back it is new again.
+	wantRates(t, rates(s, 1020, counter{"b", 1000}, counter{"a", 30}, counter{"new", 25}, counter{"c", 130}),
+		map[string]float64{"a": 1, "new": 2, "c": 0})
+	// Back in order: the positional fast path must not reuse the map
+	// built for the previous cycle.
+	wantRates(t, rates(s, 1030, counter{"b", 1100}, counter{"a", 40}, counter{"new", 25}, counter{"c", 140}),
+		map[string]float64{"b": 10, "a": 1, "new": 0, "c": 1})
+}
+
+// A counter that went down was reset (a reboot, a wrapped 32-bit
+// counter, a re-created device): nothing is published for that cycle,
+// and the next rate starts from the new value.
+func TestRateCounterReset(t *testing.T) {
+	s := NewSample(time.Time{}, false, State{})
+	rates(s, 1000, counter{"a", 500}, counter{"b", 1})
+	wantRates(t, rates(s, 1010, counter{"a", 20}, counter{"b", 11}), map[string]float64{"b": 1})
+	wantRates(t, rates(s, 1020, counter{"a", 120}, counter{"b", 21}), map[string]float64{"a": 10, "b": 1})
+}
+
+// The state file's counters serve the first cycle after a restart: Reset
+// after Restore rates against the restored values and time, and once,
+// however many cycles follow.
+func TestRateResetAfterRestore(t *testing.T) {
+	old := NewSample(time.Time{}, false, State{})
+	rates(old, 1000, counter{"a", 100}, counter{"b", 7})
+	st := old.Next()
+
+	s := NewSample(time.Time{}, false, State{})
+	s.Restore(st)
+	wantRates(t, rates(s, 1020, counter{"a", 140}, counter{"b", 7}), map[string]float64{"a": 2, "b": 0})
+	wantRates(t, rates(s, 1030, counter{"a", 150}, counter{"b", 17}), map[string]float64{"a": 1, "b": 1})
+
+	// A Restore replaces what the sample had collected itself.
+	s = NewSample(time.Time{}, false, State{})
+	rates(s, 1000, counter{"a", 1000})
+	s.Restore(st)
+	wantRates(t, rates(s, 1020, counter{"a", 140}), map[string]float64{"a": 2})
+
+	// An empty state (no file) restores nothing: the first cycle publishes
+	// nothing.
+	s = NewSample(time.Time{}, false, State{})
+	s.Restore(State{})
+	wantRates(t, rates(s, 1020, counter{"a", 140}), nil)
+}
+
+// A clock that went backwards (or stood still) gives no elapsed time:
+// nothing is published rather than a negative or infinite rate, and the
+// cycle after rates against the values read at the backward time.
+func TestRateClockBackwards(t *testing.T) {
+	s := NewSample(time.Time{}, false, State{})
+	rates(s, 1000, counter{"a", 100})
+	wantRates(t, rates(s, 990, counter{"a", 110}), nil)
+	if _, ok := s.Elapsed(); ok {
+		t.Fatal("Elapsed reports time over a clock that went backwards")
+	}
+	wantRates(t, rates(s, 990, counter{"a", 120}), nil)
+	wantRates(t, rates(s, 1000, counter{"a", 220}), map[string]float64{"a": 10})
+
+	// A state file written in the future (the clock was set back after
+	// it): no rate from it.
+	s = NewSample(time.Time{}, false, State{})
+	s.Restore(State{Time: time.Unix(5000, 0), Counters: map[string]uint64{"a": 1}})
+	wantRates(t, rates(s, 1000, counter{"a", 100}), nil)
+	wantRates(t, rates(s, 1010, counter{"a", 200}), map[string]float64{"a": 10})
+}
+
+// --counters publishes the raw values and remembers them, so a state file
+// written by a raw run serves a later rate run.
+func TestRawCountersRemembered(t *testing.T) {
+	s := NewSample(time.Time{}, true, State{})
+	wantRates(t, rates(s, 1000, counter{"a", 100}), map[string]float64{"a": 100})
+	st := s.Next()
+	r := NewSample(time.Time{}, false, State{})
+	r.Restore(st)
+	wantRates(t, rates(r, 1010, counter{"a", 150}), map[string]float64{"a": 5})
+}
