@@ -14,54 +14,6 @@ import (
 	"github.com/nodemetrics/nodemetrics/collect"
 )
 
-func TestParseCPULine(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		n       int
-		wantErr bool
-	}{
-		{in: " 3476 0 2862 749741 257 0 243 0 0 0", n: 10},
-		{in: "  1 2 3 4 5 6 7 8 9", n: 9},       // 2.6.24-2.6.32: guest, no guest_nice
-		{in: " 1 2 3 4 5 6 7 8", n: 8},          // 2.6.11-2.6.23: steal, no guest
-		{in: " 1 2 3 4", n: 4},                  // 2.4
-		{in: "\t1\t2\t3\t4\t", n: 4},            // tabs and trailing blank
-		{in: " 1 2 3 4 5 6 7 8 9 10 11", n: 10}, // a future column is ignored
-		{in: " 1 2 3", wantErr: true},
-		{in: " 1 x 3 4", wantErr: true},
-		{in: " 1 2 3 -4", wantErr: true},
-		{in: " 1 2 3 99999999999999999999999", wantErr: true},
-		{in: "", wantErr: true},
-	} {
-		var v [len(cpuModes)]uint64
-		n, err := parseCPULine([]byte(tc.in), &v)
-		if (err != nil) != tc.wantErr || (!tc.wantErr && n != tc.n) {
-			t.Errorf("parseCPULine(%q) = %d, %v; want %d, error %v", tc.in, n, err, tc.n, tc.wantErr)
-		}
-	}
-}
-
-func TestCPULabel(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		n       int
-		ok, bad bool
-	}{
-		{"cpu", -1, true, false},
-		{"cpu0", 0, true, false},
-		{"cpu95", 95, true, false},
-		{"cpuX", 0, true, true},
-		{"cpu99999", 0, true, true},
-		{"ctxt", 0, false, false},
-		{"intr", 0, false, false},
-		{"", 0, false, false},
-	} {
-		n, ok, bad := cpuLabel([]byte(tc.in))
-		if n != tc.n || ok != tc.ok || bad != tc.bad {
-			t.Errorf("cpuLabel(%q) = %d, %v, %v; want %d, %v, %v", tc.in, n, ok, bad, tc.n, tc.ok, tc.bad)
-		}
-	}
-}
-
 // statFile generates a /proc/stat of n CPUs where every CPU has spent base
 // ticks in user and system and 10*base in idle.
 func statFile(cpus int, base uint64) string {
@@ -215,28 +167,6 @@ func TestCPUMissing(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
-}
-
-func FuzzParseCPULine(f *testing.F) {
-	f.Add([]byte(" 3476 0 2862 749741 257 0 243 0 0 0"))
-	f.Add([]byte(" 1 2 3 4"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var v [len(cpuModes)]uint64
-		n, err := parseCPULine(b, &v)
-		if err == nil && (n < 4 || n > len(cpuModes)) {
-			t.Fatalf("parseCPULine(%q) = %d fields with no error", b, n)
-		}
-	})
-}
-
-func FuzzCPULabel(f *testing.F) {
-	f.Add([]byte("cpu12"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		n, ok, bad := cpuLabel(b)
-		if ok && !bad && (n < -1 || n >= maxCPUIndex) {
-			t.Fatalf("cpuLabel(%q) = %d", b, n)
-		}
-	})
 }
 
 // Whole files through Collect: never a panic, and only cpu.* paths.

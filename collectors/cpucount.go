@@ -5,6 +5,7 @@ package collectors
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
@@ -16,34 +17,29 @@ import (
 // number of cpuN lines of <procfs>/stat. Not the affinity mask, not
 // runtime.NumCPU: inside a container those describe the container.
 type onlineCPUs struct {
-	online, stat kernfile.File
-	buf          kernfile.Buf
+	online kernfile.File
+	buf    kernfile.Buf
+	stat   *kernfile.StatReader
+	st     kernfile.Stat
 }
 
 func newOnlineCPUs(h collect.Host) onlineCPUs {
-	return onlineCPUs{online: kernfile.File{Path: h.SysPath("devices/system/cpu/online")}, stat: kernfile.File{Path: h.ProcPath("stat")}}
+	return onlineCPUs{online: kernfile.File{Path: h.SysPath("devices/system/cpu/online")}, stat: kernfile.NewStatReader(h.ProcPath("stat"))}
 }
 
-func (o *onlineCPUs) count() (int, error) {
+// count is the number of online CPUs at sample time t.
+func (o *onlineCPUs) count(t time.Time) (int, error) {
 	if b, err := o.buf.ReadFile(&o.online); err == nil {
 		if n, err := parseCPUList(b); err == nil {
 			return n, nil
 		}
 	}
-	b, err := o.buf.ReadFile(&o.stat)
-	if err != nil {
+	if err := o.stat.Read(t, &o.st); err != nil {
 		return 0, err
 	}
-	n := 0
-	for rest := b; len(rest) > 0; {
-		var line []byte
-		line, rest = kernfile.NextLine(rest)
-		if len(line) > 3 && bytes.HasPrefix(line, []byte("cpu")) && line[3] >= '0' && line[3] <= '9' {
-			n++
-		}
-	}
+	n := o.st.OnlineCPUs()
 	if n == 0 {
-		return 0, fmt.Errorf("no cpuN lines in %s", o.stat.Path)
+		return 0, fmt.Errorf("no cpuN lines in %s", o.stat.Path())
 	}
 	return n, nil
 }

@@ -75,7 +75,7 @@ func (c *loadavg) Collect(_ context.Context, s *collect.Sample) error {
 	s.Gauge("loadavg.01", v.load[0])
 	s.Gauge("loadavg.05", v.load[1])
 	s.Gauge("loadavg.15", v.load[2])
-	if n, err := c.cpus.count(); err == nil && n > 0 {
+	if n, err := c.cpus.count(s.Time); err == nil && n > 0 {
 		s.Gauge("loadavg.01_normalized", v.load[0]/float64(n))
 		s.Gauge("loadavg.05_normalized", v.load[1]/float64(n))
 		s.Gauge("loadavg.15_normalized", v.load[2]/float64(n))

@@ -3,7 +3,6 @@
 package collectors
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -47,17 +46,12 @@ func newNetwork(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	return &network{file: kernfile.File{Path: h.NetPath("dev")}, paths: map[string]*netPaths{}, wanted: netInterfaceWanted}, nil
 }
 
-// netColumns names the 16 counters of a /proc/net/dev line in kernel order
+// netColumns names the counters of a /proc/net/dev line in kernel order
 // (Diamond's names: "bytes" becomes the byte_unit, "errs" is errors).
-var netColumns = [...]string{
+var netColumns = [kernfile.NetDevColumns]string{
 	"rx_byte", "rx_packets", "rx_errors", "rx_drop", "rx_fifo", "rx_frame", "rx_compressed", "rx_multicast",
 	"tx_byte", "tx_packets", "tx_errors", "tx_drop", "tx_fifo", "tx_colls", "tx_carrier", "tx_compressed",
 }
-
-const (
-	netRxBytes = 0
-	netTxBytes = 8
-)
 
 // netPrefixes is Diamond's default `interfaces` list.
 var netPrefixes = [...]string{"eth", "bond", "em", "p1p", "eno", "enp", "ens", "enx"}
@@ -72,35 +66,6 @@ func netInterfaceWanted(name []byte) bool {
 		}
 	}
 	return false
-}
-
-// splitNetDevLine splits "  eth0: 1 2 ..." into the interface name and the
-// counters text. ok is false for lines without a colon (the two headers).
-func splitNetDevLine(line []byte) (name, rest []byte, ok bool) {
-	colon := bytes.IndexByte(line, ':')
-	if colon < 0 {
-		return nil, nil, false
-	}
-	return bytes.TrimSpace(line[:colon]), line[colon+1:], true
-}
-
-// parseNetDevCounters reads the 16 counters after the colon. Extra columns
-// are ignored (Diamond's regex ends in .*); fewer, or a non-number, is an
-// error: Diamond's regex would backtrack and split a number across columns.
-func parseNetDevCounters(rest []byte, v *[len(netColumns)]uint64) error {
-	for i := range v {
-		var f []byte
-		f, rest = kernfile.NextField(rest)
-		if len(f) == 0 {
-			return fmt.Errorf("%d counters, want %d", i, len(netColumns))
-		}
-		x, ok := kernfile.ParseUint(f)
-		if !ok {
-			return fmt.Errorf("column %d: bad counter %q", i+1, f)
-		}
-		v[i] = x
-	}
-	return nil
 }
 
 func (c *network) pathsFor(name []byte) *netPaths {
@@ -122,28 +87,27 @@ func (c *network) Collect(_ context.Context, s *collect.Sample) error {
 	if err != nil {
 		return err
 	}
-	// Every kernel starts the file with the same two header lines: without
-	// them this is not /proc/net/dev, whatever the lines below look like.
-	if !bytes.HasPrefix(b, []byte("Inter-|")) {
-		first, _ := kernfile.NextLine(b)
-		return fmt.Errorf("parse %s: line 1: want the \"Inter-|\" header, got %q", c.file.Path, first)
+	if err := kernfile.CheckNetDevHeader(b); err != nil {
+		return fmt.Errorf("parse %s: %w", c.file.Path, err)
 	}
 	var firstErr error
-	var v [len(netColumns)]uint64
-	for rest, lineNo := b, 1; len(rest) > 0; lineNo++ {
-		var line []byte
-		line, rest = kernfile.NextLine(rest)
-		name, counters, ok := splitNetDevLine(line)
+	var v kernfile.NetDevCounters
+	for rest, lineNo := b, 0; ; {
+		name, counters, r, ok := kernfile.NextNetDevLine(rest, &lineNo)
+		if !ok {
+			break
+		}
+		rest = r
 		// An excluded interface is not parsed at all: a host with
 		// thousands of veths costs no more than a few bytes compares
 		// each, and a broken line there is none of our business.
-		if !ok || !c.wanted(name) {
+		if !c.wanted(name) {
 			continue
 		}
 		if s.Full() {
 			break
 		}
-		if err := parseNetDevCounters(counters, &v); err != nil {
+		if err := kernfile.ParseNetDevLine(name, counters, &v); err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("parse %s: line %d: interface %q: %w", c.file.Path, lineNo, name, err)
 			}
@@ -154,9 +118,9 @@ func (c *network) Collect(_ context.Context, s *collect.Sample) error {
 			m := s.Mark()
 			s.Counter(p.col[i], v[i])
 			switch i {
-			case netRxBytes:
+			case kernfile.NetRxBytes:
 				netBits(s, m, p.rxBit, v[i])
-			case netTxBytes:
+			case kernfile.NetTxBytes:
 				netBits(s, m, p.txBit, v[i])
 			}
 		}

@@ -11,33 +11,6 @@ import (
 	"github.com/nodemetrics/nodemetrics/collect"
 )
 
-func TestParseProcStat(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		want    procStat
-		wantErr bool
-	}{
-		{
-			in:   "cpu  1 2 3 4\nintr 5 6\nctxt 420045\nbtime 1795414000\nprocesses 2492\nprocs_running 1\nprocs_blocked 0\nsoftirq 1 2\n",
-			want: procStat{v: [5]uint64{420045, 2492, 1, 0, 1795414000}, seen: [5]bool{true, true, true, true, true}},
-		},
-		// 2.4: no procs_running / procs_blocked.
-		{in: "cpu  1 2 3 4\nctxt 7\nbtime 9\nprocesses 8", want: procStat{v: [5]uint64{7, 8, 0, 0, 9}, seen: [5]bool{true, true, false, false, true}}},
-		// The first of a repeated key wins.
-		{in: "ctxt 1\nctxt 2\n", want: procStat{v: [5]uint64{1}, seen: [5]bool{true}}},
-		{in: "", want: procStat{}},
-		{in: "ctxt x\nprocesses 3\n", want: procStat{v: [5]uint64{0, 3}, seen: [5]bool{false, true}}, wantErr: true},
-		{in: "procs_running\n", wantErr: true},
-		{in: "btime -1\n", wantErr: true},
-	} {
-		var got procStat
-		err := parseProcStat([]byte(tc.in), &got)
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("parseProcStat(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.wantErr)
-		}
-	}
-}
-
 func TestProcRatesAndGauges(t *testing.T) {
 	h0 := tempHost(t, map[string]string{"proc/stat": "cpu  1 1 1 1\nctxt 1000\nbtime 1700000000\nprocesses 500\nprocs_running 3\nprocs_blocked 1\n"})
 	got, st, err := collectOnce(t, newByName(t, "proc", h0), 1000, false, collect.State{})
@@ -92,19 +65,6 @@ func TestProcMalformedAndMissing(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
-}
-
-func FuzzParseProcStat(f *testing.F) {
-	f.Add([]byte("ctxt 420045\nbtime 1795414000\nprocesses 2492\nprocs_running 1\nprocs_blocked 0\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var st procStat
-		parseProcStat(b, &st)
-		for i, k := range procKeys {
-			if st.seen[i] && !strings.Contains(string(b), k.key) {
-				t.Fatalf("%s seen in %q", k.key, b)
-			}
-		}
-	})
 }
 
 func BenchmarkCollectProc(b *testing.B) { benchCollectSteady(b, "proc", fixtureHost("e2e/t1")) }

@@ -826,6 +826,14 @@ func (c *collector) childPid(dir string, depth int) int {
 	return 0
 }
 
+// netDevNames are the container network metrics, in publishing order, and
+// netDevCols the /proc/net/dev column of each.
+var (
+	netDevNames = [...]string{"rx_byte", "rx_packets", "rx_errors", "rx_drop", "tx_byte", "tx_packets", "tx_errors", "tx_drop"}
+	netDevCols  = [len(netDevNames)]int{kernfile.NetRxBytes, kernfile.NetRxPackets, kernfile.NetRxErrs, kernfile.NetRxDrop,
+		kernfile.NetTxBytes, kernfile.NetTxPackets, kernfile.NetTxErrs, kernfile.NetTxDrop}
+)
+
 // readNet publishes the interfaces of the container's network namespace,
 // unless it is the host's or an earlier container (by name) already
 // published it: the containers of a pod share the sandbox's namespace.
@@ -848,15 +856,19 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 	if ct.ifaces == nil {
 		ct.ifaces = map[string]*[8]string{}
 	}
-	line := 0
-	for {
-		name, v, rest, ok, err := nextNetDev(b, &line)
+	if err := kernfile.CheckNetDevHeader(b); err != nil {
+		c.failParse(ct.dev.Path, err)
+		return
+	}
+	var v kernfile.NetDevCounters
+	for rest, line := b, 0; ; {
+		name, counters, r, ok := kernfile.NextNetDevLine(rest, &line)
 		if !ok {
 			break
 		}
-		b = rest
-		if err != nil {
-			c.failParse(ct.dev.Path, err)
+		rest = r
+		if err := kernfile.ParseNetDevLine(name, counters, &v); err != nil {
+			c.failParse(ct.dev.Path, fmt.Errorf("line %d: %w", line, err))
 			continue
 		}
 		if string(name) == "lo" {
@@ -867,15 +879,15 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 			if len(ct.ifaces) >= 256 {
 				clear(ct.ifaces) // interfaces churned: do not grow forever
 			}
-			paths = new([8]string)
+			paths = new([len(netDevNames)]string)
 			prefix := "containers." + ct.node + ".network." + collect.Segment(string(name)) + "."
 			for i, n := range netDevNames {
 				paths[i] = prefix + n
 			}
 			ct.ifaces[string(name)] = paths
 		}
-		for i := range v {
-			s.Counter(paths[i], v[i])
+		for i, col := range netDevCols {
+			s.Counter(paths[i], v[col])
 		}
 	}
 }

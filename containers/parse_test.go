@@ -7,34 +7,6 @@ import (
 	"testing"
 )
 
-func TestNextNetDev(t *testing.T) {
-	in := "Inter-|   Receive                                                |  Transmit\n" +
-		" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n" +
-		"    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n" +
-		"  eth0:3242 40 1 2 0 0 0 0 20199 38 3 4 0 0 0 0\n" +
-		"  bad: 1 2 3\n"
-	b, n := []byte(in), 0
-	var names []string
-	var vals []netDev
-	var errs int
-	for {
-		name, v, rest, ok, err := nextNetDev(b, &n)
-		if !ok {
-			break
-		}
-		b = rest
-		if err != nil {
-			errs++
-			continue
-		}
-		names = append(names, string(name))
-		vals = append(vals, v)
-	}
-	if len(names) != 2 || names[1] != "eth0" || vals[1] != (netDev{3242, 40, 1, 2, 20199, 38, 3, 4}) || errs != 1 {
-		t.Errorf("got %v %v, %d errors", names, vals, errs)
-	}
-}
-
 func TestClassify(t *testing.T) {
 	id := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	for _, tc := range []struct {
@@ -95,23 +67,6 @@ func TestUnescapeUnit(t *testing.T) {
 			t.Errorf("unescapeUnit(%q) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-func FuzzNextNetDev(f *testing.F) {
-	f.Add([]byte("Inter-|\n face |bytes\n  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		n := 0
-		for i := 0; ; i++ {
-			_, _, rest, ok, _ := nextNetDev(b, &n)
-			if !ok {
-				break
-			}
-			if len(rest) >= len(b) {
-				t.Fatalf("no progress on %q", b)
-			}
-			b = rest
-		}
-	})
 }
 
 func FuzzClassify(f *testing.F) {

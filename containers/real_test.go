@@ -20,6 +20,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/events"
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // newRealCgroups is the test's cgroup tree (internal/cgrouptest).
@@ -253,18 +254,23 @@ func TestRealNetns(t *testing.T) {
 		}
 	}
 	devPath := fmt.Sprintf("/proc/%d/net/dev", cmdA.Process.Pid)
-	read := func() netDev {
+	read := func() (v [len(netDevNames)]uint64) {
 		bb, err := os.ReadFile(devPath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
 		for {
-			name, v, rest, ok, _ := nextNetDev(bb, &n)
+			name, counters, rest, ok := kernfile.NextNetDevLine(bb, &n)
 			if !ok {
 				t.Fatalf("%s not in %s", vc, devPath)
 			}
 			if string(name) == vc {
+				var all kernfile.NetDevCounters
+				kernfile.ParseNetDevLine(name, counters, &all)
+				for i, col := range netDevCols {
+					v[i] = all[col]
+				}
 				return v
 			}
 			bb = rest
@@ -277,7 +283,7 @@ func TestRealNetns(t *testing.T) {
 		first = nB
 	}
 	var nodes map[string]map[string]float64
-	var before netDev
+	var before [len(netDevNames)]uint64
 	for try := 0; try < 5; try++ { // a stray packet between the reads: again
 		before = read()
 		got, _, _ := collectOnce(t, c, time.Now().Unix(), true, collect.State{})

@@ -3,15 +3,12 @@
 package docker
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -50,7 +47,7 @@ func DiamondFactory(cache *Cache) collect.Factory {
 			"docker.containers.<name>.cpu.<total|kernelmode|usermode|system>",
 		},
 		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-			return &diamond{h: h, cache: cache, names: collect.NewUnique(collect.Dotted)}, nil
+			return &diamond{h: h, cache: cache, names: collect.NewUnique(collect.Dotted), stat: kernfile.NewStatReader(h.ProcPath("stat"))}, nil
 		},
 	}
 }
@@ -61,6 +58,8 @@ type diamond struct {
 	buf   kernfile.Buf    // one buffer for every container's files
 	vals  [5]cgroup.Value // the keys of the file read last
 	names *collect.Unique // <name> of each running container, distinct
+	stat  *kernfile.StatReader
+	st    kernfile.Stat // host /proc/stat, for cpu.system
 }
 
 const userHZ = 100
@@ -79,7 +78,7 @@ func (d *diamond) Collect(_ context.Context, s *collect.Sample) error {
 		s.GaugeInt("docker.images_count", uint64(snap.ImagesCount))
 		s.GaugeInt("docker.images_dangling_count", uint64(snap.DanglingCount))
 	}
-	sysNS, haveSys := d.systemCPU()
+	sysNS, haveSys := d.systemCPU(s.Time)
 	ids := append([]string(nil), snap.Running...)
 	sort.Slice(ids, func(i, j int) bool { return snap.DockerNames[ids[i]] < snap.DockerNames[ids[j]] })
 	// Diamond publishes the name as is (a dot adds a level); each node goes
@@ -191,28 +190,18 @@ func (d *diamond) container(s *collect.Sample, lay cgroup.Layout, p, id string) 
 }
 
 // systemCPU is Docker's system_cpu_usage: the host's /proc/stat "cpu" line,
-// user nice system idle iowait irq softirq, in ns.
-func (d *diamond) systemCPU() (uint64, bool) {
-	f, err := os.Open(d.h.ProcPath("stat"))
-	if err != nil {
+// user nice system idle iowait irq softirq, in ns, at sample time t.
+func (d *diamond) systemCPU(t time.Time) (uint64, bool) {
+	if d.stat.Read(t, &d.st) != nil {
 		return 0, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 8 || fields[0] != "cpu" {
-			continue
-		}
-		var sum uint64
-		for _, x := range fields[1:8] {
-			v, err := strconv.ParseUint(x, 10, 64)
-			if err != nil {
-				return 0, false
-			}
-			sum += v
-		}
-		return sum * (1e9 / userHZ), true
+	tot, ok := d.st.Total()
+	if !ok || tot.Cols < 7 {
+		return 0, false
 	}
-	return 0, false
+	var sum uint64
+	for _, v := range tot.Ticks[:7] {
+		sum += v
+	}
+	return sum * (1e9 / userHZ), true
 }

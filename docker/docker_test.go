@@ -616,3 +616,51 @@ func TestLookupOnDemandBounded(t *testing.T) {
 		t.Errorf("after a good refresh: %+v %v", info, ok)
 	}
 }
+
+// Diamond's docker collector over a fixture tree: the daemon's counts, the
+// container's cgroup v1 values, and cpu.system from the host's /proc/stat
+// "cpu" line (user..softirq ticks, in ns).
+func TestDiamondCollector(t *testing.T) {
+	d := newFake(t, "1.41", "1.12")
+	d.conts = []fakeContainer{{id: id64(1), name: "web", image: "nginx:1", running: true, pid: 4242},
+		{id: id64(2), name: "old", image: "busybox", running: false}}
+	cache := NewCache(NewClient(d.sock), Options{Images: true, Logger: quietLog()})
+	if err := cache.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	write := func(rel, s string) {
+		p := filepath.Join(root, rel)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(s), 0o644))
+	}
+	write("proc/stat", "cpu  100 1 50 1000 2 3 4 5 0 0\ncpu0 100 1 50 1000 2 3 4 5 0 0\nctxt 9\n")
+	write("sys/fs/cgroup/memory/memory.usage_in_bytes", "1\n")
+	write("sys/fs/cgroup/cpuacct/cpuacct.usage", "1\n")
+	write("sys/fs/cgroup/memory/docker/"+id64(1)+"/memory.stat", "total_rss 4096\ntotal_cache 8192\n")
+	write("sys/fs/cgroup/cpuacct/docker/"+id64(1)+"/cpuacct.usage", "123456789\n")
+	write("sys/fs/cgroup/cpuacct/docker/"+id64(1)+"/cpuacct.stat", "user 30\nsystem 20\n")
+	h := collect.Host{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Root: root}
+	col, err := DiamondFactory(cache).New(h, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := collect.NewSample(time.Now(), true, collect.State{})
+	if err := col.Collect(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range s.Metrics() {
+		got = append(got, fmt.Sprintf("%s %d", m.Path, m.Int))
+	}
+	const p = "docker.containers.web."
+	want := []string{"docker.containers_running_count 1", "docker.containers_stopped_count 1",
+		p + "RSS_byte 4096", p + "cache_byte 8192", p + "cpu.total 123456789",
+		p + "cpu.kernelmode 200000000", p + "cpu.usermode 300000000",
+		p + "cpu.system 11600000000"} // (100+1+50+1000+2+3+4) ticks * 1e7 ns
+	for _, w := range want {
+		if !strings.Contains(strings.Join(got, "\n")+"\n", w+"\n") {
+			t.Errorf("no %q in:\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+}
