@@ -234,6 +234,7 @@ type collector struct {
 	buf   kernfile.Buf
 	w     walker
 	gen   uint64
+	watch watcher
 	byKey map[string]*container
 	live  []*container
 	names *collect.Unique
@@ -249,6 +250,7 @@ type collector struct {
 	vals         [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
 
 	primed bool // a first cycle ran: later appearances are starts
+	warned bool // that discovery walks every cycle
 
 	// Resolver answers arrive from a goroutine (resolve.go).
 	ask     []Ref
@@ -273,6 +275,7 @@ func NewCollector(h collect.Host, opts Options, log *slog.Logger) (collect.Colle
 		names:   collect.NewUnique(collect.Segment),
 		netns:   map[uint64]struct{}{},
 		budget:  fdBudget(),
+		watch:   newWatcher(),
 		host1:   h.ProcPath("1", "ns", "net"),
 		host2:   h.ProcPath("2", "ns", "net"),
 	}, nil
@@ -291,17 +294,8 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 			c.lay.Roots = c.lay.Roots[:maxRoots]
 		}
 	}
-	c.gen++
 	c.errs, c.nerr = c.errs[:0], 0
-	for i, r := range c.lay.Roots {
-		c.root = i
-		if err := c.w.walk(r.Path, "", walkCtx{}, 0, c); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				c.layOK = false // unmounted: detect again next cycle
-			}
-			c.fail(err)
-		}
-	}
+	c.discover()
 	for k, ct := range c.byKey {
 		if ct.seen != c.gen {
 			delete(c.byKey, k) // vanished: its Sample state goes with it
@@ -401,12 +395,85 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 // into the next one (collect.Settler).
 func (c *collector) Settle(published bool) { c.opts.Events.Settle(published) }
 
+// discover brings the containers up to date: from the directories created
+// and removed since the last cycle (watch.go), or by a walk of every
+// hierarchy when the events cannot tell.
+func (c *collector) discover() {
+	if c.watch.active() {
+		err := c.watch.drain(c.changed)
+		if err == nil && c.watch.active() {
+			return
+		}
+		if err != nil && !errors.Is(err, errWalk) {
+			c.fail(err)
+		}
+	}
+	c.gen++
+	roots := make([]string, len(c.lay.Roots))
+	for i, r := range c.lay.Roots {
+		roots[i] = r.Path
+	}
+	c.watch.start(roots)
+	if c.watch.err != nil && !c.warned {
+		c.warned = true
+		c.log.Warn("container discovery walks every cgroup hierarchy every cycle", "err", c.watch.err)
+	}
+	for i, r := range c.lay.Roots {
+		c.root = i
+		if err := c.w.walk(r.Path, walkCtx{}, 0, c); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				c.layOK = false // unmounted: detect again next cycle
+			}
+			c.watch.stop() // walk again next cycle
+			c.fail(err)
+		}
+	}
+}
+
+// listing is called by the walk for each directory it lists (not a
+// container): it is watched.
+func (c *collector) listing(abs string, depth int, ctx walkCtx) {
+	c.watch.add(abs, c.root, depth, ctx)
+}
+
+// changed is called for each directory created or removed below a
+// watched one: a container found or lost, or a directory to walk (it may
+// hold containers made before its watch was added).
+func (c *collector) changed(d *watchDir, name []byte, created bool) {
+	c.root = int(d.root)
+	switch k, m := classify(name, &d.ctx); {
+	case k == kindContainer && created:
+		c.found(name, m, &d.ctx, d.abs)
+	case k == kindContainer:
+		c.lost(name, m, d.abs)
+	case k == kindDescend && created && int(d.depth) < maxDepth:
+		n := string(name)
+		_ = c.w.walk(d.abs+"/"+n, d.ctx.child(n), int(d.depth)+1, c)
+	}
+}
+
+// lost is called when a container's directory in hierarchy c.root was
+// removed. The container goes when none of its directories is left, once
+// the cycle's events are all read: a cgroup removed and made again in
+// between (a restart) is the same container, its files opened again.
+func (c *collector) lost(name []byte, m match, abs string) {
+	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
+	ct, ok := c.byKey[string(c.key)]
+	if !ok || ct.dirs[c.root] != abs+"/"+string(name) {
+		return
+	}
+	ct.dirs[c.root], ct.dirty = "", true
+	if ct.dirs == [maxRoots]string{} {
+		ct.seen = 0
+	}
+}
+
 // found is called by the walk for each container directory. A container
 // is keyed by runtime and id, not by its path: hierarchies that place it at
 // different relative paths (a memory controller nested below the
 // runtime's own cgroup, delegated subtrees) give one container. Nothing is
 // allocated for a container already known in this hierarchy.
-func (c *collector) found(_ string, name []byte, m match, ctx *walkCtx, abs string) {
+func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
 	if ct, ok := c.byKey[string(c.key)]; ok {
 		ct.seen = c.gen
@@ -527,6 +594,7 @@ func (c *collector) Close() error {
 	for _, ct := range c.byKey {
 		c.release(ct)
 	}
+	c.watch.stop()
 	return nil
 }
 
