@@ -29,7 +29,7 @@ import (
 // are decaying averages. In --counters mode it is total itself, in µs.
 // A missing file (kernel without PSI, or psi=0) is no data, not an error.
 type pressure struct {
-	files [3]string
+	files [3]kernfile.File // kept open, as every host file
 	paths [3][2][4]string // resource, some/full, avg10/avg60/avg300/stalled
 	buf   kernfile.Buf
 }
@@ -39,7 +39,7 @@ var pressureResources = [3]string{"cpu", "memory", "io"}
 func newPressure(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
 	c := &pressure{}
 	for i, r := range pressureResources {
-		c.files[i] = h.ProcPath("pressure", r)
+		c.files[i].Path = h.ProcPath("pressure", r)
 		PressurePaths(&c.paths[i], "pressure."+r+".")
 	}
 	return c, nil
@@ -58,8 +58,9 @@ func PressurePaths(p *[2][4]string, prefix string) {
 func (c *pressure) Collect(_ context.Context, s *collect.Sample) error {
 	missing := 0
 	var errs []error
-	for i, f := range c.files {
-		b, err := c.buf.Read(f)
+	for i := range c.files {
+		f := &c.files[i]
+		b, err := c.buf.ReadFile(f)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EOPNOTSUPP) {
 				missing++ // no PSI; or booted with psi=0: the files exist, reads fail
@@ -69,7 +70,7 @@ func (c *pressure) Collect(_ context.Context, s *collect.Sample) error {
 			continue
 		}
 		if err := PublishPressure(s, b, &c.paths[i]); err != nil {
-			errs = append(errs, fmt.Errorf("parse %s: %w", f, err))
+			errs = append(errs, fmt.Errorf("parse %s: %w", f.Path, err))
 		}
 	}
 	if missing == len(c.files) {
