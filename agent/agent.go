@@ -89,8 +89,12 @@ func New(o Options) (*Agent, error) {
 			a.log.Warn("ignoring state file; rates start from the next sample", "err", err)
 		}
 	}
+	// One set of shared readers for all the collectors: a kernel file
+	// several of them read (/proc/stat) is read once per cycle.
+	deps := collect.NewDeps(o.Host)
 	for _, f := range o.Factories {
-		c, err := f.New(o.Host, o.Logger.With("collector", f.Name))
+		deps.Log = o.Logger.With("collector", f.Name)
+		c, err := f.New(deps)
 		if err != nil {
 			return nil, fmt.Errorf("collector %s: %w", f.Name, err)
 		}
