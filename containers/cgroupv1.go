@@ -5,6 +5,7 @@ package containers
 import (
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // cgroup v1 keys read from the flat files, and their indexes in c.vals.
@@ -42,11 +43,11 @@ const usecPerTick = 1e6 / 100
 // unit on both.
 func (c *collector) readV1(s *collect.Sample, ct *container) {
 	p := &ct.paths
-	if v, _, ok := c.single(ct.f.cpuacctUsage); ok {
+	if v, _, ok := c.single(&ct.f.cpuacctUsage); ok {
 		usec(s, p[mCPUTotal], v/1000, pctOfCPU)
 	}
 	v := &c.vals
-	if c.kv(ct.f.cpuacctStat, v1CPUAcctKeys) {
+	if c.kv(&ct.f.cpuacctStat, v1CPUAcctKeys) {
 		if v[v1User].OK {
 			usec(s, p[mCPUUser], v[v1User].V*usecPerTick, pctOfCPU)
 		}
@@ -54,7 +55,7 @@ func (c *collector) readV1(s *collect.Sample, ct *container) {
 			usec(s, p[mCPUSystem], v[v1System].V*usecPerTick, pctOfCPU)
 		}
 	}
-	if c.kv(ct.f.cpuStat, v1CPUKeys) {
+	if c.kv(&ct.f.cpuStat, v1CPUKeys) {
 		if v[v1NrThrottled].OK {
 			s.Counter(p[mThrottledPeriods], v[v1NrThrottled].V)
 		}
@@ -62,8 +63,8 @@ func (c *collector) readV1(s *collect.Sample, ct *container) {
 			usec(s, p[mThrottledSeconds], v[v1ThrottledNS].V/1000, seconds)
 		}
 	}
-	usage, _, haveUsage := c.single(ct.f.memUsage)
-	haveStat := c.kv(ct.f.memStat, v1MemKeys)
+	usage, _, haveUsage := c.single(&ct.f.memUsage)
+	haveStat := c.kv(&ct.f.memStat, v1MemKeys)
 	rss, cache, inactive := v[v1TotalRSS].V, v[v1TotalCache].V, v[v1TotalInactiveFile].V
 	switch {
 	case v[v1TotalRSS].OK && v[v1TotalCache].OK:
@@ -74,23 +75,23 @@ func (c *collector) readV1(s *collect.Sample, ct *container) {
 	}
 	c.memory(s, ct, usage, haveUsage, rss, cache, inactive, haveStat)
 	c.limit(s, ct)
-	if c.kv(ct.f.memOOM, v1OOMKeys) && v[v1OOMKill].OK {
+	if c.kv(&ct.f.memOOM, v1OOMKeys) && v[v1OOMKill].OK {
 		s.GaugeInt(p[mMemOOMKills], v[v1OOMKill].V)
 		ct.oom, ct.haveOOM = v[v1OOMKill].V, true
 	}
-	c.blkio(s, ct.f.blkioBytes, p[mIOReadBytes], p[mIOWriteBytes])
-	c.blkio(s, ct.f.blkioIOs, p[mIOReads], p[mIOWrites])
+	c.blkio(s, &ct.f.blkioBytes, p[mIOReadBytes], p[mIOWriteBytes])
+	c.blkio(s, &ct.f.blkioIOs, p[mIOReads], p[mIOWrites])
 	c.pids(s, ct)
 }
 
-func (c *collector) blkio(s *collect.Sample, file, rpath, wpath string) {
+func (c *collector) blkio(s *collect.Sample, file *kernfile.File, rpath, wpath string) {
 	b, ok := c.read(file)
 	if !ok {
 		return
 	}
 	r, w, err := cgroup.ParseBlkio(b)
 	if err != nil {
-		c.failParse(file, err)
+		c.failParse(file.Path, err)
 	}
 	s.Counter(rpath, r)
 	s.Counter(wpath, w)

@@ -34,7 +34,7 @@ const (
 func (c *collector) readV2(s *collect.Sample, ct *container) {
 	p := &ct.paths
 	v := &c.vals
-	if c.kv(ct.f.cpuStat, v2CPUKeys) {
+	if c.kv(&ct.f.cpuStat, v2CPUKeys) {
 		if v[v2Usage].OK {
 			usec(s, p[mCPUTotal], v[v2Usage].V, pctOfCPU)
 		}
@@ -51,18 +51,18 @@ func (c *collector) readV2(s *collect.Sample, ct *container) {
 			usec(s, p[mThrottledSeconds], v[v2Throttled].V, seconds)
 		}
 	}
-	usage, _, haveUsage := c.single(ct.f.memUsage)
-	haveStat := c.kv(ct.f.memStat, v2MemKeys) && v[v2Anon].OK && v[v2File].OK
+	usage, _, haveUsage := c.single(&ct.f.memUsage)
+	haveStat := c.kv(&ct.f.memStat, v2MemKeys) && v[v2Anon].OK && v[v2File].OK
 	c.memory(s, ct, usage, haveUsage, v[v2Anon].V, v[v2File].V, v[v2InactiveFile].V, haveStat)
 	c.limit(s, ct)
-	if c.kv(ct.f.memOOM, v2EventsKeys) && v[v2OOMKill].OK {
+	if c.kv(&ct.f.memOOM, v2EventsKeys) && v[v2OOMKill].OK {
 		s.GaugeInt(p[mMemOOMKills], v[v2OOMKill].V)
 		ct.oom, ct.haveOOM = v[v2OOMKill].V, true
 	}
-	if b, ok := c.read(ct.f.ioStat); ok {
+	if b, ok := c.read(&ct.f.ioStat); ok {
 		t, err := cgroup.ParseIOStat(b)
 		if err != nil {
-			c.failParse(ct.f.ioStat, err)
+			c.failParse(ct.f.ioStat.Path, err)
 		}
 		s.Counter(p[mIOReadBytes], t.ReadBytes)
 		s.Counter(p[mIOWriteBytes], t.WriteBytes)

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 
@@ -149,17 +151,27 @@ var metricNames = [nMetrics]string{
 	"pressure.io.some_percentage", "pressure.io.full_percentage",
 }
 
-// files are the absolute paths of a container's files; "" when the
-// controller is not mounted. v2 uses cpuStat, memCurrent (usage), memStat,
-// memMax (limit), memEvents (oom), ioStat; v1 the others as named.
+// files are a container's files, kept open across cycles (kernfile.File:
+// each cycle is a pread per file, not an open, read and close) while the
+// collector's descriptor budget allows; Path "" when the controller is not
+// mounted. v2 uses cpuStat, memUsage (memory.current), memStat, memLimit
+// (memory.max), memOOM (memory.events), ioStat; v1 the others as named.
 type files struct {
-	cpuStat, cpuacctUsage, cpuacctStat               string
-	memUsage, memStat, memLimit, memOOM              string
-	ioStat, blkioBytes, blkioIOs, pidsCurrent, procs string
-	procsDir                                         string // cgroup dir whose children are searched for a pid
+	cpuStat, cpuacctUsage, cpuacctStat        kernfile.File
+	memUsage, memStat, memLimit, memOOM       kernfile.File
+	ioStat, blkioBytes, blkioIOs, pidsCurrent kernfile.File
 	// pressure: cpu, memory, io .pressure of the cgroup2 directory (on
 	// hybrid hosts in the unified/ tree).
-	pressure [3]string
+	pressure [3]kernfile.File
+	// cgroup.procs, read only when a pid is needed (not every cycle), and
+	// the cgroup dir whose children are searched for a pid.
+	procs, procsDir string
+}
+
+// all lists the files kept open.
+func (f *files) all() []*kernfile.File {
+	return []*kernfile.File{&f.cpuStat, &f.cpuacctUsage, &f.cpuacctStat, &f.memUsage, &f.memStat, &f.memLimit,
+		&f.memOOM, &f.ioStat, &f.blkioBytes, &f.blkioIOs, &f.pidsCurrent, &f.pressure[0], &f.pressure[1], &f.pressure[2]}
 }
 
 // maxRoots bounds the hierarchies walked: the five v1 controllers read
@@ -190,9 +202,23 @@ type container struct {
 	paths   [nMetrics]string
 	f       files
 
-	pid             int
-	nsPath, devPath string
-	ifaces          map[string]*[8]string
+	// keep: the files are kept open, fds of them counted against the
+	// collector's descriptor budget.
+	keep bool
+	fds  int
+
+	// pid is the process whose network namespace is read: the Namer's,
+	// else cgPid, the first of cgroup.procs, kept across cycles and read
+	// again only when that process has gone. procFD is its /proc/<pid>
+	// directory, kept open (procOpen): once the process exits every lookup
+	// below it fails, even when the pid is reused, so the check is one
+	// fstatat and the pid can be trusted.
+	pid, cgPid int
+	procFD     int
+	procOpen   bool
+	nsPath     string
+	dev        kernfile.File // <procfs>/<pid>/net/dev
+	ifaces     map[string]*[8]string
 
 	fresh     bool   // appeared after the first cycle: a start event is due
 	late      bool   // appeared after the first cycle
@@ -214,18 +240,23 @@ type collector struct {
 	buf   kernfile.Buf
 	w     walker
 	gen   uint64
+	watch watcher
 	byKey map[string]*container
 	live  []*container
 	names *collect.Unique
 	key   []byte
 	netns map[uint64]struct{}
-	host1 string // <procfs>/1/ns/net
-	host2 string // <procfs>/2/ns/net: kthreadd, always in the initial netns
-	errs  []error
-	nerr  int
-	vals  [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
+	// budget is how many descriptors the containers' files may keep open
+	// (fdBudget), open how many they do.
+	budget, open int
+	host1        string // <procfs>/1/ns/net
+	host2        string // <procfs>/2/ns/net: kthreadd, always in the initial netns
+	errs         []error
+	nerr         int
+	vals         [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
 
 	primed bool // a first cycle ran: later appearances are starts
+	warned bool // that discovery walks every cycle
 
 	// Resolver answers arrive from a goroutine (resolve.go).
 	ask     []Ref
@@ -249,6 +280,8 @@ func NewCollector(h collect.Host, opts Options, log *slog.Logger) (collect.Colle
 		answers: map[string]answer{},
 		names:   collect.NewUnique(collect.Segment),
 		netns:   map[uint64]struct{}{},
+		budget:  fdBudget(),
+		watch:   newWatcher(),
 		host1:   h.ProcPath("1", "ns", "net"),
 		host2:   h.ProcPath("2", "ns", "net"),
 	}, nil
@@ -267,21 +300,13 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 			c.lay.Roots = c.lay.Roots[:maxRoots]
 		}
 	}
-	c.gen++
 	c.errs, c.nerr = c.errs[:0], 0
-	for i, r := range c.lay.Roots {
-		c.root = i
-		if err := c.w.walk(r.Path, "", walkCtx{}, 0, c); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				c.layOK = false // unmounted: detect again next cycle
-			}
-			c.fail(err)
-		}
-	}
+	c.discover()
 	for k, ct := range c.byKey {
 		if ct.seen != c.gen {
 			delete(c.byKey, k) // vanished: its Sample state goes with it
 			c.forget(k)
+			c.release(ct)
 			if c.primed && c.layOK && !c.hidden(ct) {
 				c.emit(ct, events.Die)
 			}
@@ -376,12 +401,85 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 // into the next one (collect.Settler).
 func (c *collector) Settle(published bool) { c.opts.Events.Settle(published) }
 
+// discover brings the containers up to date: from the directories created
+// and removed since the last cycle (watch.go), or by a walk of every
+// hierarchy when the events cannot tell.
+func (c *collector) discover() {
+	if c.watch.active() {
+		err := c.watch.drain(c.changed)
+		if err == nil && c.watch.active() {
+			return
+		}
+		if err != nil && !errors.Is(err, errWalk) {
+			c.fail(err)
+		}
+	}
+	c.gen++
+	roots := make([]string, len(c.lay.Roots))
+	for i, r := range c.lay.Roots {
+		roots[i] = r.Path
+	}
+	c.watch.start(roots)
+	if c.watch.err != nil && !c.warned {
+		c.warned = true
+		c.log.Warn("container discovery walks every cgroup hierarchy every cycle", "err", c.watch.err)
+	}
+	for i, r := range c.lay.Roots {
+		c.root = i
+		if err := c.w.walk(r.Path, walkCtx{}, 0, c); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				c.layOK = false // unmounted: detect again next cycle
+			}
+			c.watch.stop() // walk again next cycle
+			c.fail(err)
+		}
+	}
+}
+
+// listing is called by the walk for each directory it lists (not a
+// container): it is watched.
+func (c *collector) listing(abs string, depth int, ctx walkCtx) {
+	c.watch.add(abs, c.root, depth, ctx)
+}
+
+// changed is called for each directory created or removed below a
+// watched one: a container found or lost, or a directory to walk (it may
+// hold containers made before its watch was added).
+func (c *collector) changed(d *watchDir, name []byte, created bool) {
+	c.root = int(d.root)
+	switch k, m := classify(name, &d.ctx); {
+	case k == kindContainer && created:
+		c.found(name, m, &d.ctx, d.abs)
+	case k == kindContainer:
+		c.lost(name, m, d.abs)
+	case k == kindDescend && created && int(d.depth) < maxDepth:
+		n := string(name)
+		_ = c.w.walk(d.abs+"/"+n, d.ctx.child(n), int(d.depth)+1, c)
+	}
+}
+
+// lost is called when a container's directory in hierarchy c.root was
+// removed. The container goes when none of its directories is left, once
+// the cycle's events are all read: a cgroup removed and made again in
+// between (a restart) is the same container, its files opened again.
+func (c *collector) lost(name []byte, m match, abs string) {
+	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
+	ct, ok := c.byKey[string(c.key)]
+	if !ok || ct.dirs[c.root] != abs+"/"+string(name) {
+		return
+	}
+	ct.dirs[c.root], ct.dirty = "", true
+	if ct.dirs == [maxRoots]string{} {
+		ct.seen = 0
+	}
+}
+
 // found is called by the walk for each container directory. A container
 // is keyed by runtime and id, not by its path: hierarchies that place it at
 // different relative paths (a memory controller nested below the
 // runtime's own cgroup, delegated subtrees) give one container. Nothing is
 // allocated for a container already known in this hierarchy.
-func (c *collector) found(_ string, name []byte, m match, ctx *walkCtx, abs string) {
+func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
 	if ct, ok := c.byKey[string(c.key)]; ok {
 		ct.seen = c.gen
@@ -429,43 +527,96 @@ func (c *collector) files(ct *container) {
 		}
 		return d + "/" + f
 	}
+	c.release(ct)
 	f := &ct.f
-	*f = files{}
 	if d := dir(cgroup.Unified); d != "" {
-		f.pressure = [3]string{d + "/cpu.pressure", d + "/memory.pressure", d + "/io.pressure"}
+		f.pressure[0].Path, f.pressure[1].Path, f.pressure[2].Path = d+"/cpu.pressure", d+"/memory.pressure", d+"/io.pressure"
 	}
 	if c.lay.V2 {
 		d := dir(cgroup.Unified)
-		f.cpuStat = join(d, "cpu.stat")
-		f.memUsage = join(d, "memory.current")
-		f.memStat = join(d, "memory.stat")
-		f.memLimit = join(d, "memory.max")
-		f.memOOM = join(d, "memory.events")
-		f.ioStat = join(d, "io.stat")
-		f.pidsCurrent = join(d, "pids.current")
+		f.cpuStat.Path = join(d, "cpu.stat")
+		f.memUsage.Path = join(d, "memory.current")
+		f.memStat.Path = join(d, "memory.stat")
+		f.memLimit.Path = join(d, "memory.max")
+		f.memOOM.Path = join(d, "memory.events")
+		f.ioStat.Path = join(d, "io.stat")
+		f.pidsCurrent.Path = join(d, "pids.current")
 		f.procs = join(d, "cgroup.procs")
 		f.procsDir = d
-		return
-	}
-	cpuacct, cpu, mem, blkio, pids := dir(cgroup.CPUAcct), dir(cgroup.CPU), dir(cgroup.Memory), dir(cgroup.Blkio), dir(cgroup.Pids)
-	f.cpuacctUsage = join(cpuacct, "cpuacct.usage")
-	f.cpuacctStat = join(cpuacct, "cpuacct.stat")
-	f.cpuStat = join(cpu, "cpu.stat")
-	f.memUsage = join(mem, "memory.usage_in_bytes")
-	f.memStat = join(mem, "memory.stat")
-	f.memLimit = join(mem, "memory.limit_in_bytes")
-	f.memOOM = join(mem, "memory.oom_control")
-	// The _recursive files include the IO of nested cgroups, as v2's
-	// io.stat and v1's cpuacct and memory counters do.
-	f.blkioBytes = join(blkio, "blkio.throttle.io_service_bytes_recursive")
-	f.blkioIOs = join(blkio, "blkio.throttle.io_serviced_recursive")
-	f.pidsCurrent = join(pids, "pids.current")
-	for _, d := range []string{mem, pids, cpuacct, cpu, blkio} {
-		if d != "" && exists(d) {
-			f.procs, f.procsDir = join(d, "cgroup.procs"), d
-			break
+	} else {
+		cpuacct, cpu, mem, blkio, pids := dir(cgroup.CPUAcct), dir(cgroup.CPU), dir(cgroup.Memory), dir(cgroup.Blkio), dir(cgroup.Pids)
+		f.cpuacctUsage.Path = join(cpuacct, "cpuacct.usage")
+		f.cpuacctStat.Path = join(cpuacct, "cpuacct.stat")
+		f.cpuStat.Path = join(cpu, "cpu.stat")
+		f.memUsage.Path = join(mem, "memory.usage_in_bytes")
+		f.memStat.Path = join(mem, "memory.stat")
+		f.memLimit.Path = join(mem, "memory.limit_in_bytes")
+		f.memOOM.Path = join(mem, "memory.oom_control")
+		// The _recursive files include the IO of nested cgroups, as v2's
+		// io.stat and v1's cpuacct and memory counters do.
+		f.blkioBytes.Path = join(blkio, "blkio.throttle.io_service_bytes_recursive")
+		f.blkioIOs.Path = join(blkio, "blkio.throttle.io_serviced_recursive")
+		f.pidsCurrent.Path = join(pids, "pids.current")
+		for _, d := range []string{mem, pids, cpuacct, cpu, blkio} {
+			if d != "" && exists(d) {
+				f.procs, f.procsDir = join(d, "cgroup.procs"), d
+				break
+			}
 		}
 	}
+	// Within the budget the files are kept open (and the pid's /proc
+	// directory and net/dev); beyond it they are opened at each read.
+	n := 2
+	for _, k := range f.all() {
+		if k.Path != "" {
+			n++
+		}
+	}
+	ct.keep = c.open+n <= c.budget
+	if ct.keep {
+		ct.fds = n
+		c.open += n
+	}
+	for _, k := range f.all() {
+		k.Once = !ct.keep
+	}
+	ct.dev.Once = !ct.keep
+}
+
+// release closes a container's descriptors (it went, or its files are
+// computed again) and gives them back to the budget.
+func (c *collector) release(ct *container) {
+	for _, k := range ct.f.all() {
+		k.Close()
+	}
+	ct.f = files{}
+	c.setPid(ct, 0)
+	c.open -= ct.fds
+	ct.fds, ct.keep = 0, false
+}
+
+// Close closes every descriptor the collector keeps open.
+func (c *collector) Close() error {
+	for _, ct := range c.byKey {
+		c.release(ct)
+	}
+	c.watch.stop()
+	return nil
+}
+
+// fdBudget is what the containers' kept-open files may use of the
+// open-file limit (Go raises the soft limit to the hard one at start-up):
+// all but an eighth of it, at least 2048, which stays for the agent's
+// other descriptors (sockets, host files, the services collector's
+// probes). 1000 containers keep about 16000 open (14 cgroup files, the
+// pid's /proc directory and net/dev): the units set LimitNOFILE=65536.
+func fdBudget() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 20
+	}
+	n := int(rl.Cur)
+	return max(0, n-max(2048, n/8))
 }
 
 // infoOf is what is known about the container: the Namer's (a live
@@ -524,11 +675,22 @@ func short(id string) string {
 
 // read returns a file's content; a missing file (controller not mounted
 // for it, or the container just stopped) is silently no data.
-func (c *collector) read(path string) ([]byte, bool) {
+func (c *collector) read(k *kernfile.File) ([]byte, bool) {
+	if k.Path == "" {
+		return nil, false
+	}
+	return c.check(c.buf.ReadFile(k))
+}
+
+// readPath reads a file that is not kept open.
+func (c *collector) readPath(path string) ([]byte, bool) {
 	if path == "" {
 		return nil, false
 	}
-	b, err := c.buf.Read(path)
+	return c.check(c.buf.Read(path))
+}
+
+func (c *collector) check(b []byte, err error) ([]byte, bool) {
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENODEV) && !errors.Is(err, syscall.ESRCH) {
 			c.fail(err)
@@ -551,14 +713,14 @@ func (c *collector) failParse(path string, err error) {
 }
 
 // single reads a one-number file; max is "max" (v2 unlimited).
-func (c *collector) single(path string) (v uint64, max, ok bool) {
-	b, ok := c.read(path)
+func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
+	b, ok := c.read(k)
 	if !ok {
 		return 0, false, false
 	}
 	v, max, err := cgroup.ParseSingle(b)
 	if err != nil {
-		c.failParse(path, err)
+		c.failParse(k.Path, err)
 		return 0, false, false
 	}
 	return v, max, true
@@ -566,13 +728,13 @@ func (c *collector) single(path string) (v uint64, max, ok bool) {
 
 // kv reads a flat key/value file into c.vals (index i: keys[i]); false
 // when the file could not be read.
-func (c *collector) kv(path string, keys []string) bool {
-	b, ok := c.read(path)
+func (c *collector) kv(k *kernfile.File, keys []string) bool {
+	b, ok := c.read(k)
 	if !ok {
 		return false
 	}
 	if err := cgroup.ParseKV(b, keys, c.vals[:]); err != nil {
-		c.failParse(path, err)
+		c.failParse(k.Path, err)
 	}
 	return true
 }
@@ -621,30 +783,88 @@ func (c *collector) memory(s *collect.Sample, ct *container, usage uint64, haveU
 }
 
 func (c *collector) limit(s *collect.Sample, ct *container) {
-	if v, max, ok := c.single(ct.f.memLimit); ok && !max && v < unlimited {
+	if v, max, ok := c.single(&ct.f.memLimit); ok && !max && v < unlimited {
 		s.GaugeInt(ct.paths[mMemLimit], v)
 	}
 }
 
 func (c *collector) pids(s *collect.Sample, ct *container) {
-	if v, _, ok := c.single(ct.f.pidsCurrent); ok {
+	if v, _, ok := c.single(&ct.f.pidsCurrent); ok {
 		s.GaugeInt(ct.paths[mPids], v)
 	}
 }
 
-// pidOf is one host pid of the container: the Namer's, else the first of
-// cgroup.procs, else of a child cgroup's (v2 puts processes only in
-// leaves: podman's container/, nspawn's payload children).
-func (c *collector) pidOf(ct *container) int {
+// netNS is the inode of the network namespace of one host pid of the
+// container: the Namer's, else the first of cgroup.procs, else of a child
+// cgroup's (v2 puts processes only in leaves: podman's container/,
+// nspawn's payload children). The pid is kept: cgroup.procs is read again
+// only when that process has gone.
+func (c *collector) netNS(ct *container) (uint64, bool) {
 	if info, ok := c.infoOf(ct); ok && info.Pid > 0 {
-		return info.Pid
+		c.setPid(ct, info.Pid)
+		ino, err := c.pidNS(ct)
+		return ino, err == nil
 	}
-	return c.cgroupPid(ct)
+	fresh := ct.cgPid == 0
+	if fresh {
+		ct.cgPid = c.cgroupPid(ct)
+	}
+	for ct.cgPid > 0 {
+		c.setPid(ct, ct.cgPid)
+		if ino, err := c.pidNS(ct); err == nil {
+			return ino, true
+		}
+		c.setPid(ct, 0) // gone: close its /proc directory and net/dev
+		if fresh {
+			break
+		}
+		ct.cgPid, fresh = c.cgroupPid(ct), true
+	}
+	ct.cgPid = 0
+	return 0, false
+}
+
+// setPid makes pid the container's process, its /proc directory opened
+// when the container's files are kept open; 0 closes them.
+func (c *collector) setPid(ct *container, pid int) {
+	if pid == ct.pid && pid > 0 {
+		return
+	}
+	if ct.procOpen {
+		syscall.Close(ct.procFD)
+		ct.procOpen = false
+	}
+	ct.dev.Close()
+	ct.pid = pid
+	if pid <= 0 {
+		return
+	}
+	p := strconv.Itoa(pid)
+	ct.nsPath, ct.dev.Path = c.h.ProcPath(p, "ns", "net"), c.h.ProcPath(p, "net", "dev")
+	if !ct.keep {
+		return
+	}
+	fd, err := unix.Open(c.h.ProcPath(p), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		ct.procFD, ct.procOpen = fd, true
+	}
+}
+
+// pidNS is the network namespace inode of the container's pid.
+func (c *collector) pidNS(ct *container) (uint64, error) {
+	if !ct.procOpen {
+		return inode(ct.nsPath)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(ct.procFD, "ns/net", &st, 0); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
 }
 
 // cgroupPid is a pid of the container from its cgroup.procs files.
 func (c *collector) cgroupPid(ct *container) int {
-	if b, ok := c.read(ct.f.procs); ok {
+	if b, ok := c.readPath(ct.f.procs); ok {
 		if pid, ok := cgroup.ParseFirstPid(b); ok {
 			return pid
 		}
@@ -668,7 +888,7 @@ func (c *collector) childPid(dir string, depth int) int {
 			continue
 		}
 		d := dir + "/" + e.Name()
-		if b, ok := c.read(d + "/cgroup.procs"); ok {
+		if b, ok := c.readPath(d + "/cgroup.procs"); ok {
 			if pid, ok := cgroup.ParseFirstPid(b); ok {
 				return pid
 			}
@@ -692,17 +912,9 @@ var (
 // unless it is the host's or an earlier container (by name) already
 // published it: the containers of a pod share the sandbox's namespace.
 func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
-	pid := c.pidOf(ct)
-	if pid <= 0 {
-		return
-	}
-	if pid != ct.pid || ct.nsPath == "" {
-		p := strconv.Itoa(pid)
-		ct.pid, ct.nsPath, ct.devPath = pid, c.h.ProcPath(p, "ns", "net"), c.h.ProcPath(p, "net", "dev")
-	}
-	ino, err := inode(ct.nsPath)
-	if err != nil {
-		return // the process exited, or no /proc for it: no network data
+	ino, ok := c.netNS(ct)
+	if !ok {
+		return // no process, or no /proc for it: no network data
 	}
 	if ino == hostNS {
 		return
@@ -711,7 +923,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		return
 	}
 	c.netns[ino] = struct{}{}
-	b, ok := c.read(ct.devPath)
+	b, ok := c.read(&ct.dev)
 	if !ok {
 		return
 	}
@@ -719,7 +931,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		ct.ifaces = map[string]*[8]string{}
 	}
 	if err := kernfile.CheckNetDevHeader(b); err != nil {
-		c.failParse(ct.devPath, err)
+		c.failParse(ct.dev.Path, err)
 		return
 	}
 	var v kernfile.NetDevCounters
@@ -730,7 +942,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		}
 		rest = r
 		if err := kernfile.ParseNetDevLine(name, counters, &v); err != nil {
-			c.failParse(ct.devPath, fmt.Errorf("line %d: %w", line, err))
+			c.failParse(ct.dev.Path, fmt.Errorf("line %d: %w", line, err))
 			continue
 		}
 		if string(name) == "lo" {
@@ -867,14 +1079,15 @@ func (c *collector) tagsOf(ct *container) string {
 // to the host's pressure collector: per container the interval's exact
 // share is what is graphed, in a third of the series.
 func (c *collector) readPressure(s *collect.Sample, ct *container) {
-	for i, f := range ct.f.pressure {
+	for i := range ct.f.pressure {
+		f := &ct.f.pressure[i]
 		b, ok := c.read(f)
 		if !ok {
 			continue
 		}
 		some, full, hasSome, hasFull, err := kernfile.ParsePressure(b)
 		if err != nil {
-			c.failParse(f, err)
+			c.failParse(f.Path, err)
 			continue
 		}
 		if hasSome {

@@ -173,16 +173,18 @@ type walker struct {
 	pending [maxDepth + 1][]string
 }
 
-// finder receives the container directories a walk finds: rel is the
-// relative path of the directory listed (abs), name the container's
-// directory in it. name is only valid during the call.
+// finder receives the directories a walk lists (listing, before it
+// lists them) and the container directories it finds: name is the
+// container's directory in abs, only valid during the call.
 type finder interface {
-	found(rel string, name []byte, m match, ctx *walkCtx, abs string)
+	listing(abs string, depth int, ctx walkCtx)
+	found(name []byte, m match, ctx *walkCtx, abs string)
 }
 
-// walk lists abs (relative path rel below the root) and calls found for
-// every container directory; ordinary directories are walked in turn.
-func (w *walker) walk(abs, rel string, ctx walkCtx, depth int, f finder) error {
+// walk lists abs (at depth below the root) and calls found for every
+// container directory; ordinary directories are walked in turn.
+func (w *walker) walk(abs string, ctx walkCtx, depth int, f finder) error {
+	f.listing(abs, depth, ctx)
 	fd, err := syscall.Open(abs, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: abs, Err: err}
@@ -216,7 +218,7 @@ func (w *walker) walk(abs, rel string, ctx walkCtx, depth int, f finder) error {
 			}
 			switch k, m := classify(name, &ctx); k {
 			case kindContainer:
-				f.found(rel, name, m, &ctx, abs)
+				f.found(name, m, &ctx, abs)
 			case kindDescend:
 				if depth < maxDepth {
 					if typ == syscall.DT_UNKNOWN && !isDir(abs, name) {
@@ -231,12 +233,8 @@ func (w *walker) walk(abs, rel string, ctx walkCtx, depth int, f finder) error {
 	w.pending[depth] = pend
 	for i := 0; i < len(pend); i++ {
 		name := w.pending[depth][i]
-		crel := name
-		if rel != "" {
-			crel = rel + "/" + name
-		}
 		// A directory that vanished between listing and opening is fine.
-		_ = w.walk(abs+"/"+name, crel, ctx.child(name), depth+1, f)
+		_ = w.walk(abs+"/"+name, ctx.child(name), depth+1, f)
 	}
 	clear(w.pending[depth])
 	return nil

@@ -95,6 +95,7 @@ func newTest(t testing.TB, h collect.Host, opts Options) collect.Collector {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.(io.Closer).Close() })
 	return c
 }
 

@@ -453,3 +453,182 @@ func TestRealPressure(t *testing.T) {
 		}
 	}
 }
+
+// openBelow counts the test process's descriptors whose target contains
+// s (a container id: its cgroup files kept open).
+func openBelow(t *testing.T, s string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRealStartStop: a container that appears between two cycles is
+// published at the next one, with its cgroup files kept open; one that
+// goes is gone at the next cycle and its descriptors are closed. Its pid
+// is kept while it lives and found again when that process exits.
+func TestRealStartStop(t *testing.T) {
+	r := newRealCgroups(t)
+	known := NewKnown()
+	c := newTest(t, collect.DefaultHost(), Options{Known: known})
+	collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	cc := c.(*collector)
+	if !cc.watch.active() {
+		t.Fatalf("discovery does not watch the host's cgroup hierarchies (%v)", cc.watch.err)
+	}
+
+	id := cgrouptest.ID(t)
+	rel := "docker/" + id
+	r.Mkdir(rel)
+	first, second := exec.Command("sleep", "120"), exec.Command("sleep", "120")
+	r.Start(first, rel)
+	r.Start(second, rel)
+	got, _, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	if byNode(got)[id[:12]] == nil {
+		t.Fatalf("container started between cycles not published at the next one")
+	}
+	if n := openBelow(t, id); n < 5 {
+		t.Errorf("%d descriptors open below the container's cgroups, want its stat files kept open", n)
+	}
+	pidOf := func() int {
+		for _, k := range known.Running() {
+			if k.ID == id {
+				return k.Pid
+			}
+		}
+		return -1
+	}
+	if p := pidOf(); p != first.Process.Pid && p != second.Process.Pid {
+		t.Errorf("pid %d, want one of the container's (%d, %d)", p, first.Process.Pid, second.Process.Pid)
+	}
+	// The process whose pid was kept exits: the other one is found.
+	gone, other := first, second
+	if pidOf() == second.Process.Pid {
+		gone, other = second, first
+	}
+	r.Kill(gone)
+	collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	if p := pidOf(); p != other.Process.Pid {
+		t.Errorf("after pid %d exited: pid %d, want %d", gone.Process.Pid, p, other.Process.Pid)
+	}
+
+	r.Kill(other)
+	r.Rmdir(rel)
+	got, _, _ = collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	if byNode(got)[id[:12]] != nil {
+		t.Errorf("container removed between cycles still published")
+	}
+	if n := openBelow(t, id); n != 0 {
+		t.Errorf("%d descriptors still open below the removed container's cgroups", n)
+	}
+	if cc.gen != 1 {
+		t.Errorf("%d walks of the hierarchies, want 1: the changes come from inotify", cc.gen)
+	}
+}
+
+// TestRealNestedDiscovery: containers below cgroups that did not exist
+// at the previous cycle (a pod's cgroup and its containers made between
+// two cycles; a container added later to that pod) are found from the
+// watches alone, and a pod that goes takes its containers with it.
+func TestRealNestedDiscovery(t *testing.T) {
+	r := newRealCgroups(t)
+	c := newTest(t, collect.DefaultHost(), Options{})
+	collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	uid := "0badc0de-" + strconv.Itoa(os.Getpid()) + "-4000-8000-000000000003"
+	pod := "kubepods/besteffort/pod" + uid
+	a, b := cgrouptest.ID(t), cgrouptest.ID(t)
+	r.Mkdir(pod + "/" + a)
+	ca := exec.Command("sleep", "120")
+	r.Start(ca, pod+"/"+a)
+	got, _, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	na, nb := "pod"+uid+"_"+a[:12], "pod"+uid+"_"+b[:12]
+	if byNode(got)[na] == nil {
+		t.Fatalf("container of a pod made between two cycles not published")
+	}
+	r.Mkdir(pod + "/" + b)
+	cb := exec.Command("sleep", "120")
+	r.Start(cb, pod+"/"+b)
+	got, _, _ = collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	if nodes := byNode(got); nodes[na] == nil || nodes[nb] == nil {
+		t.Fatalf("second container of the pod: published %v and %v, want both", nodes[na] != nil, nodes[nb] != nil)
+	}
+	r.Kill(ca)
+	r.Kill(cb)
+	r.Rmdir(pod + "/" + a)
+	r.Rmdir(pod + "/" + b)
+	r.Rmdir(pod)
+	got, _, _ = collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	if nodes := byNode(got); nodes[na] != nil || nodes[nb] != nil {
+		t.Errorf("containers of a removed pod still published")
+	}
+	if g := c.(*collector).gen; g != 1 {
+		t.Errorf("%d walks of the hierarchies, want 1", g)
+	}
+}
+
+// TestRealDiscoveryOverflow: more cgroups made between two cycles than
+// the kernel queues events for (fs.inotify.max_queued_events) overflow
+// the queue; the collector then walks the hierarchies again, so a
+// container made after the overflow, whose events the kernel dropped, is
+// still published at the next cycle, and the watching goes on.
+func TestRealDiscoveryOverflow(t *testing.T) {
+	r := newRealCgroups(t)
+	b, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	max, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || max > 1<<17 {
+		t.Fatalf("max_queued_events %q (%v): too many cgroups to make for an overflow", b, err)
+	}
+	// The flood goes into one hierarchy, the cheapest to make cgroups in:
+	// the cgroup2 tree (no controller enabled below the test's cgroup).
+	var flood string
+	for _, root := range r.Roots {
+		if exists(filepath.Join(root, "cgroup.controllers")) {
+			flood = root
+		}
+	}
+	if flood == "" {
+		flood = r.Roots[0]
+	}
+	top := "nmtest-flood" + strconv.Itoa(os.Getpid())
+	r.Mkdir(top)
+	c := newTest(t, collect.DefaultHost(), Options{})
+	collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	cc := c.(*collector)
+	if !cc.watch.active() {
+		t.Fatalf("discovery does not watch the host's cgroup hierarchies (%v)", cc.watch.err)
+	}
+	var made []string
+	t.Cleanup(func() {
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i])
+		}
+	})
+	for i := 0; i <= max+100; i++ {
+		d := filepath.Join(flood, top, "g"+strconv.Itoa(i))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, d)
+	}
+	id := cgrouptest.ID(t)
+	r.Mkdir("docker/" + id)
+	r.Start(exec.Command("sleep", "120"), "docker/"+id)
+	got, _, _ := collectOnce(t, c, time.Now().Unix(), false, collect.State{})
+	if byNode(got)[id[:12]] == nil {
+		t.Errorf("container made after the event queue overflowed not published at the next cycle")
+	}
+	if cc.gen != 2 || !cc.watch.active() {
+		t.Errorf("after the overflow: %d walks (want 2), watching %v", cc.gen, cc.watch.active())
+	}
+}

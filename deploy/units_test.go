@@ -148,6 +148,7 @@ func TestFlatcarService(t *testing.T) {
 	u.want(t, "Service", "Restart", "always")
 	u.want(t, "Service", "KillMode", "mixed")
 	u.want(t, "Service", "Delegate", "yes")
+	u.want(t, "Service", "LimitNOFILE", "65536") // the containers' kept-open cgroup files
 	if w := u.one(t, "Service", "WatchdogSec"); !regexp.MustCompile(`^[1-9][0-9]*(s|min)?$`).MatchString(w) {
 		t.Errorf("WatchdogSec=%q: want a positive time span", w)
 	}
@@ -183,6 +184,7 @@ func TestFleetService(t *testing.T) {
 		t.Errorf("NODEMETRICS_URL=%q: no latest; and systemd does not expand ${...} inside Environment=", url)
 	}
 	u.want(t, "Service", "Restart", "always")
+	u.want(t, "Service", "LimitNOFILE", "65536")
 	pre := strings.Join(u["Service"]["ExecStartPre"], "\n")
 	for _, f := range []string{"-o /opt/nodemetrics/nodemetrics.tar.gz ${NODEMETRICS_URL}/${NODEMETRICS_VERSION}/nodemetrics.tar.gz",
 		"-o /opt/bin/nspawn-container ${NODEMETRICS_URL}/${NODEMETRICS_VERSION}/nspawn-container",
@@ -216,6 +218,7 @@ func TestNspawnSettings(t *testing.T) {
 
 	d := parseUnit(t, "systemd-nspawn@nodemetrics.service.d/nodemetrics.conf")
 	checkNspawnEnv(t, d)
+	d.want(t, "Service", "LimitNOFILE", "65536") // the payload inherits nspawn's
 }
 
 // TestSystemdAnalyzeVerify runs `systemd-analyze verify` on each .service

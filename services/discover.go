@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 )
@@ -42,6 +43,8 @@ func (c *Collector) discover(ctx context.Context, list []Container, full bool) (
 		return nil, fmt.Errorf("procfs %s: %w", c.h.Proc, err)
 	}
 	d := &discovery{c: c, fs: fs, tables: map[uint64]*sockTable{}}
+	d.selfNS, _ = nsInode("/proc/thread-self/ns/net")
+	defer d.close()
 	list = slices.Clone(list)
 	slices.SortFunc(list, func(a, b Container) int { return strings.Compare(a.Name, b.Name) })
 	inContainer := map[int]bool{}
@@ -114,7 +117,17 @@ type discovery struct {
 	c      *Collector
 	fs     procfs.FS
 	tables map[uint64]*sockTable // by network namespace inode
+	selfNS uint64                // the agent's own network namespace
 	errs   []error
+}
+
+// close closes the pass's sock_diag sockets.
+func (d *discovery) close() {
+	for _, tab := range d.tables {
+		if tab.sock != nil {
+			tab.sock.Close()
+		}
+	}
 }
 
 func (d *discovery) fail(err error) {
@@ -124,13 +137,17 @@ func (d *discovery) fail(err error) {
 }
 
 // sockTable is a network namespace's listening sockets by inode, read
-// lazily.
+// lazily: through sock_diag when diag is set, else (or when sock_diag
+// fails, e.g. a kernel without inet_diag) from the <dir>/net files.
 type sockTable struct {
-	fs   procfs.FS
-	dir  string
-	read int // files read: 1 tcp, 2 tcp6, 3 unix
-	tcp  map[uint64]tcpListener
-	unix map[uint64]string // socket path
+	fs     procfs.FS
+	dir    string
+	nsPath string    // the namespace for sock_diag, "" the agent's own
+	diag   bool      // try sock_diag
+	sock   *diagSock // opened on first use
+	read   int       // tables read: 1 tcp, 2 tcp6, 3 unix
+	tcp    map[uint64]tcpListener
+	unix   map[uint64]string // socket path
 }
 
 type tcpListener struct {
@@ -184,6 +201,10 @@ func (d *discovery) listeners(t *target, k Kind, pid int, out []*Instance) []*In
 		if err != nil {
 			d.fail(err)
 			return out
+		}
+		tab.diag = true
+		if ns != d.selfNS {
+			tab.nsPath = d.c.h.ProcPath(p, "ns", "net")
 		}
 		d.tables[ns] = tab
 	}
@@ -305,6 +326,9 @@ func (tab *sockTable) resolve(inodes []uint64) error {
 	}
 	for tab.read < 3 && !known() {
 		tab.read++
+		if tab.diag && tab.readDiag() {
+			continue
+		}
 		switch tab.read {
 		case 1, 2:
 			// procfs points to netlink sock_diag instead; that would need a
@@ -336,6 +360,35 @@ func (tab *sockTable) resolve(inodes []uint64) error {
 		}
 	}
 	return nil
+}
+
+// readDiag reads table tab.read through sock_diag; false when sock_diag
+// is not available, and the files are read from then on.
+func (tab *sockTable) readDiag() bool {
+	if tab.sock == nil {
+		s, err := openDiag(tab.nsPath)
+		if err != nil {
+			tab.diag = false
+			return false
+		}
+		tab.sock = s
+	}
+	var err error
+	switch tab.read {
+	case 1:
+		err = tab.sock.listenTCP(unix.AF_INET, tab)
+	case 2:
+		err = tab.sock.listenTCP(unix.AF_INET6, tab)
+	case 3:
+		err = tab.sock.listenUnix(tab)
+	}
+	if err != nil {
+		// A socket left mid-dump cannot serve the next request.
+		tab.sock.Close()
+		tab.sock, tab.diag = nil, false
+		return false
+	}
+	return true
 }
 
 // tcpListen is TCP_LISTEN in /proc/net/tcp's st column.

@@ -4,8 +4,8 @@ package services
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -20,23 +20,38 @@ var dialHook func()
 
 // DialNetns connects to addr from inside the network namespace nsPath
 // (<procfs>/<pid>/ns/net of a process of the container). "" dials from the
-// agent's own namespace.
-//
-// A namespace belongs to an OS thread, not a goroutine: the dial runs on a
-// goroutine locked to its thread, which enters the namespace with setns,
-// creates and connects the socket there (a socket stays in the namespace it
-// was created in, whichever thread uses it later) and goes back to the
-// agent's namespace, also after a panic. Only when going back succeeded is
-// the thread unlocked and returned to the scheduler; otherwise the
-// goroutine exits still locked and the runtime terminates the thread (or,
-// for the main thread, parks it for good), so no other goroutine ever runs
-// in a foreign namespace. Entering a network namespace needs CAP_SYS_ADMIN
-// (and ptrace access to open the pid's ns/net link).
+// agent's own namespace. A socket stays in the namespace it was created in,
+// whichever thread uses it later (see inNetns).
 func DialNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	if nsPath == "" {
 		return d.DialContext(ctx, network, addr)
 	}
+	c, err := inNetns(nsPath, "dial", func() (io.Closer, error) {
+		if dialHook != nil {
+			dialHook()
+		}
+		return d.DialContext(ctx, network, addr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.(net.Conn), nil
+}
+
+// inNetns runs open inside the network namespace nsPath and returns what
+// it opened (a socket, which stays in that namespace).
+//
+// A namespace belongs to an OS thread, not a goroutine: open runs on a
+// goroutine locked to its thread, which enters the namespace with setns
+// and goes back to the agent's namespace afterwards, also after a panic.
+// Only when going back succeeded is the thread unlocked and returned to
+// the scheduler; otherwise the goroutine exits still locked and the
+// runtime terminates the thread (or, for the main thread, parks it for
+// good), so no other goroutine ever runs in a foreign namespace. Entering
+// a network namespace needs CAP_SYS_ADMIN (and ptrace access to open the
+// pid's ns/net link). what names the operation in errors.
+func inNetns(nsPath, what string, open func() (io.Closer, error)) (io.Closer, error) {
 	target, err := os.Open(nsPath)
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace: %w", err)
@@ -44,7 +59,7 @@ func DialNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, err
 	defer target.Close()
 
 	type result struct {
-		c   net.Conn
+		c   io.Closer
 		err error
 	}
 	ch := make(chan result, 1)
@@ -61,7 +76,7 @@ func DialNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, err
 		}
 		defer func() {
 			if p := recover(); p != nil {
-				r = result{err: fmt.Errorf("dial in namespace: panic: %v", p)}
+				r = result{err: fmt.Errorf("%s in namespace: panic: %v", what, p)}
 			}
 			// Back home, also after a panic; only then may the thread
 			// run other goroutines. If that fails the goroutine exits
@@ -70,7 +85,7 @@ func DialNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, err
 				runtime.UnlockOSThread()
 			} else if r.c != nil {
 				r.c.Close()
-				r = result{err: errors.New("dial in namespace: cannot return the thread to the agent's namespace")}
+				r = result{err: fmt.Errorf("%s in namespace: cannot return the thread to the agent's namespace", what)}
 			}
 			self.Close()
 			ch <- r
@@ -79,10 +94,11 @@ func DialNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, err
 			r.err = fmt.Errorf("setns: %w", err)
 			return
 		}
-		if dialHook != nil {
-			dialHook()
+		c, err := open()
+		if err == nil {
+			r.c = c
 		}
-		r.c, r.err = d.DialContext(ctx, network, addr)
+		r.err = err
 	}()
 	r := <-ch
 	return r.c, r.err

@@ -108,8 +108,9 @@ type Options struct {
 }
 
 // DefaultRediscover: discovery reads every recognised process's fds and
-// its namespace's socket tables, so it runs when the container set changes
-// and every 10 cycles, not every cycle.
+// its namespace's socket tables, so it runs when the container set changes,
+// when a new service process appears (see watcher) and every 10 cycles,
+// not every cycle.
 const DefaultRediscover = 10
 
 // Factory is the registry row of the services collector. options is
@@ -162,13 +163,15 @@ type Collector struct {
 	opts Options
 	log  *slog.Logger
 
-	cycles    int
-	lastSet   string                 // container ids of the last discovery
-	cache     map[string][]*Instance // per container (id, node, tags), "" the host
-	sinceDisc int
-	instances []*Instance
-	discSecs  float64
-	rediscNow bool // a probe saw its process gone
+	cycles     int
+	discovered bool                   // a discovery pass has run (it may have found nothing)
+	watch      *watcher               // new service processes between passes
+	lastSet    string                 // container ids of the last discovery
+	cache      map[string][]*Instance // per container (id, node, tags), "" the host
+	sinceDisc  int
+	instances  []*Instance
+	discSecs   float64
+	rediscNow  bool // a probe saw its process gone
 }
 
 // New builds the collector.
@@ -201,7 +204,14 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 	}
 	c.cycles++
 	set := containerSet(list)
-	full := c.instances == nil || c.sinceDisc >= c.opts.Rediscover || c.rediscNow
+	if c.watch == nil {
+		c.watch = newWatcher(c.h.Proc)
+	}
+	started, werr := c.watch.changed()
+	if werr != nil {
+		c.log.Debug("cannot watch for new services; the periodic pass finds them", "err", werr)
+	}
+	full := !c.discovered || c.sinceDisc >= c.opts.Rediscover || c.rediscNow || started
 	if full || set != c.lastSet {
 		start := time.Now()
 		inst, err := c.discover(ctx, list, full)
@@ -209,7 +219,8 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 		if err != nil && inst == nil {
 			return fmt.Errorf("discover: %w", err)
 		}
-		c.instances, c.lastSet = inst, set
+		c.instances, c.lastSet, c.discovered = inst, set, true
+		c.watch.found(inst)
 		if full {
 			c.sinceDisc, c.rediscNow = 0, false
 		}

@@ -105,6 +105,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench-daemon: run as root (it makes cgroups)")
 		return 2
 	}
+	// The daemons run with the open-file limit the units give the agent
+	// (LimitNOFILE=65536) when we may raise it: the agent keeps the
+	// containers' files open within a budget below it, the floor keeps
+	// every file open.
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Max < 65536 {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 65536, Max: 65536}); err != nil {
+			fmt.Fprintf(stderr, "bench-daemon: open-file limit stays %d (raising it to 65536: %v)\n", rl.Max, err)
+		}
+	}
 	if abs, err := filepath.Abs(c.state); err == nil {
 		c.state = abs // the daemons get paths below it
 	}

@@ -16,11 +16,15 @@
 // the hierarchy roots, e.g. docker/<id>) it reads the cgroup files the
 // containers collector reads: on cgroup v1 cpuacct.usage, cpuacct.stat,
 // cpu.stat, memory.usage_in_bytes, memory.stat, memory.limit_in_bytes,
-// memory.oom_control, the two blkio.throttle *_recursive files,
-// pids.current and cgroup.procs, and on a hybrid host the cgroup2 tree's
-// cpu.pressure, memory.pressure and io.pressure; on cgroup v2 cpu.stat,
-// memory.current, memory.stat, memory.max, memory.events, io.stat,
-// pids.current, cgroup.procs and the three pressure files.
+// memory.oom_control, the two blkio.throttle *_recursive files and
+// pids.current, and on a hybrid host the cgroup2 tree's cpu.pressure,
+// memory.pressure and io.pressure; on cgroup v2 cpu.stat, memory.current,
+// memory.stat, memory.max, memory.events, io.stat, pids.current and the
+// three pressure files. And the one check the agent must make per
+// container for its network: the network namespace of the container's
+// first process (found once in cgroup.procs), an fstatat of ns/net below
+// its /proc/<pid> directory kept open, and the namespace's net/dev when it
+// is not the host's (the benchmark's containers share the host's).
 //
 // After each cycle it prints one line: "cycle <n> files <f> bytes <b>".
 package main
@@ -38,6 +42,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -115,9 +121,12 @@ type file struct {
 }
 
 type floor struct {
-	files  []file
-	buf    []byte   // one buffer for all reads
-	mounts []string // statfs targets
+	files   []file
+	buf     []byte   // one buffer for all reads
+	mounts  []string // statfs targets
+	procs   []int    // /proc/<pid> directories of the containers' first processes
+	hostNet uint64   // the host's network namespace
+	proc    string
 }
 
 // open opens every file once. A host file that is missing is skipped (a
@@ -139,11 +148,21 @@ func open(proc, sys, root string, rels []string) (*floor, error) {
 	f.mounts = localMounts(mi, root)
 	cg := filepath.Join(sys, "fs", "cgroup")
 	var paths []string
+	var procs string // the cgroup.procs the agent finds a pid in
 	if _, err := os.Stat(filepath.Join(cg, "cgroup.controllers")); err == nil {
-		paths = v2Files(cg)
+		paths, procs = v2Files(cg), filepath.Join(cg, "cgroup.procs")
 	} else {
-		paths = v1Files(cg)
+		paths, procs = v1Files(cg)
 	}
+	// As the agent: PID 1's namespace link, or kthreadd's when PID 1's is
+	// unreadable (a PID 1 in another user namespace).
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(proc, "1", "ns", "net"), &st); err != nil {
+		if err := unix.Stat(filepath.Join(proc, "2", "ns", "net"), &st); err != nil {
+			return nil, fmt.Errorf("host network namespace: %w", err)
+		}
+	}
+	f.hostNet, f.proc = st.Ino, proc
 	for _, rel := range rels {
 		for _, p := range paths {
 			dir, name := filepath.Split(p)
@@ -151,14 +170,39 @@ func open(proc, sys, root string, rels []string) (*floor, error) {
 				return nil, err
 			}
 		}
+		if procs == "" {
+			continue
+		}
+		dir, name := filepath.Split(procs)
+		if err := f.addPid(filepath.Join(dir, rel, name)); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
+}
+
+// addPid opens the /proc directory of the first process of a cgroup.procs.
+func (f *floor) addPid(procs string) error {
+	b, err := os.ReadFile(procs)
+	if err != nil {
+		return err
+	}
+	pid, _, _ := strings.Cut(string(b), "\n")
+	if pid == "" {
+		return fmt.Errorf("%s: no process", procs)
+	}
+	fd, err := unix.Open(filepath.Join(f.proc, pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: filepath.Join(f.proc, pid), Err: err}
+	}
+	f.procs = append(f.procs, fd)
+	return nil
 }
 
 func v2Files(root string) []string {
 	var p []string
 	for _, n := range []string{"cpu.stat", "memory.current", "memory.stat", "memory.max", "memory.events",
-		"io.stat", "pids.current", "cgroup.procs", "cpu.pressure", "memory.pressure", "io.pressure"} {
+		"io.stat", "pids.current", "cpu.pressure", "memory.pressure", "io.pressure"} {
 		p = append(p, filepath.Join(root, n))
 	}
 	return p
@@ -166,8 +210,9 @@ func v2Files(root string) []string {
 
 // v1Files are the container files below each controller root, the roots
 // found as the containers collector finds them (cpu and cpuacct separate
-// or joined; a controller's root recognised by a file only its root has).
-func v1Files(root string) []string {
+// or joined; a controller's root recognised by a file only its root has),
+// and the cgroup.procs it finds a pid in.
+func v1Files(root string) ([]string, string) {
 	pick := func(marker string, dirs ...string) string {
 		for _, d := range dirs {
 			if _, err := os.Stat(filepath.Join(root, d, marker)); err == nil {
@@ -185,7 +230,7 @@ func v1Files(root string) []string {
 	for _, x := range [][2]string{
 		{cpuacct, "cpuacct.usage"}, {cpuacct, "cpuacct.stat"}, {cpu, "cpu.stat"},
 		{mem, "memory.usage_in_bytes"}, {mem, "memory.stat"}, {mem, "memory.limit_in_bytes"},
-		{mem, "memory.oom_control"}, {mem, "cgroup.procs"},
+		{mem, "memory.oom_control"},
 		{blkio, "blkio.throttle.io_service_bytes_recursive"}, {blkio, "blkio.throttle.io_serviced_recursive"},
 		{pids, "pids.current"},
 	} {
@@ -199,7 +244,11 @@ func v1Files(root string) []string {
 			p = append(p, filepath.Join(root, "unified", n))
 		}
 	}
-	return p
+	procs := ""
+	if mem != "" {
+		procs = filepath.Join(mem, "cgroup.procs")
+	}
+	return p, procs
 }
 
 // localMounts are the mount points of the local filesystems Diamond's
@@ -263,5 +312,23 @@ func (f *floor) cycle() (files, n int) {
 	for _, m := range f.mounts {
 		syscall.Statfs(m, &st)
 	}
+	var ns unix.Stat_t
+	for _, fd := range f.procs {
+		if unix.Fstatat(fd, "ns/net", &ns, 0) == nil && ns.Ino != f.hostNet {
+			n += f.readAt(fd, "net/dev")
+		}
+	}
 	return len(f.files), n
+}
+
+// readAt reads a file below a directory descriptor (a container in a
+// network namespace of its own: its net/dev).
+func (f *floor) readAt(dir int, name string) int {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	x := file{fd: fd, size: 4096}
+	return f.read(&x)
 }

@@ -63,7 +63,10 @@ func (r rawFile) Close() error { return syscall.Close(int(r)) }
 // between cycles) is opened and closed at every read. A read that fails
 // closes the descriptor; the next read opens the file again.
 type File struct {
-	Path  string
+	Path string
+	// Once: opened and closed at every read, never kept (a caller whose
+	// descriptor budget is spent).
+	Once  bool
 	fd    rawFile
 	kept  bool // fd is open
 	plain bool // not a kernel filesystem: never kept
@@ -84,8 +87,8 @@ func (f *Buf) ReadFile(k *File) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k.plain || !regenerated(fd) {
-			k.plain = true
+		if k.Once || k.plain || !regenerated(fd) {
+			k.plain = !k.Once
 			defer fd.Close()
 			return f.fill(k.Path, fd, false)
 		}
