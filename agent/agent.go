@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"runtime/debug"
@@ -48,6 +49,7 @@ type Agent struct {
 	opts    Options
 	prefix  string // "<prefix>.<host>." with every node sanitised
 	runners []*runner
+	deps    collect.Deps // what the collectors share (readers kept open)
 	buf     []byte
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
@@ -91,11 +93,13 @@ func New(o Options) (*Agent, error) {
 	}
 	// One set of shared readers for all the collectors: a kernel file
 	// several of them read (/proc/stat) is read once per cycle.
-	deps := collect.NewDeps(o.Host)
+	a.deps = collect.NewDeps(o.Host)
 	for _, f := range o.Factories {
+		deps := a.deps
 		deps.Log = o.Logger.With("collector", f.Name)
 		c, err := f.New(deps)
 		if err != nil {
+			a.Close()
 			return nil, fmt.Errorf("collector %s: %w", f.Name, err)
 		}
 		r := &runner{
@@ -112,6 +116,31 @@ func New(o Options) (*Agent, error) {
 		a.runners = append(a.runners, r)
 	}
 	return a, nil
+}
+
+// Close releases what the collectors hold across cycles (kept-open files,
+// inotify and netlink descriptors): every collector that is an io.Closer
+// is closed, once its run has returned. One still running (hung past its
+// deadline) keeps its descriptors: closing them under it would turn its
+// reads into reads of whatever file reuses the number; the process is
+// ending anyway. Close is for the end of the agent's life, after the last
+// Cycle or Run.
+func (a *Agent) Close() {
+	for _, r := range a.runners {
+		cl, ok := r.c.(io.Closer)
+		if !ok {
+			continue
+		}
+		if !r.busy.CompareAndSwap(false, true) {
+			a.log.Debug("not closing a collector that is still running", "collector", r.name)
+			continue
+		}
+		if err := cl.Close(); err != nil {
+			a.log.Warn("closing collector", "collector", r.name, "err", err)
+		}
+	}
+	a.runners = nil
+	a.deps.Close()
 }
 
 // PathPrefix is "<prefix>.<host>." with each node sanitised, so a dot in a

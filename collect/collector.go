@@ -69,6 +69,10 @@ func (h Host) NetPath(name string) string {
 // declares optional (sockstat6 on a host without IPv6, the sysfs CPU list
 // with /proc/stat as fallback, the later of alternative mount tables), and
 // returns ErrNoData when its whole source is optional on this host.
+//
+// A collector that keeps descriptors across cycles (open files, inotify,
+// netlink sockets) also implements io.Closer: the agent closes it when it
+// stops, so an agent run in-process (the tests, --once) leaves nothing open.
 type Collector interface {
 	Collect(ctx context.Context, s *Sample) error
 }
@@ -113,6 +117,13 @@ type Deps struct {
 // StatReader for all of them. Log is set per collector.
 func NewDeps(h Host) Deps {
 	return Deps{Host: h, Stat: kernfile.NewStatReader(h.ProcPath("stat"))}
+}
+
+// Close closes the shared readers' files (kept open across cycles).
+func (d Deps) Close() {
+	if d.Stat != nil {
+		d.Stat.Close()
+	}
 }
 
 // StatFile is the shared reader of <procfs>/stat, or a reader of the

@@ -197,10 +197,12 @@ func (in *instance) collect(ctx context.Context) {
 	})
 }
 
-// stop ends the run in order: the queued events drained and the Docker
-// cache and dispatcher stopped, then the senders flushed (within
-// flushTimeout) and stopped. It returns the exit status.
+// stop ends the run in order: the collectors closed (their descriptors
+// kept across cycles), the queued events drained and the Docker cache and
+// dispatcher stopped, then the senders flushed (within flushTimeout) and
+// stopped. It returns the exit status.
 func (in *instance) stop() int {
+	in.agent.Close()
 	in.w.stop()
 	if err := in.snd.stop(flushTimeout); err != nil {
 		if in.cfg.Once {
