@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"runtime/debug"
@@ -92,6 +93,7 @@ func New(o Options) (*Agent, error) {
 	for _, f := range o.Factories {
 		c, err := f.New(o.Host, o.Logger.With("collector", f.Name))
 		if err != nil {
+			a.Close()
 			return nil, fmt.Errorf("collector %s: %w", f.Name, err)
 		}
 		r := &runner{
@@ -108,6 +110,30 @@ func New(o Options) (*Agent, error) {
 		a.runners = append(a.runners, r)
 	}
 	return a, nil
+}
+
+// Close releases what the collectors hold across cycles (kept-open files,
+// inotify and netlink descriptors): every collector that is an io.Closer
+// is closed, once its run has returned. One still running (hung past its
+// deadline) keeps its descriptors: closing them under it would turn its
+// reads into reads of whatever file reuses the number; the process is
+// ending anyway. Close is for the end of the agent's life, after the last
+// Cycle or Run.
+func (a *Agent) Close() {
+	for _, r := range a.runners {
+		cl, ok := r.c.(io.Closer)
+		if !ok {
+			continue
+		}
+		if !r.busy.CompareAndSwap(false, true) {
+			a.log.Debug("not closing a collector that is still running", "collector", r.name)
+			continue
+		}
+		if err := cl.Close(); err != nil {
+			a.log.Warn("closing collector", "collector", r.name, "err", err)
+		}
+	}
+	a.runners = nil
 }
 
 // PathPrefix is "<prefix>.<host>." with each node sanitised, so a dot in a

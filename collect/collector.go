@@ -67,6 +67,10 @@ func (h Host) NetPath(name string) string {
 // declares optional (sockstat6 on a host without IPv6, the sysfs CPU list
 // with /proc/stat as fallback, the later of alternative mount tables), and
 // returns ErrNoData when its whole source is optional on this host.
+//
+// A collector that keeps descriptors across cycles (open files, inotify,
+// netlink sockets) also implements io.Closer: the agent closes it when it
+// stops, so an agent run in-process (the tests, --once) leaves nothing open.
 type Collector interface {
 	Collect(ctx context.Context, s *Sample) error
 }

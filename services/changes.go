@@ -18,35 +18,85 @@ import (
 const pendingTries = 3
 
 // watcher tells, every cycle and cheaply, whether a service may have
-// started since the last discovery: one listing of <procfs> (the pids
-// only), and the comm of the processes not seen before. A process is
-// looked at on the cycle it is first seen and once more on the next (a
-// fork is seen before its exec gives it its name). A new process of a
+// started since the last discovery. With the kernel's process events
+// (procEvents) it reads the exec and rename events queued since the
+// previous cycle and looks at those processes. Without them (another pid
+// or network namespace, no CAP_NET_ADMIN) it lists <procfs> and looks at
+// the processes not seen at the previous listing, on the cycle each is
+// first seen and once more on the next (a fork is seen before its exec
+// gives it its name; a process that exec's into a service long after it
+// was started is then found by the periodic full pass). A process of a
 // recognised kind whose parent is of a recognised kind too (postgres's
 // backend per connection, nginx's workers) is the known service's child,
-// not a new service. A process that exec's into a service long after it
-// was started is found by the periodic full pass.
+// not a new service.
 type watcher struct {
-	proc    string
-	dir     *os.File       // <procfs>, kept open and read again from its start
-	buf     []byte         // getdents buffer
-	seen    map[int]uint64 // pid: the cycle it was first seen
-	next    map[int]uint64
-	cycle   uint64
-	pending map[int]int // new service pids without an instance yet: passes left
-	comm    kernfile.Buf
+	proc     string
+	events   *procEvents // nil: list <procfs>
+	noEvents bool        // tried, not available
+	cands    []int       // the pids of this cycle's events
+	dir      *os.File    // <procfs>, kept open and read again from its start
+	buf      []byte      // getdents buffer
+	seen     map[int]uint64
+	next     map[int]uint64 // listed pids: the cycle each was first seen
+	cycle    uint64
+	pending  map[int]int // new service pids without an instance yet: passes left
+	comm     kernfile.Buf
 }
 
 func newWatcher(proc string) *watcher {
 	return &watcher{proc: proc, seen: map[int]uint64{}, next: map[int]uint64{}, pending: map[int]int{}}
 }
 
-// changed lists <procfs> and reports whether a discovery pass should run:
-// a new service process, or one that did not listen at the last pass.
-// The first call only learns what runs (the first discovery is a full
-// pass anyway).
+// changed reports whether a discovery pass should run: a new service
+// process, or one that did not listen at the last pass. The first call
+// only starts watching (the first discovery is a full pass anyway).
 func (w *watcher) changed() (bool, error) {
 	w.cycle++
+	found := false
+	for pid, left := range w.pending {
+		if left <= 0 || w.newService(pid) == gone {
+			delete(w.pending, pid)
+			continue
+		}
+		w.pending[pid] = left - 1
+		found = true
+	}
+	if w.events == nil && !w.noEvents {
+		// Events name pids of the agent's pid namespace: <procfs> must
+		// be of the same one (it names the agent by its own pid).
+		self, err := os.Readlink(w.proc + "/self")
+		if err == nil && self == strconv.Itoa(os.Getpid()) {
+			w.events, err = openProcEvents()
+		}
+		w.noEvents = w.events == nil
+		if err != nil {
+			return found, err
+		}
+	}
+	if w.events != nil {
+		w.cands = w.cands[:0]
+		lost, err := w.events.read(func(pid int) { w.cands = append(w.cands, pid) })
+		if err != nil {
+			// Listing from now on; what this cycle missed, a pass finds.
+			w.events.Close()
+			w.events, w.noEvents = nil, true
+			return true, err
+		}
+		for _, pid := range w.cands {
+			if !found && w.newService(pid) == service {
+				w.pending[pid] = pendingTries
+				found = true
+			}
+		}
+		return found || lost, nil
+	}
+	listed, err := w.list(found)
+	return found || listed, err
+}
+
+// list lists <procfs> and looks at the pids not seen at the previous
+// listing and those first seen there (skipped once found is set).
+func (w *watcher) list(found bool) (bool, error) {
 	if w.dir == nil {
 		d, err := os.Open(w.proc)
 		if err != nil {
@@ -56,9 +106,9 @@ func (w *watcher) changed() (bool, error) {
 	} else if _, err := w.dir.Seek(0, 0); err != nil {
 		return false, fmt.Errorf("list %s: %w", w.proc, err)
 	}
-	first := w.cycle == 1
+	// The first listing only learns what runs.
+	first := len(w.seen) == 0
 	clear(w.next)
-	found := false
 	for {
 		n, err := syscall.ReadDirent(int(w.dir.Fd()), w.buf)
 		if err != nil {
@@ -90,49 +140,70 @@ func (w *watcher) changed() (bool, error) {
 			if first || found {
 				continue
 			}
-			if left := w.pending[pid]; left > 0 {
-				w.pending[pid] = left - 1
-				found = true
-				continue
-			}
 			// New this cycle or the last: its name may be new.
-			if at+1 >= w.cycle && w.newService(pid) {
+			if at+1 >= w.cycle && w.newService(pid) == service {
 				w.pending[pid] = pendingTries
 				found = true
 			}
 		}
 	}
 	w.seen, w.next = w.next, w.seen
-	for pid := range w.pending {
-		if _, ok := w.seen[pid]; !ok || w.pending[pid] <= 0 {
-			delete(w.pending, pid)
-		}
-	}
 	return found, nil
 }
 
+// look is what newService found of a pid.
+type look uint8
+
+const (
+	gone    look = iota // no such task (any more)
+	other               // not a new service process (yet)
+	service             // a new service process
+)
+
 // newService tells whether pid is a service process whose parent is not
-// one (the parent's child would be a worker of a known service).
-func (w *watcher) newService(pid int) bool {
+// one (the parent's child would be a worker of a known service). One
+// read of its stat tells most pids apart: their name is not a service's.
+func (w *watcher) newService(pid int) look {
 	p := strconv.Itoa(pid)
-	if _, ok := w.kind(p); !ok {
-		return false
-	}
 	stat, err := w.comm.Read(w.proc + "/" + p + "/stat")
 	if err != nil {
-		return false // exited
+		return gone
 	}
 	// "pid (comm) state ppid ...": comm may hold anything, ')' included.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return false
+	i, j := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if i < 0 || j < i {
+		return other
 	}
-	_, rest := kernfile.NextField(stat[i+1:])
+	if _, ok := byComm[string(stat[i+1:j])]; !ok {
+		return other
+	}
+	_, rest := kernfile.NextField(stat[j+1:])
 	ppid, _ := kernfile.NextField(rest)
 	if _, ok := w.kind(string(ppid)); ok {
+		return other
+	}
+	// A new thread of a service (memcached's workers carry its name) is
+	// no new process: only a thread group's leader counts.
+	if !w.isProcess(p) {
+		return other
+	}
+	return service
+}
+
+// isProcess tells whether the task pid leads its thread group.
+func (w *watcher) isProcess(pid string) bool {
+	b, err := w.comm.Read(w.proc + "/" + pid + "/status")
+	if err != nil {
 		return false
 	}
-	return true
+	for len(b) > 0 {
+		var line []byte
+		line, b = kernfile.NextLine(b)
+		if v, ok := bytes.CutPrefix(line, []byte("Tgid:")); ok {
+			return string(bytes.TrimSpace(v)) == pid
+		}
+	}
+	return false
 }
 
 // kind is the service kind of the process pid (a decimal string).

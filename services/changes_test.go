@@ -16,51 +16,60 @@ import (
 // between two passes is probed within two cycles: started directly, and
 // started by a shell that exec's into it later (seen first as "sh").
 func TestNewServiceFoundWithinTwoCycles(t *testing.T) {
-	c := New(collect.DefaultHost(), Options{Rediscover: 1000}, nil)
-	cycle := func() *collect.Sample {
-		t.Helper()
-		s := collect.NewSample(time.Now(), true, collect.State{})
-		c.Collect(context.Background(), s)
-		return s
-	}
-	probed := func(s *collect.Sample, port int) bool {
-		want := "memcached." + strconv.Itoa(port) + ".cmd_set"
-		for _, m := range s.Metrics() {
-			if m.Path == want {
-				return true
+	// The watcher reads the kernel's process events or, without them,
+	// lists <procfs>: both ways.
+	for _, listing := range []bool{false, true} {
+		c := New(collect.DefaultHost(), Options{Rediscover: 1000}, nil)
+		cycle := func() *collect.Sample {
+			t.Helper()
+			s := collect.NewSample(time.Now(), true, collect.State{})
+			c.Collect(context.Background(), s)
+			return s
+		}
+		probed := func(s *collect.Sample, port int) bool {
+			want := "memcached." + strconv.Itoa(port) + ".cmd_set"
+			for _, m := range s.Metrics() {
+				if m.Path == want {
+					return true
+				}
 			}
+			return false
 		}
-		return false
-	}
-	start := func(script string, port int) {
-		t.Helper()
-		cmd := exec.Command("sh", "-c", script, "sh", strconv.Itoa(port))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		start := func(script string, port int) {
+			t.Helper()
+			cmd := exec.Command("sh", "-c", script, "sh", strconv.Itoa(port))
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	}
-	cycle()
-	cycle()
+		c.watch = newWatcher(c.h.Proc)
+		c.watch.noEvents = listing
+		cycle()
+		if !listing && c.watch.events == nil {
+			t.Fatal("no process events as root in the initial namespaces")
+		}
+		cycle()
 
-	for _, tc := range []struct{ name, script string }{
-		{"started", `exec memcached -u nobody -l 127.0.0.1 -p "$1"`},
-		{"exec later", `sleep 0.5; exec memcached -u nobody -l 127.0.0.1 -p "$1"`},
-	} {
-		port := freePort(t)
-		start(tc.script, port)
-		if tc.name == "exec later" {
-			cycle() // the shell, not yet memcached
-		}
-		waitDial(t, "", "127.0.0.1:"+strconv.Itoa(port))
-		found := 0
-		for n := 1; n <= 2 && found == 0; n++ {
-			if probed(cycle(), port) {
-				found = n
+		for _, tc := range []struct{ name, script string }{
+			{"started", `exec memcached -u nobody -l 127.0.0.1 -p "$1"`},
+			{"exec later", `sleep 0.5; exec memcached -u nobody -l 127.0.0.1 -p "$1"`},
+		} {
+			port := freePort(t)
+			start(tc.script, port)
+			if tc.name == "exec later" {
+				cycle() // the shell, not yet memcached
 			}
-		}
-		if found == 0 {
-			t.Errorf("%s: memcached on %d not probed within two cycles", tc.name, port)
+			waitDial(t, "", "127.0.0.1:"+strconv.Itoa(port))
+			found := 0
+			for n := 1; n <= 2 && found == 0; n++ {
+				if probed(cycle(), port) {
+					found = n
+				}
+			}
+			if found == 0 {
+				t.Errorf("listing %v, %s: memcached on %d not probed within two cycles", listing, tc.name, port)
+			}
 		}
 	}
 }

@@ -109,9 +109,15 @@ type Options struct {
 
 // DefaultRediscover: discovery reads every recognised process's fds and
 // its namespace's socket tables, so it runs when the container set changes,
-// when a new service process appears (see watcher) and every 10 cycles,
-// not every cycle.
+// when a new service process appears (see watcher) and every 10 cycles
+// (60 with the kernel's process events), not every cycle.
 const DefaultRediscover = 10
+
+// eventsRediscover stretches the periodic pass while the kernel reports
+// every exec (procEvents): a full pass walks every process of the host
+// (1200 processes: 30 ms and more), and new services are found from the
+// events within a cycle.
+const eventsRediscover = 6
 
 // Factory is the registry row of the services collector.
 func Factory(opts Options) collect.Factory {
@@ -210,7 +216,14 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 	if werr != nil {
 		c.log.Debug("cannot watch for new services; the periodic pass finds them", "err", werr)
 	}
-	full := !c.discovered || c.sinceDisc >= c.opts.Rediscover || c.rediscNow || started
+	every := c.opts.Rediscover
+	if c.watch.events != nil {
+		// Every new service process is reported: the periodic pass is
+		// only a safety net (a listener that came after its pending
+		// passes).
+		every *= eventsRediscover
+	}
+	full := !c.discovered || c.sinceDisc >= every || c.rediscNow || started
 	if full || set != c.lastSet {
 		start := time.Now()
 		inst, err := c.discover(ctx, list, full)

@@ -139,6 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
 	}
+	defer a.Close()
 	log.Info("starting", "version", version, "host", hostname, "interval", opts.Interval,
 		"collectors", len(factories), "once", cfg.Once)
 	if cfg.Once {
