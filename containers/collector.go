@@ -84,8 +84,10 @@ type Options struct {
 // DefaultMaxContainers is Options.MaxContainers when unset.
 const DefaultMaxContainers = 1000
 
-// Factory is the registry row of the containers collector.
-func Factory(opts Options) collect.Factory {
+// Factory is the registry row of the containers collector. options is
+// called when the collector is built, only if it is selected: what the
+// options hold (a Docker cache, an event dispatcher) is made only then.
+func Factory(options func() (Options, error)) collect.Factory {
 	return collect.Factory{
 		Name:    "containers",
 		Default: true,
@@ -101,8 +103,12 @@ func Factory(opts Options) collect.Factory {
 			"containers.events.<start|die|oom|kill|destroy> (events seen in the cycle)",
 			"container.<metric>;host=..;container=..;image=..;runtime=..;pod=..;namespace=..;label_<k>=.. (with --tags)",
 		},
-		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-			return NewCollector(h, opts, log)
+		New: func(d collect.Deps) (collect.Collector, error) {
+			opts, err := options()
+			if err != nil {
+				return nil, err
+			}
+			return NewCollector(d.Host, opts, d.Log)
 		},
 	}
 }
