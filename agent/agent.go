@@ -49,6 +49,7 @@ type Agent struct {
 	opts    Options
 	prefix  string // "<prefix>.<host>." with every node sanitised
 	runners []*runner
+	deps    collect.Deps // what the collectors share (readers kept open)
 	buf     []byte
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
@@ -90,8 +91,13 @@ func New(o Options) (*Agent, error) {
 			a.log.Warn("ignoring state file; rates start from the next sample", "err", err)
 		}
 	}
+	// One set of shared readers for all the collectors: a kernel file
+	// several of them read (/proc/stat) is read once per cycle.
+	a.deps = collect.NewDeps(o.Host)
 	for _, f := range o.Factories {
-		c, err := f.New(o.Host, o.Logger.With("collector", f.Name))
+		deps := a.deps
+		deps.Log = o.Logger.With("collector", f.Name)
+		c, err := f.New(deps)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("collector %s: %w", f.Name, err)
@@ -134,6 +140,7 @@ func (a *Agent) Close() {
 		}
 	}
 	a.runners = nil
+	a.deps.Close()
 }
 
 // PathPrefix is "<prefix>.<host>." with each node sanitised, so a dot in a

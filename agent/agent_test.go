@@ -25,7 +25,7 @@ func (f funcCollector) Collect(ctx context.Context, s *collect.Sample) error { r
 
 func factory(name string, f funcCollector) collect.Factory {
 	return collect.Factory{Name: name, Default: true,
-		New: func(collect.Host, *slog.Logger) (collect.Collector, error) { return f, nil }}
+		New: func(collect.Deps) (collect.Collector, error) { return f, nil }}
 }
 
 type bufOutput struct {

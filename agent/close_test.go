@@ -5,7 +5,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,7 +30,7 @@ func (c *closer) Close() error { c.closed.Add(1); return nil }
 
 func closerFactory(name string, c *closer) collect.Factory {
 	return collect.Factory{Name: name, Default: true,
-		New: func(collect.Host, *slog.Logger) (collect.Collector, error) { return c, nil }}
+		New: func(collect.Deps) (collect.Collector, error) { return c, nil }}
 }
 
 // Close closes every collector that holds something, once; one still
@@ -61,7 +60,7 @@ func TestCloseReleasesCollectors(t *testing.T) {
 // is closed: a failed start leaves nothing open.
 func TestNewFailureClosesBuiltCollectors(t *testing.T) {
 	built := &closer{}
-	bad := collect.Factory{Name: "bad", New: func(collect.Host, *slog.Logger) (collect.Collector, error) {
+	bad := collect.Factory{Name: "bad", New: func(collect.Deps) (collect.Collector, error) {
 		return nil, errors.New("no such thing")
 	}}
 	if _, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),

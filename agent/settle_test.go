@@ -34,8 +34,9 @@ func TestMissedDeadlineKeepsEventCounts(t *testing.T) {
 	d := filepath.Join("..", "containers", "testdata", "v2")
 	host := collect.Host{Proc: filepath.Join(d, "proc"), Sys: filepath.Join(d, "sys"), Root: filepath.Join(d, "root")}
 	a, err := New(Options{Host: host, Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
-		Factories: []collect.Factory{containers.Factory(containers.Options{
-			Events: disp, Namer: stuckNamer{gate}})}})
+		Factories: []collect.Factory{containers.Factory(func() (containers.Options, error) {
+			return containers.Options{Events: disp, Namer: stuckNamer{gate}}, nil
+		})}})
 	if err != nil {
 		t.Fatal(err)
 	}

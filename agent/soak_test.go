@@ -50,8 +50,9 @@ func BenchmarkSoak24h(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	factories := append(collectors.Registry(), containers.Factory(containers.Options{
-		Tags: true, Hostname: "soak", Events: disp}))
+	factories := append(collectors.Registry(nil), containers.Factory(func() (containers.Options, error) {
+		return containers.Options{Tags: true, Hostname: "soak", Events: disp}, nil
+	}))
 	a, err := New(Options{Host: host, Factories: factories, Prefix: "servers", Hostname: "soak",
 		Interval: time.Second, Logger: quiet()})
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // Host names the roots under which the host's files are read. Inside a
@@ -90,10 +92,45 @@ type Settler interface {
 var ErrNoData = errors.New("no data")
 
 // Factory is one row of the registry: how to build a collector and what it
-// publishes (for --list and the README).
+// publishes (for --list and the README). New is called only for the
+// collectors the user selected; what a collector needs beyond Deps (a
+// Docker cache, filters from the configuration) its package's factory
+// function takes as arguments.
 type Factory struct {
 	Name    string
 	Paths   []string // metric path patterns relative to <prefix>.<host>
 	Default bool     // enabled unless the user picks collectors
-	New     func(h Host, log *slog.Logger) (Collector, error)
+	New     func(d Deps) (Collector, error)
+}
+
+// Deps is what every collector is built with.
+type Deps struct {
+	Host Host
+	Log  *slog.Logger
+	// Stat reads <procfs>/stat for every collector that needs it (cpu,
+	// proc, loadavg, docker), once per cycle (kernfile.StatReader). Nil
+	// when the collector is built alone (a test): see StatFile.
+	Stat *kernfile.StatReader
+}
+
+// NewDeps is the Deps of the collectors of one agent reading h: one
+// StatReader for all of them. Log is set per collector.
+func NewDeps(h Host) Deps {
+	return Deps{Host: h, Stat: kernfile.NewStatReader(h.ProcPath("stat"))}
+}
+
+// Close closes the shared readers' files (kept open across cycles).
+func (d Deps) Close() {
+	if d.Stat != nil {
+		d.Stat.Close()
+	}
+}
+
+// StatFile is the shared reader of <procfs>/stat, or a reader of the
+// collector's own when there is none to share.
+func (d Deps) StatFile() *kernfile.StatReader {
+	if d.Stat != nil {
+		return d.Stat
+	}
+	return kernfile.NewStatReader(d.Host.ProcPath("stat"))
 }

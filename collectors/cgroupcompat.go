@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"strings"
 
@@ -41,13 +40,13 @@ type cgroupCompat struct {
 	rels   []string        // this cycle's cgroups, relative to the root
 }
 
-func newCpuacctCgroup(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &cgroupCompat{h: h, ctrl: cgroup.CPUAcct, file: "cpuacct.stat",
+func newCpuacctCgroup(d collect.Deps) (collect.Collector, error) {
+	return &cgroupCompat{h: d.Host, ctrl: cgroup.CPUAcct, file: "cpuacct.stat",
 		prefix: "sys.fs.cgroup.cpuacct.", keys: []string{"user", "system"}, vals: make([]cgroup.Value, 2), strip: true, names: collect.NewUnique(collect.Dotted)}, nil
 }
 
-func newMemoryCgroup(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &cgroupCompat{h: h, ctrl: cgroup.Memory, file: "memory.stat",
+func newMemoryCgroup(d collect.Deps) (collect.Collector, error) {
+	return &cgroupCompat{h: d.Host, ctrl: cgroup.Memory, file: "memory.stat",
 		prefix: "memory_cgroup.", keys: []string{"cache", "rss", "swap", "total_cache", "total_rss", "total_swap"}, vals: make([]cgroup.Value, 6),
 		names: collect.NewUnique(collect.Dotted)}, nil
 }

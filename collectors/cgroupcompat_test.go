@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,9 +27,9 @@ func writeFile(t *testing.T, path, s string) {
 	}
 }
 
-func compatLines(t *testing.T, f func(collect.Host, *slog.Logger) (collect.Collector, error), h collect.Host) []string {
+func compatLines(t *testing.T, f func(collect.Deps) (collect.Collector, error), h collect.Host) []string {
 	t.Helper()
-	c, err := f(h, nil)
+	c, err := f(collect.Deps{Host: h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +78,7 @@ func TestCgroupCompat(t *testing.T) {
 	// A v2 host: nothing, not an error.
 	v2 := t.TempDir()
 	writeFile(t, v2+"/sys/fs/cgroup/cgroup.controllers", "cpu memory\n")
-	c, _ := newMemoryCgroup(collect.Host{Sys: v2 + "/sys"}, nil)
+	c, _ := newMemoryCgroup(collect.Deps{Host: collect.Host{Sys: v2 + "/sys"}})
 	if err := c.Collect(context.Background(), collect.NewSample(time.Unix(1, 0), false, collect.State{})); err != collect.ErrNoData {
 		t.Errorf("v2: %v, want ErrNoData", err)
 	}
@@ -131,8 +130,8 @@ func FuzzCgroupCompat(f *testing.F) {
 		writeFile(t, root+"/sys/fs/cgroup/cpuacct/cpuacct.stat", cpuacct)
 		writeFile(t, root+"/sys/fs/cgroup/memory/memory.stat", memory)
 		h := collect.Host{Proc: root + "/proc", Sys: root + "/sys", Root: root}
-		for _, newC := range []func(collect.Host, *slog.Logger) (collect.Collector, error){newCpuacctCgroup, newMemoryCgroup} {
-			c, _ := newC(h, nil)
+		for _, newC := range []func(collect.Deps) (collect.Collector, error){newCpuacctCgroup, newMemoryCgroup} {
+			c, _ := newC(collect.Deps{Host: h})
 			s := collect.NewSample(time.Unix(100, 0), false, collect.State{})
 			c.Collect(context.Background(), s)
 			for _, m := range s.Metrics() {

@@ -5,7 +5,6 @@ package collectors
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -36,8 +35,8 @@ type cpu struct {
 	paths [][len(cpuModes)]string // paths[0] = total, paths[i+1] = cpu<i>
 }
 
-func newCPU(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &cpu{stat: kernfile.NewStatReader(h.ProcPath("stat"))}, nil
+func newCPU(d collect.Deps) (collect.Collector, error) {
+	return &cpu{stat: d.StatFile()}, nil
 }
 
 // modePaths returns the cached paths of line idx (0 = total, i+1 = cpu<i>).

@@ -23,8 +23,8 @@ type onlineCPUs struct {
 	st     kernfile.Stat
 }
 
-func newOnlineCPUs(h collect.Host) onlineCPUs {
-	return onlineCPUs{online: kernfile.File{Path: h.SysPath("devices/system/cpu/online")}, stat: kernfile.NewStatReader(h.ProcPath("stat"))}
+func newOnlineCPUs(d collect.Deps) onlineCPUs {
+	return onlineCPUs{online: kernfile.File{Path: d.Host.SysPath("devices/system/cpu/online")}, stat: d.StatFile()}
 }
 
 // count is the number of online CPUs at sample time t.

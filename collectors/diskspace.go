@@ -91,14 +91,14 @@ var dsMetricNames = [8]string{
 // defaultExclude is Diamond's default exclude_filters.
 var defaultExclude = regexp.MustCompile(`^/export/home`)
 
-func newDiskspace(h collect.Host, log *slog.Logger) (collect.Collector, error) {
+func newDiskspace(d collect.Deps) (collect.Collector, error) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &diskspace{
-		h:   h,
-		log: log,
+		h:   d.Host,
+		log: d.Log,
 		files: [3]kernfile.File{
-			{Path: h.ProcPath("1", "mountinfo")}, {Path: h.ProcPath("1", "mounts")}, {Path: h.ProcPath("mounts")},
+			{Path: d.Host.ProcPath("1", "mountinfo")}, {Path: d.Host.ProcPath("1", "mounts")}, {Path: d.Host.ProcPath("mounts")},
 		},
 		filesystems: []string{"ext2", "ext3", "ext4", "xfs", "glusterfs", "nfs", "nfs4",
 			"ntfs", "hfs", "fat32", "fat16", "btrfs"},
@@ -108,7 +108,7 @@ func newDiskspace(h collect.Host, log *slog.Logger) (collect.Collector, error) {
 		timeout:   5 * time.Second,
 		cache:     make(map[string]*dsMount),
 		seen:      make(map[uint64]struct{}),
-		labelsDir: h.RootPath("dev", "disk", "by-label"),
+		labelsDir: d.Host.RootPath("dev", "disk", "by-label"),
 		timer:     t,
 		stuck:     make(map[string]struct{}),
 	}, nil

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
@@ -22,8 +21,8 @@ type entropy struct {
 	buf  kernfile.Buf
 }
 
-func newEntropy(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &entropy{file: kernfile.File{Path: h.ProcPath("sys/kernel/random/entropy_avail")}}, nil
+func newEntropy(d collect.Deps) (collect.Collector, error) {
+	return &entropy{file: kernfile.File{Path: d.Host.ProcPath("sys/kernel/random/entropy_avail")}}, nil
 }
 
 func (c *entropy) Collect(_ context.Context, s *collect.Sample) error {

@@ -5,7 +5,6 @@ package collectors
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
@@ -23,8 +22,8 @@ type files struct {
 	buf  kernfile.Buf
 }
 
-func newFiles(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &files{file: kernfile.File{Path: h.ProcPath("sys/fs/file-nr")}}, nil
+func newFiles(d collect.Deps) (collect.Collector, error) {
+	return &files{file: kernfile.File{Path: d.Host.ProcPath("sys/fs/file-nr")}}, nil
 }
 
 var filesPaths = [3]string{"files.assigned", "files.unused", "files.max"}

@@ -4,7 +4,6 @@ package collectors
 
 import (
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 
@@ -57,51 +56,37 @@ func (f Filters) compile() (compiled, error) {
 	return c, nil
 }
 
-// Configure returns reg with the network, diskspace and iostat rows
-// built with f (the other rows as they are).
-func Configure(reg []collect.Factory, f Filters) ([]collect.Factory, error) {
-	c, err := f.compile()
-	if err != nil {
-		return nil, err
-	}
-	out := append([]collect.Factory(nil), reg...)
-	for i := range out {
-		newDefault := out[i].New
-		switch out[i].Name {
-		case "network":
+// filtered is the New of the network, diskspace or iostat row: newC, then
+// the filters. filters is called when the collector is built (after the
+// configuration is read); nil keeps Diamond's defaults.
+func filtered(newC func(collect.Deps) (collect.Collector, error), filters func() Filters) func(collect.Deps) (collect.Collector, error) {
+	return func(d collect.Deps) (collect.Collector, error) {
+		col, err := newC(d)
+		if err != nil || filters == nil {
+			return col, err
+		}
+		f := filters()
+		c, err := f.compile()
+		if err != nil {
+			return nil, err
+		}
+		switch col := col.(type) {
+		case *network:
 			if c.interfaces != nil {
-				out[i].New = func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-					col, err := newDefault(h, log)
-					if n, ok := col.(*network); ok {
-						n.wanted = c.interfaces.Match
-					}
-					return col, err
-				}
+				col.wanted = c.interfaces.Match
 			}
-		case "diskspace":
-			out[i].New = func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-				col, err := newDefault(h, log)
-				if d, ok := col.(*diskspace); ok {
-					if len(f.Filesystems) > 0 {
-						d.filesystems = f.Filesystems
-					}
-					if c.exclude != nil {
-						d.exclude = c.exclude
-					}
-				}
-				return col, err
+		case *diskspace:
+			if len(f.Filesystems) > 0 {
+				col.filesystems = f.Filesystems
 			}
-		case "iostat":
+			if c.exclude != nil {
+				col.exclude = c.exclude
+			}
+		case *iostat:
 			if c.devices != nil {
-				out[i].New = func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-					col, err := newDefault(h, log)
-					if d, ok := col.(*iostat); ok {
-						d.wanted = c.devices.Match
-					}
-					return col, err
-				}
+				col.wanted = c.devices.Match
 			}
 		}
+		return col, nil
 	}
-	return out, nil
 }

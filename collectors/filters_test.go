@@ -3,6 +3,7 @@
 package collectors
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"syscall"
@@ -14,21 +15,21 @@ import (
 // configured builds collector name of Registry with f.
 func configured(t *testing.T, name string, h collect.Host, f Filters) collect.Collector {
 	t.Helper()
-	reg, err := Configure(Registry(), f)
+	c, err := build(name, h, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range reg {
+	return c
+}
+
+// build builds collector name of Registry with f.
+func build(name string, h collect.Host, f Filters) (collect.Collector, error) {
+	for _, r := range Registry(func() Filters { return f }) {
 		if r.Name == name {
-			c, err := r.New(h, discardLogger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
+			return r.New(collect.Deps{Host: h, Log: discardLogger()})
 		}
 	}
-	t.Fatalf("no %s", name)
-	return nil
+	return nil, fmt.Errorf("no %s", name)
 }
 
 // nodes are the distinct third-level nodes (interface, device, mount) of lines.
@@ -107,7 +108,7 @@ func TestFiltersIostat(t *testing.T) {
 			t.Errorf("devices %q: %s, want %s", tc.f.Devices, n, tc.want)
 		}
 	}
-	if _, err := Configure(Registry(), Filters{Devices: "sd[a-z"}); err == nil {
+	if _, err := build("iostat", h, Filters{Devices: "sd[a-z"}); err == nil {
 		t.Error("a bad devices regex configured")
 	}
 }

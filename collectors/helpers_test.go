@@ -50,9 +50,9 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // newByName builds the registered collector called name.
 func newByName(t testing.TB, name string, h collect.Host) collect.Collector {
 	t.Helper()
-	for _, f := range Registry() {
+	for _, f := range Registry(nil) {
 		if f.Name == name {
-			c, err := f.New(h, discardLogger())
+			c, err := f.New(collect.Deps{Host: h, Log: discardLogger()})
 			if err != nil {
 				t.Fatalf("new %s: %v", name, err)
 			}

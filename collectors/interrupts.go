@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -61,8 +60,8 @@ type irqPaths struct {
 	cycle uint64   // last cycle that published this name
 }
 
-func newInterrupts(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &interrupts{file: kernfile.File{Path: h.ProcPath("interrupts")}, cache: map[string]*irqPaths{}}, nil
+func newInterrupts(d collect.Deps) (collect.Collector, error) {
+	return &interrupts{file: kernfile.File{Path: d.Host.ProcPath("interrupts")}, cache: map[string]*irqPaths{}}, nil
 }
 
 // irqLine is one parsed line of /proc/interrupts. Its slices are scratch

@@ -5,7 +5,6 @@ package collectors
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
@@ -93,8 +92,8 @@ type ioDev struct {
 	gen   uint64
 }
 
-func newIOStat(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &iostat{file: kernfile.File{Path: h.ProcPath("diskstats")}, devs: make(map[string]*ioDev), wanted: ioDeviceMatch}, nil
+func newIOStat(d collect.Deps) (collect.Collector, error) {
+	return &iostat{file: kernfile.File{Path: d.Host.ProcPath("diskstats")}, devs: make(map[string]*ioDev), wanted: ioDeviceMatch}, nil
 }
 
 // diskstatsLine is one parsed line; name points into the read buffer.

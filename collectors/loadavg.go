@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -27,8 +26,8 @@ type loadavg struct {
 	buf  kernfile.Buf
 }
 
-func newLoadavg(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &loadavg{file: kernfile.File{Path: h.ProcPath("loadavg")}, cpus: newOnlineCPUs(h)}, nil
+func newLoadavg(d collect.Deps) (collect.Collector, error) {
+	return &loadavg{file: kernfile.File{Path: d.Host.ProcPath("loadavg")}, cpus: newOnlineCPUs(d)}, nil
 }
 
 type loadavgValues struct {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
@@ -93,8 +92,8 @@ type memValues struct {
 	have  [len(memKeys)]bool
 }
 
-func newMemory(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &memory{file: kernfile.File{Path: h.ProcPath("meminfo")}}, nil
+func newMemory(d collect.Deps) (collect.Collector, error) {
+	return &memory{file: kernfile.File{Path: d.Host.ProcPath("meminfo")}}, nil
 }
 
 // parseMeminfo reads the wanted keys of a meminfo file. Like Diamond it

@@ -5,7 +5,6 @@ package collectors
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -42,8 +41,8 @@ type netPaths struct {
 	rxBit, txBit string
 }
 
-func newNetwork(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &network{file: kernfile.File{Path: h.NetPath("dev")}, paths: map[string]*netPaths{}, wanted: netInterfaceWanted}, nil
+func newNetwork(d collect.Deps) (collect.Collector, error) {
+	return &network{file: kernfile.File{Path: d.Host.NetPath("dev")}, paths: map[string]*netPaths{}, wanted: netInterfaceWanted}, nil
 }
 
 // netColumns names the counters of a /proc/net/dev line in kernel order

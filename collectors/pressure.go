@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"syscall"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -36,10 +35,10 @@ type pressure struct {
 
 var pressureResources = [3]string{"cpu", "memory", "io"}
 
-func newPressure(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
+func newPressure(d collect.Deps) (collect.Collector, error) {
 	c := &pressure{}
 	for i, r := range pressureResources {
-		c.files[i].Path = h.ProcPath("pressure", r)
+		c.files[i].Path = d.Host.ProcPath("pressure", r)
 		PressurePaths(&c.paths[i], "pressure."+r+".")
 	}
 	return c, nil

@@ -5,7 +5,6 @@ package collectors
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
@@ -27,8 +26,8 @@ type proc struct {
 	st   kernfile.Stat
 }
 
-func newProc(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &proc{stat: kernfile.NewStatReader(h.ProcPath("stat"))}, nil
+func newProc(d collect.Deps) (collect.Collector, error) {
+	return &proc{stat: d.StatFile()}, nil
 }
 
 // procPaths are the paths of kernfile.StatKeys, in that order, and whether

@@ -69,3 +69,24 @@ func TestProcMalformedAndMissing(t *testing.T) {
 
 func BenchmarkCollectProc(b *testing.B) { benchCollectSteady(b, "proc", fixtureHost("e2e/t1")) }
 func BenchmarkReadProc(b *testing.B)    { benchReadSteady(b, fixtureHost("e2e/t1").ProcPath("stat")) }
+
+// Built with one Deps, as the agent builds them, cpu and proc share one
+// read of /proc/stat per cycle: in the same cycle proc sees the file as
+// cpu read it, in the next the file as it is then.
+func TestCPUAndProcShareOneRead(t *testing.T) {
+	h := tempHost(t, map[string]string{"proc/stat": "cpu  1 1 1 1\ncpu0 1 1 1 1\nctxt 100\n"})
+	d := collect.NewDeps(h)
+	cpu, _ := newCPU(d)
+	proc, _ := newProc(d)
+	if _, _, err := collectOnce(t, cpu, 1000, true, collect.State{}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, h.ProcPath("stat"), "cpu  2 2 2 2\ncpu0 2 2 2 2\nctxt 200\n")
+	got, _, err := collectOnce(t, proc, 1000, true, collect.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, got, "proc.ctxt 100")
+	got, _, _ = collectOnce(t, proc, 1060, true, collect.State{})
+	wantLines(t, got, "proc.ctxt 200")
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -157,12 +156,12 @@ func parseSockstat(b []byte, v *sockValues) error {
 	return errors.Join(errs...)
 }
 
-func newSockets(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
+func newSockets(d collect.Deps) (collect.Collector, error) {
 	// sockstat6 is taken from the directory NetPath chose for sockstat:
 	// NetPath("sockstat6") would fall back to <procfs>/net, i.e. the
 	// reader's own namespace, when the host has IPv6 disabled, and the
 	// container's IPv6 sockets would then be added to the host's IPv4 ones.
-	file := h.NetPath("sockstat")
+	file := d.Host.NetPath("sockstat")
 	return &sockets{file: kernfile.File{Path: file}, file6: kernfile.File{Path: filepath.Join(filepath.Dir(file), "sockstat6")}}, nil
 }
 

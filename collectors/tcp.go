@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/nodemetrics/nodemetrics/collect"
@@ -63,10 +62,10 @@ type tcpCol struct {
 	gen     uint64
 }
 
-func newTCP(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
+func newTCP(d collect.Deps) (collect.Collector, error) {
 	return &tcp{
-		netstat: kernfile.File{Path: h.NetPath("netstat")},
-		snmp:    kernfile.File{Path: h.NetPath("snmp")},
+		netstat: kernfile.File{Path: d.Host.NetPath("netstat")},
+		snmp:    kernfile.File{Path: d.Host.NetPath("snmp")},
 		cols:    make(map[string]*tcpCol, 160),
 	}, nil
 }

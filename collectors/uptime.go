@@ -5,7 +5,6 @@ package collectors
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"strconv"
 
@@ -22,8 +21,8 @@ type uptime struct {
 	buf  kernfile.Buf
 }
 
-func newUptime(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &uptime{file: kernfile.File{Path: h.ProcPath("uptime")}}, nil
+func newUptime(d collect.Deps) (collect.Collector, error) {
+	return &uptime{file: kernfile.File{Path: d.Host.ProcPath("uptime")}}, nil
 }
 
 // parseUptime returns the seconds since boot.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
@@ -54,8 +53,8 @@ type vmstatValues struct {
 	have [len(vmstatKeys)]bool
 }
 
-func newVMStat(h collect.Host, _ *slog.Logger) (collect.Collector, error) {
-	return &vmstat{file: kernfile.File{Path: h.ProcPath("vmstat")}}, nil
+func newVMStat(d collect.Deps) (collect.Collector, error) {
+	return &vmstat{file: kernfile.File{Path: d.Host.ProcPath("vmstat")}}, nil
 }
 
 // parseVMStat reads the wanted "name value" lines; a wanted line with a

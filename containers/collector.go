@@ -84,8 +84,10 @@ type Options struct {
 // DefaultMaxContainers is Options.MaxContainers when unset.
 const DefaultMaxContainers = 1000
 
-// Factory is the registry row of the containers collector.
-func Factory(opts Options) collect.Factory {
+// Factory is the registry row of the containers collector. options is
+// called when the collector is built, only if it is selected: what the
+// options hold (a Docker cache, an event dispatcher) is made only then.
+func Factory(options func() (Options, error)) collect.Factory {
 	return collect.Factory{
 		Name:    "containers",
 		Default: true,
@@ -101,8 +103,12 @@ func Factory(opts Options) collect.Factory {
 			"containers.events.<start|die|oom|kill|destroy> (events seen in the cycle)",
 			"container.<metric>;host=..;container=..;image=..;runtime=..;pod=..;namespace=..;label_<k>=.. (with --tags)",
 		},
-		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-			return NewCollector(h, opts, log)
+		New: func(d collect.Deps) (collect.Collector, error) {
+			opts, err := options()
+			if err != nil {
+				return nil, err
+			}
+			return NewCollector(d.Host, opts, d.Log)
 		},
 	}
 }
@@ -196,8 +202,8 @@ type container struct {
 	paths   [nMetrics]string
 	f       files
 
-	// keep: the files are kept open, fds of them counted against the
-	// collector's descriptor budget.
+	// keep: the files are kept open, fds of them taken from the
+	// process's descriptor budget.
 	keep bool
 	fds  int
 
@@ -240,14 +246,12 @@ type collector struct {
 	names *collect.Unique
 	key   []byte
 	netns map[uint64]struct{}
-	// budget is how many descriptors the containers' files may keep open
-	// (fdBudget), open how many they do.
-	budget, open int
-	host1        string // <procfs>/1/ns/net
-	host2        string // <procfs>/2/ns/net: kthreadd, always in the initial netns
-	errs         []error
-	nerr         int
-	vals         [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
+	fds   *fdBudget // the process's, for the files kept open
+	host1 string    // <procfs>/1/ns/net
+	host2 string    // <procfs>/2/ns/net: kthreadd, always in the initial netns
+	errs  []error
+	nerr  int
+	vals  [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
 
 	primed bool // a first cycle ran: later appearances are starts
 	warned bool // that discovery walks every cycle
@@ -274,7 +278,7 @@ func NewCollector(h collect.Host, opts Options, log *slog.Logger) (collect.Colle
 		answers: map[string]answer{},
 		names:   collect.NewUnique(collect.Segment),
 		netns:   map[uint64]struct{}{},
-		budget:  fdBudget(),
+		fds:     &processFDs,
 		watch:   newWatcher(),
 		host1:   h.ProcPath("1", "ns", "net"),
 		host2:   h.ProcPath("2", "ns", "net"),
@@ -559,22 +563,22 @@ func (c *collector) files(ct *container) {
 		}
 	}
 	// Within the budget the files are kept open (and the pid's /proc
-	// directory and net/dev); beyond it they are opened at each read.
-	n := 2
+	// directory; net/dev is taken when it is read, readNet); beyond it
+	// they are opened at each read.
+	n := 1
 	for _, k := range f.all() {
 		if k.Path != "" {
 			n++
 		}
 	}
-	ct.keep = c.open+n <= c.budget
+	ct.keep = c.fds.take(n)
 	if ct.keep {
 		ct.fds = n
-		c.open += n
 	}
 	for _, k := range f.all() {
 		k.Once = !ct.keep
 	}
-	ct.dev.Once = !ct.keep
+	ct.dev.Once = true
 }
 
 // release closes a container's descriptors (it went, or its files are
@@ -585,7 +589,7 @@ func (c *collector) release(ct *container) {
 	}
 	ct.f = files{}
 	c.setPid(ct, 0)
-	c.open -= ct.fds
+	c.fds.give(ct.fds)
 	ct.fds, ct.keep = 0, false
 }
 
@@ -596,21 +600,6 @@ func (c *collector) Close() error {
 	}
 	c.watch.stop()
 	return nil
-}
-
-// fdBudget is what the containers' kept-open files may use of the
-// open-file limit (Go raises the soft limit to the hard one at start-up):
-// all but an eighth of it, at least 2048, which stays for the agent's
-// other descriptors (sockets, host files, the services collector's
-// probes). 1000 containers keep about 16000 open (14 cgroup files, the
-// pid's /proc directory and net/dev): the units set LimitNOFILE=65536.
-func fdBudget() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
-		return 1 << 20
-	}
-	n := int(rl.Cur)
-	return max(0, n-max(2048, n/8))
 }
 
 // infoOf is what is known about the container: the Namer's (a live
@@ -917,6 +906,10 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		return
 	}
 	c.netns[ino] = struct{}{}
+	if ct.keep && ct.dev.Once && c.fds.take(1) {
+		ct.dev.Once = false // kept open too, within the budget
+		ct.fds++
+	}
 	b, ok := c.read(&ct.dev)
 	if !ok {
 		return

@@ -632,3 +632,32 @@ func TestRealDiscoveryOverflow(t *testing.T) {
 		t.Errorf("after the overflow: %d walks (want 2), watching %v", cc.gen, cc.watch.active())
 	}
 }
+
+// TestRealOverBudget: beyond the process's descriptor budget a
+// container's files are opened at each read: the same metrics, nothing
+// kept open, the budget untouched.
+func TestRealOverBudget(t *testing.T) {
+	r := newRealCgroups(t)
+	id := cgrouptest.ID(t)
+	rel := "system.slice/docker-" + id + ".scope"
+	r.Mkdir(rel)
+	r.Start(exec.Command("sleep", "120"), rel)
+	c := newTest(t, collect.DefaultHost(), Options{})
+	b := &fdBudget{}
+	b.once.Do(func() {})
+	b.left.Store(3) // fewer than one container's files
+	c.(*collector).fds = b
+	got, _, _ := collectOnce(t, c, time.Now().Unix(), true, collect.State{})
+	m := byNode(got)[id[:12]]
+	for _, k := range []string{"cpu.total", "memory.usage_byte", "pids.current", "pressure.cpu.some_percentage"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("over the budget: no %s (got %v)", k, m)
+		}
+	}
+	if n := openBelow(t, id); n != 0 {
+		t.Errorf("over the budget: %d descriptors kept open below the container's cgroups", n)
+	}
+	if b.left.Load() != 3 {
+		t.Errorf("budget left %d, want 3 (nothing taken)", b.left.Load())
+	}
+}

@@ -101,13 +101,21 @@ func (c *collector) resolve(ctx context.Context) {
 		t.Stop()
 	}
 	c.mu.Lock()
-	for k, a := range c.answers {
+	answers := c.answers
+	if len(answers) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	// A new map rather than deleting: a Go map never shrinks, and the
+	// answers of the first cycle (every container) would keep their
+	// buckets for good.
+	c.answers = map[string]answer{}
+	c.mu.Unlock()
+	for k, a := range answers {
 		if ct, ok := c.byKey[k]; ok {
 			ct.info, ct.resolved = a.info, a.ok
 		}
-		delete(c.answers, k)
 	}
-	c.mu.Unlock()
 }
 
 // forget drops what is pending for a container that went.

@@ -5,7 +5,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,7 +36,9 @@ import (
 //
 // all cumulative gauges, as Diamond publishes them. On cgroup v2 the memory
 // keys do not exist and are skipped (as Diamond skips them).
-func DiamondFactory(cache *Cache) collect.Factory {
+//
+// cache is called when the collector is built, only if it is selected.
+func DiamondFactory(cache func() (*Cache, error)) collect.Factory {
 	return collect.Factory{
 		Name:    "docker",
 		Default: false,
@@ -46,8 +47,12 @@ func DiamondFactory(cache *Cache) collect.Factory {
 			"docker.containers.<name>.<RSS_byte|cache_byte|swap_byte|pagein_count|pageout_count>",
 			"docker.containers.<name>.cpu.<total|kernelmode|usermode|system>",
 		},
-		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-			return &diamond{h: h, cache: cache, names: collect.NewUnique(collect.Dotted), stat: kernfile.NewStatReader(h.ProcPath("stat"))}, nil
+		New: func(d collect.Deps) (collect.Collector, error) {
+			c, err := cache()
+			if err != nil {
+				return nil, err
+			}
+			return &diamond{h: d.Host, cache: c, names: collect.NewUnique(collect.Dotted), stat: d.StatFile()}, nil
 		},
 	}
 }
@@ -65,9 +70,6 @@ type diamond struct {
 const userHZ = 100
 
 func (d *diamond) Collect(_ context.Context, s *collect.Sample) error {
-	if d.cache == nil {
-		return collect.ErrNoData
-	}
 	snap := d.cache.Snapshot()
 	if snap == nil || time.Since(snap.At) > 5*time.Minute {
 		return collect.ErrNoData

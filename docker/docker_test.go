@@ -641,7 +641,7 @@ func TestDiamondCollector(t *testing.T) {
 	write("sys/fs/cgroup/cpuacct/docker/"+id64(1)+"/cpuacct.usage", "123456789\n")
 	write("sys/fs/cgroup/cpuacct/docker/"+id64(1)+"/cpuacct.stat", "user 30\nsystem 20\n")
 	h := collect.Host{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Root: root}
-	col, err := DiamondFactory(cache).New(h, quietLog())
+	col, err := DiamondFactory(func() (*Cache, error) { return cache, nil }).New(collect.Deps{Host: h, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

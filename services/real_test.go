@@ -388,9 +388,11 @@ func TestRealServices(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	known := containers.NewKnown()
 	host := collect.DefaultHost()
-	factories := append(collectors.Registry(),
-		containers.Factory(containers.Options{Known: known, Tags: true, Hostname: "h"}),
-		Factory(Options{Containers: known, Rules: rules, Tags: true}))
+	factories := append(collectors.Registry(nil),
+		containers.Factory(func() (containers.Options, error) {
+			return containers.Options{Known: known, Tags: true, Hostname: "h"}, nil
+		}),
+		Factory(func() Options { return Options{Containers: known, Rules: rules, Tags: true} }))
 	a, err := agent.New(agent.Options{Host: host, Factories: factories, Prefix: "servers", Hostname: "h",
 		Interval: 10 * time.Second, Raw: true, Logger: log})
 	if err != nil {

@@ -119,8 +119,9 @@ const DefaultRediscover = 10
 // events within a cycle.
 const eventsRediscover = 6
 
-// Factory is the registry row of the services collector.
-func Factory(opts Options) collect.Factory {
+// Factory is the registry row of the services collector. options is
+// called when the collector is built, only if it is selected.
+func Factory(options func() Options) collect.Factory {
 	return collect.Factory{
 		Name:    "services",
 		Default: true,
@@ -136,8 +137,8 @@ func Factory(opts Options) collect.Factory {
 			"agent.services.<nginx|redis|memcached|postgres>.<instances|success|failed|duration_seconds>",
 			"agent.services.discovery.duration_seconds",
 		},
-		New: func(h collect.Host, log *slog.Logger) (collect.Collector, error) {
-			return New(h, opts, log), nil
+		New: func(d collect.Deps) (collect.Collector, error) {
+			return New(d.Host, options(), d.Log), nil
 		},
 	}
 }

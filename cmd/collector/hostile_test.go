@@ -79,8 +79,9 @@ func TestHostileTreeHitsCaps(t *testing.T) {
 	t.Logf("%d lines, max RSS %d MB, user %v, system %v", lines, rss>>20,
 		cmd.ProcessState.UserTime(), cmd.ProcessState.SystemTime())
 	// 250k interrupts series at most, each a path of about 50 bytes kept
-	// across cycles, plus the batch formatted for Carbon, plus the two
-	// 16 MB read buffers of /proc/stat: a bounded cost, not gigabytes.
+	// across cycles, plus the batch formatted for Carbon, plus the 16 MB
+	// read buffer of /proc/stat (one: cpu and proc share the read): a
+	// bounded cost, not gigabytes.
 	if rss > 320<<20 {
 		t.Errorf("max RSS %d MB", rss>>20)
 	}

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,13 +19,8 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/agent"
 	"github.com/nodemetrics/nodemetrics/collect"
-	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/config"
-	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/docker"
-	"github.com/nodemetrics/nodemetrics/events"
-	"github.com/nodemetrics/nodemetrics/runtimes"
-	"github.com/nodemetrics/nodemetrics/services"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -41,76 +35,101 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run is the agent's life: read the configuration, build, start, collect
+// (once, or every interval until ctx ends), stop. It returns the exit
+// status: 0; 1 when metrics were lost or stdout failed; 2 for a bad flag,
+// config key or value, with one line on stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	registry := append(collectors.Registry(), containers.Factory(containers.Options{}))
-	registry = append(registry, collectors.CgroupCompat()...)
-	registry = append(registry, docker.DiamondFactory(nil), services.Factory(services.Options{}))
-	names := make([]string, len(registry))
-	for i, f := range registry {
-		names[i] = f.Name
+	w := &wiring{}
+	table := collectorTable(w)
+	cfg, done, code := configure(args, table, stdout, stderr)
+	if done {
+		return code
 	}
-	cfg, err := config.Load(args, names, stderr)
+	in, err := build(cfg, table, w, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
 	}
-	if cfg.Help {
-		return 0
+	in.start(ctx)
+	in.collect(ctx)
+	return in.stop()
+}
+
+// configure reads the flags and the config file. done is set when run
+// ends here: --help, --version, --list, or a bad input (code 2, one line).
+func configure(args []string, table []collect.Factory, stdout, stderr io.Writer) (cfg *config.Config, done bool, code int) {
+	names := make([]string, len(table))
+	for i, f := range table {
+		names[i] = f.Name
 	}
-	if cfg.Version {
+	c, err := config.Load(args, names, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return nil, true, 2
+	}
+	switch {
+	case c.Help:
+		return nil, true, 0
+	case c.Version:
 		fmt.Fprintf(stdout, "collector %s\n", version)
-		return 0
+		return nil, true, 0
 	}
 	// Checked whatever collectors are on: a mistake must not wait for the
 	// day someone switches the docker collector on.
-	socket, err := docker.SocketPath(cfg.DockerHost, cfg.Procfs)
-	if err != nil {
+	if _, err := docker.SocketPath(c.DockerHost, c.Procfs); err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
-		return 2
+		return nil, true, 2
 	}
-	if cfg.List {
-		for _, f := range registry {
+	if c.List {
+		for _, f := range table {
 			for _, p := range f.Paths {
 				fmt.Fprintf(stdout, "%-11s %s\n", f.Name, p)
 			}
 		}
-		return 0
+		return nil, true, 0
 	}
+	return &c, false, 0
+}
+
+// instance is a built agent: its collectors, their shared dependencies
+// (wiring) and where the lines go.
+type instance struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	w      *wiring
+	agent  *agent.Agent
+	opts   agent.Options
+	out    agent.Output
+	snd    *sending // nil with --output -
+	stderr io.Writer
+}
+
+// build makes everything from the configuration and starts nothing: the
+// selected collectors (with what they share, see wiring) and the senders.
+// On an error what was made is closed again.
+func build(cfg *config.Config, table []collect.Factory, w *wiring, stdout, stderr io.Writer) (*instance, error) {
 	level, _ := config.ParseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
 	hostname := cfg.Hostname
 	if hostname == "" {
-		if hostname, err = agent.SmartHostname(); err != nil {
-			fmt.Fprintf(stderr, "collector: cannot learn the hostname, pass --hostname: %v\n", err)
-			return 2
+		h, err := agent.SmartHostname()
+		if err != nil {
+			return nil, fmt.Errorf("cannot learn the hostname, pass --hostname: %w", err)
 		}
+		hostname = h
 	}
-	registry, err = collectors.Configure(registry, collectors.Filters{
-		Interfaces: cfg.Network.Interfaces, Filesystems: cfg.Diskspace.Filesystems,
-		ExcludeFilters: cfg.Diskspace.ExcludeFilters, Devices: cfg.Iostat.Devices,
-	})
+	socket, err := docker.SocketPath(cfg.DockerHost, cfg.Procfs)
 	if err != nil {
-		fmt.Fprintf(stderr, "collector: %v\n", err)
-		return 2
+		return nil, err
 	}
-	var factories []collect.Factory
-	for _, f := range registry {
-		if (len(cfg.Collectors) == 0 && f.Default) || contains(cfg.Collectors, f.Name) || compatOn(cfg, f.Name) {
-			factories = append(factories, f)
-		}
+	factories := selectCollectors(table, cfg)
+	// The table's rows hold w: what they will read when built.
+	*w = wiring{cfg: cfg, hostname: hostname, socket: socket, selected: map[string]bool{}, log: log}
+	for _, f := range factories {
+		w.selected[f.Name] = true
 	}
-	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	known := containers.NewKnown()
-	dock, err := wireContainers(bg, &cfg, socket, hostname, factories, known, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "collector: %v\n", err)
-		return 2
-	}
-	defer dock.stop()
-	wireServices(cfg, factories, known)
-	opts := agent.Options{
+	in := &instance{cfg: cfg, log: log, w: w, stderr: stderr, opts: agent.Options{
 		Host:      collect.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs},
 		Factories: factories,
 		Prefix:    cfg.Prefix,
@@ -119,211 +138,84 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Raw:       cfg.Counters,
 		StateFile: cfg.StateFile,
 		Logger:    log,
-	}
-
-	var out agent.Output
-	var snd *sending
+	}}
 	if cfg.Output == "-" {
-		out = &agent.WriterOutput{W: stdout}
+		in.out = &agent.WriterOutput{W: stdout}
 	} else {
-		if snd, err = startSenders(&cfg, log); err != nil {
-			fmt.Fprintf(stderr, "collector: %v\n", err)
-			return 2
+		snd, err := openSenders(cfg, log)
+		if err != nil {
+			return nil, err
 		}
-		defer snd.stop(0)
-		opts.SenderStats = snd.senders.Stats
-		out = snd.senders
+		in.snd, in.out = snd, snd.senders
+		in.opts.SenderStats = snd.senders.Stats
 	}
-	a, err := agent.New(opts)
+	a, err := agent.New(in.opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "collector: %v\n", err)
-		return 2
-	}
-	defer a.Close()
-	log.Info("starting", "version", version, "host", hostname, "interval", opts.Interval,
-		"collectors", len(factories), "once", cfg.Once)
-	if cfg.Once {
-		t := time.Now()
-		if cfg.Timestamp > 0 {
-			t = time.Unix(cfg.Timestamp, 0)
-		}
-		a.Cycle(ctx, t, t.Unix(), opts.Interval, out)
-	} else {
-		// The first finished cycle tells systemd (through nspawn's
-		// --notify-ready=yes) that we are up; later ones refresh STATUS.
-		// A loop stalled for 5 intervals exits 3 so the unit restarts.
-		wd := agent.NewWatchdog(5 * opts.Interval)
-		go wd.Run(ctx, stallExit(snd, log, os.Exit))
-		cycles := 0
-		a.Run(ctx, out, func() {
-			wd.Beat()
-			cycles++
-			if cycles == 1 {
-				daemon.SdNotify(false, daemon.SdNotifyReady)
-			}
-			daemon.SdNotify(false, fmt.Sprintf("STATUS=%d cycles", cycles))
-		})
-	}
-	if err := snd.stop(flushTimeout); err != nil {
-		if cfg.Once {
-			// One line a cron mail shows: how much was lost and why.
-			fmt.Fprintf(stderr, "collector: %v (no spool: --spool-dir keeps them for the next run)\n", err)
-			return 1
-		}
-		log.Error("stopping with unsent metrics", "err", err)
-	}
-	if w, ok := out.(*agent.WriterOutput); ok && w.Err != nil {
-		fmt.Fprintf(stderr, "collector: write output: %v\n", w.Err)
-		return 1
-	}
-	log.Info("stopped")
-	return 0
-}
-
-// compatOn: Diamond's cgroup and docker collectors are off by default and
-// switched on by their config keys (docs/metrics.md, Diamond's container collectors).
-func compatOn(cfg config.Config, name string) bool {
-	switch name {
-	case "cpuacct_cgroup":
-		return cfg.CpuacctCgroup
-	case "memory_cgroup":
-		return cfg.MemoryCgroup
-	case "docker":
-		return cfg.Docker
-	}
-	return false
-}
-
-// dockerWiring is what wireContainers started.
-type dockerWiring struct {
-	events *events.Dispatcher
-	stop   func()
-}
-
-// wireContainers connects the containers and docker rows of factories (in
-// place) to one Docker API cache and one event dispatcher, and starts their
-// background loops on ctx. Nothing here waits for the daemon longer than
-// the bounded warm-up before the first cycle.
-func wireContainers(ctx context.Context, cfg *config.Config, socket, hostname string, factories []collect.Factory, known *containers.Known, log *slog.Logger) (*dockerWiring, error) {
-	ci, di := -1, -1
-	for i, f := range factories {
-		switch f.Name {
-		case "containers":
-			ci = i
-		case "docker":
-			di = i
-		}
-	}
-	w := &dockerWiring{stop: func() {}}
-	if ci < 0 && di < 0 {
-		return w, nil
-	}
-	client := docker.NewClient(socket)
-	var cache *docker.Cache
-	disp, err := events.New(events.Options{
-		Host: hostname, URL: cfg.EventsURL, AuditFile: cfg.AuditFile, Logger: log,
-		// The Docker stream reports Docker's containers (with exit codes):
-		// their cgroup events would be doubles.
-		Suppress: func(ev events.Event) bool {
-			return ev.Source == events.SourceCgroup && ev.Runtime == "docker" && cache.Live()
-		},
-	})
-	if err != nil {
+		w.stop()
+		in.snd.stop(0)
 		return nil, err
 	}
-	w.events = disp
-	copts := docker.Options{Interval: time.Duration(cfg.Interval), Images: di >= 0, Logger: log}
-	if !cfg.Once {
-		copts.Events = disp
-	}
-	cache = docker.NewCache(client, copts)
-	if ci >= 0 {
-		host := collect.Host{Proc: cfg.Procfs, Sys: cfg.Sysfs, Root: cfg.Rootfs}
-		factories[ci] = containers.Factory(containers.Options{
-			MaxContainers: cfg.MaxContainers, Namer: cache, Events: disp, Resolver: runtimes.New(host, log),
-			Tags: cfg.Tags, TagLabels: cfg.TagLabels, Hostname: hostname, Known: known,
-			Filter: containerFilter(cfg.Containers),
-		})
-	}
-	if di >= 0 {
-		factories[di] = docker.DiamondFactory(cache)
-	}
-	// Warm-up: names for the first cycle, bounded.
-	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	if err := cache.Refresh(wctx); err != nil {
-		log.Debug("docker API not available at start", "socket", socket, "err", err)
-	}
-	cancel()
-	if cfg.Once {
-		w.stop = func() { disp.Close() }
-		return w, nil
-	}
-	ctx, cancelBG := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
-	go func() { cache.Run(ctx); done <- struct{}{} }()
-	go func() { disp.Run(ctx); done <- struct{}{} }()
-	w.stop = func() {
-		// Give queued events a moment to reach graphite-web.
-		deadline := time.Now().Add(3 * time.Second)
-		for disp.Pending() > 0 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		cancelBG()
-		<-done
-		<-done
-		disp.Close()
-	}
-	return w, nil
+	in.agent = a
+	return in, nil
 }
 
-// wireServices gives the services row (in place) the [[service]] rules
-// and, when the containers collector runs, its list of containers.
-func wireServices(cfg config.Config, factories []collect.Factory, known *containers.Known) {
-	si, withContainers := -1, false
-	for i, f := range factories {
-		switch f.Name {
-		case "services":
-			si = i
-		case "containers":
-			withContainers = true
-		}
+// start runs the background loops: the Docker cache and event dispatcher
+// (after a bounded warm-up), the senders.
+func (in *instance) start(ctx context.Context) {
+	in.w.start(ctx)
+	if in.snd != nil {
+		in.snd.start()
 	}
-	if si < 0 {
+	in.log.Info("starting", "version", version, "host", in.opts.Hostname, "interval", in.opts.Interval,
+		"collectors", len(in.opts.Factories), "once", in.cfg.Once)
+}
+
+// collect runs one cycle with --once, else one every interval until ctx
+// ends.
+func (in *instance) collect(ctx context.Context) {
+	if in.cfg.Once {
+		t := time.Now()
+		if in.cfg.Timestamp > 0 {
+			t = time.Unix(in.cfg.Timestamp, 0)
+		}
+		in.agent.Cycle(ctx, t, t.Unix(), in.opts.Interval, in.out)
 		return
 	}
-	opts := services.Options{Tags: cfg.Tags}
-	if withContainers {
-		opts.Containers = known
-	}
-	for _, s := range cfg.Services {
-		opts.Rules = append(opts.Rules, services.Rule{
-			Kind: services.Kind(s.Kind), Host: s.Host, Container: s.Container, Image: s.Image, Label: s.Label,
-			Port: s.Port, Socket: s.Socket, User: s.User, Password: s.Password, Database: s.Database,
-			Path: s.Path, Timeout: time.Duration(s.Timeout),
-		})
-	}
-	factories[si] = services.Factory(opts)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
+	// The first finished cycle tells systemd (through nspawn's
+	// --notify-ready=yes) that we are up; later ones refresh STATUS.
+	// A loop stalled for 5 intervals exits 3 so the unit restarts.
+	wd := agent.NewWatchdog(5 * in.opts.Interval)
+	go wd.Run(ctx, stallExit(in.snd, in.log, os.Exit))
+	cycles := 0
+	in.agent.Run(ctx, in.out, func() {
+		wd.Beat()
+		cycles++
+		if cycles == 1 {
+			daemon.SdNotify(false, daemon.SdNotifyReady)
 		}
-	}
-	return false
+		daemon.SdNotify(false, fmt.Sprintf("STATUS=%d cycles", cycles))
+	})
 }
 
-// containerFilter is the [containers] section as the collector's Filter,
-// nil when it selects nothing.
-func containerFilter(c config.ContainersSection) *containers.Filter {
-	f := &containers.Filter{
-		IncludeNames: c.IncludeNames, ExcludeNames: c.ExcludeNames,
-		IncludeImages: c.IncludeImages, ExcludeImages: c.ExcludeImages,
-		IncludeLabels: c.IncludeLabels, ExcludeLabels: c.ExcludeLabels,
+// stop ends the run in order: the collectors closed (their descriptors
+// kept across cycles), the queued events drained and the Docker cache and
+// dispatcher stopped, then the senders flushed (within flushTimeout) and
+// stopped. It returns the exit status.
+func (in *instance) stop() int {
+	in.agent.Close()
+	in.w.stop()
+	if err := in.snd.stop(flushTimeout); err != nil {
+		if in.cfg.Once {
+			// One line a cron mail shows: how much was lost and why.
+			fmt.Fprintf(in.stderr, "collector: %v (no spool: --spool-dir keeps them for the next run)\n", err)
+			return 1
+		}
+		in.log.Error("stopping with unsent metrics", "err", err)
 	}
-	if len(f.IncludeNames)+len(f.ExcludeNames)+len(f.IncludeImages)+len(f.ExcludeImages)+len(f.IncludeLabels)+len(f.ExcludeLabels) == 0 {
-		return nil
+	if w, ok := in.out.(*agent.WriterOutput); ok && w.Err != nil {
+		fmt.Fprintf(in.stderr, "collector: write output: %v\n", w.Err)
+		return 1
 	}
-	return f
+	in.log.Info("stopped")
+	return 0
 }

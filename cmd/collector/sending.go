@@ -22,7 +22,7 @@ import (
 // host directory there. A variable so that tests can point it elsewhere.
 var defaultStateDir = "/var/lib/nodemetrics"
 
-// sending is the senders (one per destination) with their spools, running.
+// sending is the senders (one per destination) with their spools.
 type sending struct {
 	senders carbon.Fanout
 	spools  []*carbon.Spool
@@ -47,15 +47,15 @@ func spoolDir(cfg *config.Config) (dir string, auto bool) {
 	return cfg.SpoolDir, false
 }
 
-// startSenders opens one spool per destination (a directory named after
-// the destination, so two never share one) and starts the senders. An
-// explicit spool that cannot be written is an error; the default one is
-// skipped with a warning.
+// openSenders opens one spool per destination (a directory named after
+// the destination, so two never share one) and makes the senders; start
+// runs them. An explicit spool that cannot be written is an error; the
+// default one is skipped with a warning.
 //
 // With --graphite-mode failover there is one sender for all destinations,
 // with one spool (DIR/failover): what one destination did not take goes to
 // the next.
-func startSenders(cfg *config.Config, log *slog.Logger) (*sending, error) {
+func openSenders(cfg *config.Config, log *slog.Logger) (*sending, error) {
 	dir, auto := spoolDir(cfg)
 	dests, fallbacks := cfg.Destinations(), [][]string(nil)
 	spoolNames := dests
@@ -84,7 +84,7 @@ func startSenders(cfg *config.Config, log *slog.Logger) (*sending, error) {
 			log.Info("spooling to the default spool directory", "dir", dir)
 		}
 	}
-	st := &sending{spools: spools, done: make(chan struct{})}
+	st := &sending{spools: spools}
 	for i, addr := range dests {
 		c := carbon.Config{Addr: addr, Network: cfg.Protocol, QueueLines: cfg.QueueLines, Logger: log}
 		if fallbacks != nil {
@@ -95,21 +95,30 @@ func startSenders(cfg *config.Config, log *slog.Logger) (*sending, error) {
 		}
 		st.senders = append(st.senders, carbon.NewSender(c))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	st.cancel = cancel
-	go func() { st.senders.Run(ctx); close(st.done) }()
 	return st, nil
+}
+
+// start runs the senders until stop.
+func (st *sending) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	st.cancel, st.done = cancel, make(chan struct{})
+	go func() { st.senders.Run(ctx); close(st.done) }()
 }
 
 // stop flushes within timeout (with a spool it returns as soon as Carbon
 // is known down: the lines are on disk), stops the senders and closes the
 // spools, saving their read positions. The error, without a spool, says
-// how many lines were lost. Safe to call more than once (nil: nothing).
+// how many lines were lost. Safe to call more than once (nil: nothing);
+// senders never started only close their spools.
 func (st *sending) stop(timeout time.Duration) error {
 	if st == nil {
 		return nil
 	}
 	st.once.Do(func() {
+		if st.cancel == nil {
+			st.closeSpools()
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		st.err = st.senders.Flush(ctx)
 		cancel()
@@ -121,13 +130,17 @@ func (st *sending) stop(timeout time.Duration) error {
 		}
 		st.cancel()
 		<-st.done
-		for _, sp := range st.spools {
-			if err := sp.Close(); err != nil {
-				st.err = errors.Join(st.err, fmt.Errorf("spool: %w", err))
-			}
-		}
+		st.closeSpools()
 	})
 	return st.err
+}
+
+func (st *sending) closeSpools() {
+	for _, sp := range st.spools {
+		if err := sp.Close(); err != nil {
+			st.err = errors.Join(st.err, fmt.Errorf("spool: %w", err))
+		}
+	}
 }
 
 // stallExit is the watchdog's action: flush (or spool) what it can, then

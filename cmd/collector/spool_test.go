@@ -246,10 +246,11 @@ func TestWatchdogFlushesBeforeExit(t *testing.T) {
 		} else {
 			cfg.Graphite = deadAddr(t)
 		}
-		st, err := startSenders(&cfg, log)
+		st, err := openSenders(&cfg, log)
 		if err != nil {
 			t.Fatal(err)
 		}
+		st.start()
 		for i := 0; i < 50; i++ {
 			st.senders.Enqueue(batch(i), 2)
 		}

@@ -48,12 +48,14 @@ func (f *Buf) Read(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fd.Close()
-	return f.fill(path, fd, false)
+	return f.fill(path, fd, false, false)
 }
 
 // fill reads fd to its end: from offset 0 with pread when at is set (a
-// descriptor kept open), else from where it stands.
-func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
+// descriptor kept open), else from where it stands. whole: the kernel
+// makes the file in one piece, so a read shorter than asked is its end
+// (no second read to see the end).
+func (f *Buf) fill(path string, fd rawFile, at, whole bool) ([]byte, error) {
 	if f.b == nil {
 		f.b = make([]byte, 0, 4096)
 	}
@@ -81,7 +83,7 @@ func (f *Buf) fill(path string, fd rawFile, at bool) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
-		if n == 0 {
+		if n == 0 || (whole && n < len(p)) {
 			break
 		}
 	}

@@ -5,6 +5,7 @@ package kernfile
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -70,6 +71,7 @@ type File struct {
 	fd    rawFile
 	kept  bool // fd is open
 	plain bool // not a kernel filesystem: never kept
+	whole bool // made in one piece (fill)
 }
 
 // Kernel filesystems that regenerate a file when it is read at offset 0.
@@ -87,14 +89,18 @@ func (f *Buf) ReadFile(k *File) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k.Once || k.plain || !regenerated(fd) {
+		keep := false
+		if !k.Once && !k.plain {
+			keep, k.whole = regenerated(fd, k.Path)
+		}
+		if !keep {
 			k.plain = !k.Once
 			defer fd.Close()
-			return f.fill(k.Path, fd, false)
+			return f.fill(k.Path, fd, false, false)
 		}
 		k.fd, k.kept = fd, true
 	}
-	b, err := f.fill(k.Path, k.fd, true)
+	b, err := f.fill(k.Path, k.fd, true, k.whole)
 	if err != nil && b == nil {
 		k.Close()
 	}
@@ -109,14 +115,27 @@ func (k *File) Close() {
 	}
 }
 
-func regenerated(fd rawFile) bool {
+// regenerated tells whether fd is a file of a kernel filesystem (keep),
+// and whether the kernel makes its content in one piece (whole): a
+// cgroupfs file is printed by one seq_show call, so a read shorter than
+// the buffer is its end; the pid lists (cgroup.procs, tasks,
+// cgroup.threads) and, before Linux 5.9, memory.kmem.slabinfo are printed
+// a record at a time, as procfs' seq_files are, and a read ends where a
+// record did not fit.
+func regenerated(fd rawFile, path string) (keep, whole bool) {
 	var st syscall.Statfs_t
 	if syscall.Fstatfs(int(fd), &st) != nil {
-		return false
+		return false, false
 	}
 	switch uint32(st.Type) {
-	case procMagic, sysfsMagic, cgroupMagic, cgroup2Magic:
-		return true
+	case procMagic, sysfsMagic:
+		return true, false
+	case cgroupMagic, cgroup2Magic:
+		switch filepath.Base(path) {
+		case "cgroup.procs", "tasks", "cgroup.threads", "memory.kmem.slabinfo":
+			return true, false
+		}
+		return true, true
 	}
-	return false
+	return false, false
 }

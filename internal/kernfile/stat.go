@@ -249,3 +249,10 @@ func (r *StatReader) Read(t time.Time, dst *Stat) error {
 	dst.gen = r.gen
 	return r.err
 }
+
+// Close closes the file kept open; a later Read opens it again.
+func (r *StatReader) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.file.Close()
+}
