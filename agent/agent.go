@@ -62,6 +62,7 @@ type Agent struct {
 type runner struct {
 	name    string
 	c       collect.Collector
+	deps    collect.Deps // the collector's copy: its kept-open files
 	sample  *collect.Sample
 	busy    atomic.Bool // a previous run has not returned yet
 	done    chan result
@@ -96,8 +97,7 @@ func New(o Options) (*Agent, error) {
 	// several of them read (/proc/stat) is read once per cycle.
 	a.deps = collect.NewDeps(o.Host)
 	for _, f := range o.Factories {
-		deps := a.deps
-		deps.Log = o.Logger.With("collector", f.Name)
+		deps := a.deps.For(o.Logger.With("collector", f.Name))
 		c, err := f.New(deps)
 		if err != nil {
 			a.Close()
@@ -106,6 +106,7 @@ func New(o Options) (*Agent, error) {
 		r := &runner{
 			name:      f.Name,
 			c:         c,
+			deps:      deps,
 			sample:    collect.NewSample(time.Time{}, o.Raw, collect.State{}),
 			done:      make(chan result, 1),
 			pDuration: "agent.collectors." + f.Name + ".duration_seconds",
@@ -120,24 +121,24 @@ func New(o Options) (*Agent, error) {
 }
 
 // Close releases what the collectors hold across cycles (kept-open files,
-// inotify and netlink descriptors): every collector that is an io.Closer
-// is closed, once its run has returned. One still running (hung past its
+// inotify and netlink descriptors): the files each collector took from its
+// Deps, and every collector that is an io.Closer, once its run has
+// returned. One still running (hung past its
 // deadline) keeps its descriptors: closing them under it would turn its
 // reads into reads of whatever file reuses the number; the process is
 // ending anyway. Close is for the end of the agent's life, after the last
 // Cycle or Run.
 func (a *Agent) Close() {
 	for _, r := range a.runners {
-		cl, ok := r.c.(io.Closer)
-		if !ok {
-			continue
-		}
 		if !r.busy.CompareAndSwap(false, true) {
 			a.log.Debug("not closing a collector that is still running", "collector", r.name)
 			continue
 		}
-		if err := cl.Close(); err != nil {
-			a.log.Warn("closing collector", "collector", r.name, "err", err)
+		r.deps.CloseFiles()
+		if cl, ok := r.c.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				a.log.Warn("closing collector", "collector", r.name, "err", err)
+			}
 		}
 	}
 	a.runners = nil

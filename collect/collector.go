@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
@@ -111,12 +112,54 @@ type Deps struct {
 	// proc, loadavg, docker), once per cycle (kernfile.StatReader). Nil
 	// when the collector is built alone (a test): see StatFile.
 	Stat *kernfile.StatReader
+
+	files *fileSet // the files File handed to this collector
+}
+
+// fileSet is what one collector keeps open through Deps.File.
+type fileSet struct {
+	mu    sync.Mutex
+	files []*kernfile.File
 }
 
 // NewDeps is the Deps of the collectors of one agent reading h: one
-// StatReader for all of them. Log is set per collector.
+// StatReader for all of them. Each collector is built with its own copy
+// (For).
 func NewDeps(h Host) Deps {
 	return Deps{Host: h, Stat: kernfile.NewStatReader(h.ProcPath("stat"))}
+}
+
+// For is the copy of d one collector is built with: its logger, and a set
+// of its own for the files it keeps open (File), which CloseFiles closes.
+func (d Deps) For(log *slog.Logger) Deps {
+	d.Log, d.files = log, &fileSet{}
+	return d
+}
+
+// File is a kernel file the collector keeps open across cycles (read with
+// kernfile.Buf.ReadFile). The agent closes it with the collector
+// (CloseFiles), so an agent run in-process leaves no descriptor behind.
+func (d Deps) File(path string) *kernfile.File {
+	f := &kernfile.File{Path: path}
+	if d.files != nil {
+		d.files.mu.Lock()
+		d.files.files = append(d.files.files, f)
+		d.files.mu.Unlock()
+	}
+	return f
+}
+
+// CloseFiles closes the files File handed out from this copy (For). The
+// collector must not be running.
+func (d Deps) CloseFiles() {
+	if d.files == nil {
+		return
+	}
+	d.files.mu.Lock()
+	defer d.files.mu.Unlock()
+	for _, f := range d.files.files {
+		f.Close()
+	}
 }
 
 // Close closes the shared readers' files (kept open across cycles).

@@ -17,19 +17,19 @@ import (
 // number of cpuN lines of <procfs>/stat. Not the affinity mask, not
 // runtime.NumCPU: inside a container those describe the container.
 type onlineCPUs struct {
-	online kernfile.File
+	online *kernfile.File
 	buf    kernfile.Buf
 	stat   *kernfile.StatReader
 	st     kernfile.Stat
 }
 
 func newOnlineCPUs(d collect.Deps) onlineCPUs {
-	return onlineCPUs{online: kernfile.File{Path: d.Host.SysPath("devices/system/cpu/online")}, stat: d.StatFile()}
+	return onlineCPUs{online: d.File(d.Host.SysPath("devices/system/cpu/online")), stat: d.StatFile()}
 }
 
 // count is the number of online CPUs at sample time t.
 func (o *onlineCPUs) count(t time.Time) (int, error) {
-	if b, err := o.buf.ReadFile(&o.online); err == nil {
+	if b, err := o.buf.ReadFile(o.online); err == nil {
 		if n, err := parseCPUList(b); err == nil {
 			return n, nil
 		}

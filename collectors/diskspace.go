@@ -41,7 +41,7 @@ import (
 type diskspace struct {
 	h     collect.Host
 	log   *slog.Logger
-	files [3]kernfile.File // <procfs>/1/mountinfo, <procfs>/1/mounts, <procfs>/mounts
+	files [3]*kernfile.File // <procfs>/1/mountinfo, <procfs>/1/mounts, <procfs>/mounts
 	buf   kernfile.Buf
 
 	filesystems []string       // Diamond's filesystems
@@ -97,8 +97,8 @@ func newDiskspace(d collect.Deps) (collect.Collector, error) {
 	return &diskspace{
 		h:   d.Host,
 		log: d.Log,
-		files: [3]kernfile.File{
-			{Path: d.Host.ProcPath("1", "mountinfo")}, {Path: d.Host.ProcPath("1", "mounts")}, {Path: d.Host.ProcPath("mounts")},
+		files: [3]*kernfile.File{
+			d.File(d.Host.ProcPath("1", "mountinfo")), d.File(d.Host.ProcPath("1", "mounts")), d.File(d.Host.ProcPath("mounts")),
 		},
 		filesystems: []string{"ext2", "ext3", "ext4", "xfs", "glusterfs", "nfs", "nfs4",
 			"ntfs", "hfs", "fat32", "fat16", "btrfs"},
@@ -119,7 +119,7 @@ func newDiskspace(d collect.Deps) (collect.Collector, error) {
 func (c *diskspace) readTable() ([]mountEntry, error) {
 	var firstErr error
 	for i := range c.files {
-		b, err := c.buf.ReadFile(&c.files[i])
+		b, err := c.buf.ReadFile(c.files[i])
 		if err != nil {
 			if firstErr == nil || (errors.Is(firstErr, fs.ErrNotExist) && !errors.Is(err, fs.ErrNotExist)) {
 				firstErr = err

@@ -17,16 +17,16 @@ import (
 //
 //	256   -> entropy.available 256
 type entropy struct {
-	file kernfile.File
+	file *kernfile.File
 	buf  kernfile.Buf
 }
 
 func newEntropy(d collect.Deps) (collect.Collector, error) {
-	return &entropy{file: kernfile.File{Path: d.Host.ProcPath("sys/kernel/random/entropy_avail")}}, nil
+	return &entropy{file: d.File(d.Host.ProcPath("sys/kernel/random/entropy_avail"))}, nil
 }
 
 func (c *entropy) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

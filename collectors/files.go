@@ -18,12 +18,12 @@ import (
 // Diamond's per-user lsof mode is not implemented: a collector runs no
 // external commands.
 type files struct {
-	file kernfile.File
+	file *kernfile.File
 	buf  kernfile.Buf
 }
 
 func newFiles(d collect.Deps) (collect.Collector, error) {
-	return &files{file: kernfile.File{Path: d.Host.ProcPath("sys/fs/file-nr")}}, nil
+	return &files{file: d.File(d.Host.ProcPath("sys/fs/file-nr"))}, nil
 }
 
 var filesPaths = [3]string{"files.assigned", "files.unused", "files.max"}
@@ -45,7 +45,7 @@ func parseFileNr(b []byte) ([3]uint64, error) {
 }
 
 func (c *files) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ import (
 // counter of the sum over CPUs: the rate of the sum, at full precision
 // (Diamond sums int()-truncated per-CPU rates; docs/metrics.md, differences).
 type interrupts struct {
-	file   kernfile.File
+	file   *kernfile.File
 	buf    kernfile.Buf
 	line   irqLine
 	values []uint64
@@ -61,7 +61,7 @@ type irqPaths struct {
 }
 
 func newInterrupts(d collect.Deps) (collect.Collector, error) {
-	return &interrupts{file: kernfile.File{Path: d.Host.ProcPath("interrupts")}, cache: map[string]*irqPaths{}}, nil
+	return &interrupts{file: d.File(d.Host.ProcPath("interrupts")), cache: map[string]*irqPaths{}}, nil
 }
 
 // irqLine is one parsed line of /proc/interrupts. Its slices are scratch
@@ -205,7 +205,7 @@ func (c *interrupts) pathsFor(name []byte, ncpu int) *irqPaths {
 }
 
 func (c *interrupts) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ import (
 // (--counters) the cumulative counters and io_in_progress of every
 // matching device.
 type iostat struct {
-	file   kernfile.File
+	file   *kernfile.File
 	buf    kernfile.Buf
 	devs   map[string]*ioDev // by name as in the file
 	gen    uint64
@@ -93,7 +93,7 @@ type ioDev struct {
 }
 
 func newIOStat(d collect.Deps) (collect.Collector, error) {
-	return &iostat{file: kernfile.File{Path: d.Host.ProcPath("diskstats")}, devs: make(map[string]*ioDev), wanted: ioDeviceMatch}, nil
+	return &iostat{file: d.File(d.Host.ProcPath("diskstats")), devs: make(map[string]*ioDev), wanted: ioDeviceMatch}, nil
 }
 
 // diskstatsLine is one parsed line; name points into the read buffer.
@@ -242,7 +242,7 @@ func (c *iostat) device(name []byte) *ioDev {
 }
 
 func (c *iostat) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

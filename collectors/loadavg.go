@@ -21,13 +21,13 @@ import (
 // by the ONLINE CPU count, as glibc's get_nprocs does), and
 // loadavg.processes_running / processes_total from the fourth field.
 type loadavg struct {
-	file kernfile.File
+	file *kernfile.File
 	cpus onlineCPUs
 	buf  kernfile.Buf
 }
 
 func newLoadavg(d collect.Deps) (collect.Collector, error) {
-	return &loadavg{file: kernfile.File{Path: d.Host.ProcPath("loadavg")}, cpus: newOnlineCPUs(d)}, nil
+	return &loadavg{file: d.File(d.Host.ProcPath("loadavg")), cpus: newOnlineCPUs(d)}, nil
 }
 
 type loadavgValues struct {
@@ -63,7 +63,7 @@ func parseLoadavg(b []byte) (loadavgValues, error) {
 }
 
 func (c *loadavg) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 // 100·(MemTotal−MemAvailable)/MemTotal at full precision when both exist
 // (MemAvailable needs kernel ≥ 3.14).
 type memory struct {
-	file kernfile.File
+	file *kernfile.File
 	buf  kernfile.Buf
 }
 
@@ -93,7 +93,7 @@ type memValues struct {
 }
 
 func newMemory(d collect.Deps) (collect.Collector, error) {
-	return &memory{file: kernfile.File{Path: d.Host.ProcPath("meminfo")}}, nil
+	return &memory{file: d.File(d.Host.ProcPath("meminfo"))}, nil
 }
 
 // parseMeminfo reads the wanted keys of a meminfo file. Like Diamond it
@@ -130,7 +130,7 @@ func parseMeminfo(b []byte) (memValues, error) {
 }
 
 func (c *memory) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ import (
 // wlan* are left out. A dot in a name (VLAN eth0.100) becomes '_', so one
 // interface is one Graphite node (Diamond would add a level: docs/metrics.md, Paths).
 type network struct {
-	file   kernfile.File
+	file   *kernfile.File
 	buf    kernfile.Buf
 	paths  map[string]*netPaths // per interface name, built once
 	wanted func(name []byte) bool
@@ -42,7 +42,7 @@ type netPaths struct {
 }
 
 func newNetwork(d collect.Deps) (collect.Collector, error) {
-	return &network{file: kernfile.File{Path: d.Host.NetPath("dev")}, paths: map[string]*netPaths{}, wanted: netInterfaceWanted}, nil
+	return &network{file: d.File(d.Host.NetPath("dev")), paths: map[string]*netPaths{}, wanted: netInterfaceWanted}, nil
 }
 
 // netColumns names the counters of a /proc/net/dev line in kernel order
@@ -82,7 +82,7 @@ func (c *network) pathsFor(name []byte) *netPaths {
 }
 
 func (c *network) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

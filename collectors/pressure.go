@@ -28,7 +28,7 @@ import (
 // are decaying averages. In --counters mode it is total itself, in µs.
 // A missing file (kernel without PSI, or psi=0) is no data, not an error.
 type pressure struct {
-	files [3]kernfile.File // kept open, as every host file
+	files [3]*kernfile.File // kept open, as every host file
 	paths [3][2][4]string // resource, some/full, avg10/avg60/avg300/stalled
 	buf   kernfile.Buf
 }
@@ -38,7 +38,7 @@ var pressureResources = [3]string{"cpu", "memory", "io"}
 func newPressure(d collect.Deps) (collect.Collector, error) {
 	c := &pressure{}
 	for i, r := range pressureResources {
-		c.files[i].Path = d.Host.ProcPath("pressure", r)
+		c.files[i] = d.File(d.Host.ProcPath("pressure", r))
 		PressurePaths(&c.paths[i], "pressure."+r+".")
 	}
 	return c, nil
@@ -58,7 +58,7 @@ func (c *pressure) Collect(_ context.Context, s *collect.Sample) error {
 	missing := 0
 	var errs []error
 	for i := range c.files {
-		f := &c.files[i]
+		f := c.files[i]
 		b, err := c.buf.ReadFile(f)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EOPNOTSUPP) {

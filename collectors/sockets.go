@@ -27,7 +27,7 @@ import (
 // neither file is not published. sockstat6 is absent when IPv6 is disabled,
 // which is not an error.
 type sockets struct {
-	file, file6 kernfile.File
+	file, file6 *kernfile.File
 	buf         kernfile.Buf
 }
 
@@ -162,12 +162,12 @@ func newSockets(d collect.Deps) (collect.Collector, error) {
 	// reader's own namespace, when the host has IPv6 disabled, and the
 	// container's IPv6 sockets would then be added to the host's IPv4 ones.
 	file := d.Host.NetPath("sockstat")
-	return &sockets{file: kernfile.File{Path: file}, file6: kernfile.File{Path: filepath.Join(filepath.Dir(file), "sockstat6")}}, nil
+	return &sockets{file: d.File(file), file6: d.File(filepath.Join(filepath.Dir(file), "sockstat6"))}, nil
 }
 
 func (c *sockets) Collect(_ context.Context, s *collect.Sample) error {
 	var v sockValues
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (c *sockets) Collect(_ context.Context, s *collect.Sample) error {
 	if err := parseSockstat(b, &v); err != nil {
 		errs = append(errs, fmt.Errorf("parse %s: %w", c.file.Path, err))
 	}
-	if b, err := c.buf.ReadFile(&c.file6); err == nil {
+	if b, err := c.buf.ReadFile(c.file6); err == nil {
 		if err := parseSockstat(b, &v); err != nil {
 			errs = append(errs, fmt.Errorf("parse %s: %w", c.file6.Path, err))
 		}

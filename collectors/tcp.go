@@ -37,7 +37,7 @@ import (
 // modern host publishes 13 rates plus CurrEstab. MaxConn (−1 on Linux) is a
 // gauge for Diamond but is not in allowed_names, so it is not published.
 type tcp struct {
-	netstat, snmp kernfile.File
+	netstat, snmp *kernfile.File
 	buf           kernfile.Buf
 	cols          map[string]*tcpCol // by column name, kept across cycles
 	order         []*tcpCol          // in order of first appearance
@@ -64,8 +64,8 @@ type tcpCol struct {
 
 func newTCP(d collect.Deps) (collect.Collector, error) {
 	return &tcp{
-		netstat: kernfile.File{Path: d.Host.NetPath("netstat")},
-		snmp:    kernfile.File{Path: d.Host.NetPath("snmp")},
+		netstat: d.File(d.Host.NetPath("netstat")),
+		snmp:    d.File(d.Host.NetPath("snmp")),
 		cols:    make(map[string]*tcpCol, 160),
 	}, nil
 }
@@ -97,7 +97,7 @@ func (c *tcp) Collect(_ context.Context, s *collect.Sample) error {
 	for _, f := range [2]struct {
 		file   *kernfile.File
 		prefix string
-	}{{&c.netstat, "TcpExt:"}, {&c.snmp, "Tcp:"}} {
+	}{{c.netstat, "TcpExt:"}, {c.snmp, "Tcp:"}} {
 		b, err := c.buf.ReadFile(f.file)
 		if err != nil {
 			errs = append(errs, err)

@@ -17,12 +17,12 @@ import (
 //
 //	350735.47 234388.90   -> uptime.minutes 5845.591166666667
 type uptime struct {
-	file kernfile.File
+	file *kernfile.File
 	buf  kernfile.Buf
 }
 
 func newUptime(d collect.Deps) (collect.Collector, error) {
-	return &uptime{file: kernfile.File{Path: d.Host.ProcPath("uptime")}}, nil
+	return &uptime{file: d.File(d.Host.ProcPath("uptime"))}, nil
 }
 
 // parseUptime returns the seconds since boot.
@@ -40,7 +40,7 @@ func parseUptime(b []byte) (float64, error) {
 }
 
 func (c *uptime) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

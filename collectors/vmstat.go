@@ -20,7 +20,7 @@ import (
 // vmstat.pswpin, vmstat.pswpout (raw counts in --counters mode). A key the
 // file lacks is not published.
 type vmstat struct {
-	file kernfile.File
+	file *kernfile.File
 	buf  kernfile.Buf
 }
 
@@ -54,7 +54,7 @@ type vmstatValues struct {
 }
 
 func newVMStat(d collect.Deps) (collect.Collector, error) {
-	return &vmstat{file: kernfile.File{Path: d.Host.ProcPath("vmstat")}}, nil
+	return &vmstat{file: d.File(d.Host.ProcPath("vmstat"))}, nil
 }
 
 // parseVMStat reads the wanted "name value" lines; a wanted line with a
@@ -87,7 +87,7 @@ func parseVMStat(b []byte) (vmstatValues, error) {
 }
 
 func (c *vmstat) Collect(_ context.Context, s *collect.Sample) error {
-	b, err := c.buf.ReadFile(&c.file)
+	b, err := c.buf.ReadFile(c.file)
 	if err != nil {
 		return err
 	}

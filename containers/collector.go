@@ -153,8 +153,8 @@ var metricNames = [nMetrics]string{
 
 // files are a container's files, kept open across cycles (kernfile.File:
 // each cycle is a pread per file, not an open, read and close) while the
-// collector's descriptor budget allows; Path "" when the controller is not
-// mounted. v2 uses cpuStat, memUsage (memory.current), memStat, memLimit
+// process's descriptor budget allows (fds.go); Path "" when the controller
+// is not mounted. v2 uses cpuStat, memUsage (memory.current), memStat, memLimit
 // (memory.max), memOOM (memory.events), ioStat; v1 the others as named.
 type files struct {
 	cpuStat, cpuacctUsage, cpuacctStat        kernfile.File
