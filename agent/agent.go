@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -351,6 +352,7 @@ func NextTick(now time.Time, interval time.Duration) time.Time {
 // deadline of 80% of the interval so a hung one never delays the next tick.
 // heartbeat, when set, is called after every cycle (for the watchdog).
 func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
+	tuneGC()
 	budget := a.opts.Interval * 8 / 10
 	for {
 		next := NextTick(time.Now(), a.opts.Interval)
@@ -367,5 +369,25 @@ func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 		if heartbeat != nil {
 			heartbeat()
 		}
+	}
+}
+
+// gcPercent is the agent's GOGC. Its live heap is what it keeps between
+// cycles (paths, the previous counters, per-container state: 10-12 MB at
+// 1000 containers, under 2 MB for the host alone) and a cycle allocates
+// little on top, so a collection costs 1-2 ms of CPU. Go's default of 100
+// lets the heap grow to twice the live size before collecting; at 25 it
+// stays within a quarter above it, for a few more collections a minute.
+// Measured with bench/daemon at 1000 containers, the same tree with and
+// without: agent PSS 36.8 -> 26.1 MB, CPU 1.3x -> 1.4x the floor (within
+// the run-to-run noise). A fixed memory limit would not scale with the
+// number of containers: above it the runtime collects continuously.
+const gcPercent = 25
+
+// tuneGC sets gcPercent unless the environment sets GOGC (an operator's
+// choice wins).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 }

@@ -222,3 +222,15 @@ func (w *watcher) found(inst []*Instance) {
 		delete(w.pending, in.Pid)
 	}
 }
+
+// close closes the events socket and the <procfs> listing.
+func (w *watcher) close() {
+	if w.events != nil {
+		w.events.Close()
+		w.events = nil
+	}
+	if w.dir != nil {
+		w.dir.Close()
+		w.dir = nil
+	}
+}

@@ -4,6 +4,7 @@ package services
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -71,5 +72,41 @@ func TestNewServiceFoundWithinTwoCycles(t *testing.T) {
 				t.Errorf("listing %v, %s: memcached on %d not probed within two cycles", listing, tc.name, port)
 			}
 		}
+	}
+}
+
+// Close releases the watcher's process events socket and <procfs>
+// listing: an agent closed and made again (the e2e tests run several in
+// one process) holds no more descriptors than before.
+func TestCloseReleasesDescriptors(t *testing.T) {
+	fds := func() int {
+		t.Helper()
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	run := func(listing bool) {
+		c := New(collect.DefaultHost(), Options{}, nil)
+		c.watch = newWatcher(c.h.Proc)
+		c.watch.noEvents = listing
+		for range 3 {
+			c.Collect(context.Background(), collect.NewSample(time.Now(), true, collect.State{}))
+		}
+		if listing == (c.watch.dir == nil) || !listing && c.watch.events == nil {
+			t.Fatalf("listing %v: the watcher holds nothing to close", listing)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(false) // what the process opens once (the poller) is opened here
+	run(true)
+	before := fds()
+	run(false)
+	run(true)
+	if after := fds(); after > before {
+		t.Errorf("%d descriptors after closing two collectors, %d before", after, before)
 	}
 }

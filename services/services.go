@@ -286,6 +286,16 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 	return errors.Join(errs...)
 }
 
+// Close closes what the collector keeps open between cycles: the process
+// events socket and the <procfs> listing of its watcher.
+func (c *Collector) Close() error {
+	if c.watch != nil {
+		c.watch.close()
+		c.watch = nil
+	}
+	return nil
+}
+
 // describe names an instance in errors and logs: never a credential.
 func (in *Instance) describe() string {
 	where := "host"

@@ -119,7 +119,19 @@ func readList(path string) ([]string, error) {
 type file struct {
 	fd   int
 	size int
+	// pieces: the kernel prints the file a record at a time (a seq_file
+	// iterator: vmstat, interrupts, diskstats, net/dev, mountinfo,
+	// cgroup.procs); one read stops where a record no longer fits in the
+	// kernel's page-sized buffer, so a short read is not its end and the
+	// file is read until a read returns nothing, as any correct reader
+	// must. The other files are printed in one piece: a short read is
+	// their end.
+	pieces bool
 }
+
+// inPieces are the files of the set printed a record at a time.
+var inPieces = map[string]bool{"vmstat": true, "interrupts": true, "diskstats": true, "dev": true,
+	"mountinfo": true, "cgroup.procs": true}
 
 type floor struct {
 	files   []file
@@ -282,7 +294,7 @@ func (f *floor) add(path string) error {
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	x := file{fd: fd, size: 4096}
+	x := file{fd: fd, size: 4096, pieces: inPieces[filepath.Base(path)]}
 	if n := f.read(&x); n*2 > x.size {
 		x.size = (n*2 + 4095) &^ 4095
 	}
@@ -290,8 +302,8 @@ func (f *floor) add(path string) error {
 	return nil
 }
 
-// read preads the whole file from offset 0; a short read is its end
-// (kernfs and seq_file fill the buffer until the content ends).
+// read preads the whole file from offset 0; a short read is the end of a
+// file printed in one piece (see file.pieces).
 func (f *floor) read(x *file) int {
 	if len(f.buf) < x.size {
 		f.buf = make([]byte, x.size)
@@ -304,7 +316,10 @@ func (f *floor) read(x *file) int {
 		}
 		n += m
 		if n < x.size {
-			return n
+			if !x.pieces {
+				return n
+			}
+			continue
 		}
 		x.size *= 2 // grown since the start: read the rest
 		if len(f.buf) < x.size {
