@@ -91,7 +91,7 @@ func (c *collector) blkio(s *collect.Sample, file *kernfile.File, rpath, wpath s
 	}
 	r, w, err := cgroup.ParseBlkio(b)
 	if err != nil {
-		c.failParse(file.Path, err)
+		c.failParse(file.Pathname(), err)
 	}
 	s.Counter(rpath, r)
 	s.Counter(wpath, w)

@@ -62,7 +62,7 @@ func (c *collector) readV2(s *collect.Sample, ct *container) {
 	if b, ok := c.read(&ct.f.ioStat); ok {
 		t, err := cgroup.ParseIOStat(b)
 		if err != nil {
-			c.failParse(ct.f.ioStat.Path, err)
+			c.failParse(ct.f.ioStat.Pathname(), err)
 		}
 		s.Counter(p[mIOReadBytes], t.ReadBytes)
 		s.Counter(p[mIOWriteBytes], t.WriteBytes)

@@ -163,9 +163,9 @@ type files struct {
 	// pressure: cpu, memory, io .pressure of the cgroup2 directory (on
 	// hybrid hosts in the unified/ tree).
 	pressure [3]kernfile.File
-	// cgroup.procs, read only when a pid is needed (not every cycle), and
-	// the cgroup dir whose children are searched for a pid.
-	procs, procsDir string
+	// the cgroup dir whose cgroup.procs (and its children's) lists the
+	// container's pids: read only when a pid is needed, not every cycle.
+	procsDir string
 }
 
 // all lists the files kept open.
@@ -503,8 +503,9 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	c.byKey[ct.key] = ct
 }
 
-// files computes the file paths of a container when it appears (or is
-// found in one more hierarchy).
+// files names the files of a container when it appears (or is found in
+// one more hierarchy, or lost in one): its directory strings and the
+// files' names, no path joined (kernfile.File.Dir and Name).
 func (c *collector) files(ct *container) {
 	dir := func(ctrl cgroup.Ctrl) string {
 		i := c.lay.Index(ctrl)
@@ -519,45 +520,45 @@ func (c *collector) files(ct *container) {
 		}
 		return d
 	}
-	join := func(d, f string) string {
-		if d == "" {
-			return ""
+	set := func(k *kernfile.File, d, name string) {
+		if d != "" {
+			k.Dir, k.Name = d, name
 		}
-		return d + "/" + f
 	}
 	c.release(ct)
 	f := &ct.f
 	if d := dir(cgroup.Unified); d != "" {
-		f.pressure[0].Path, f.pressure[1].Path, f.pressure[2].Path = d+"/cpu.pressure", d+"/memory.pressure", d+"/io.pressure"
+		set(&f.pressure[0], d, "cpu.pressure")
+		set(&f.pressure[1], d, "memory.pressure")
+		set(&f.pressure[2], d, "io.pressure")
 	}
 	if c.lay.V2 {
 		d := dir(cgroup.Unified)
-		f.cpuStat.Path = join(d, "cpu.stat")
-		f.memUsage.Path = join(d, "memory.current")
-		f.memStat.Path = join(d, "memory.stat")
-		f.memLimit.Path = join(d, "memory.max")
-		f.memOOM.Path = join(d, "memory.events")
-		f.ioStat.Path = join(d, "io.stat")
-		f.pidsCurrent.Path = join(d, "pids.current")
-		f.procs = join(d, "cgroup.procs")
+		set(&f.cpuStat, d, "cpu.stat")
+		set(&f.memUsage, d, "memory.current")
+		set(&f.memStat, d, "memory.stat")
+		set(&f.memLimit, d, "memory.max")
+		set(&f.memOOM, d, "memory.events")
+		set(&f.ioStat, d, "io.stat")
+		set(&f.pidsCurrent, d, "pids.current")
 		f.procsDir = d
 	} else {
 		cpuacct, cpu, mem, blkio, pids := dir(cgroup.CPUAcct), dir(cgroup.CPU), dir(cgroup.Memory), dir(cgroup.Blkio), dir(cgroup.Pids)
-		f.cpuacctUsage.Path = join(cpuacct, "cpuacct.usage")
-		f.cpuacctStat.Path = join(cpuacct, "cpuacct.stat")
-		f.cpuStat.Path = join(cpu, "cpu.stat")
-		f.memUsage.Path = join(mem, "memory.usage_in_bytes")
-		f.memStat.Path = join(mem, "memory.stat")
-		f.memLimit.Path = join(mem, "memory.limit_in_bytes")
-		f.memOOM.Path = join(mem, "memory.oom_control")
+		set(&f.cpuacctUsage, cpuacct, "cpuacct.usage")
+		set(&f.cpuacctStat, cpuacct, "cpuacct.stat")
+		set(&f.cpuStat, cpu, "cpu.stat")
+		set(&f.memUsage, mem, "memory.usage_in_bytes")
+		set(&f.memStat, mem, "memory.stat")
+		set(&f.memLimit, mem, "memory.limit_in_bytes")
+		set(&f.memOOM, mem, "memory.oom_control")
 		// The _recursive files include the IO of nested cgroups, as v2's
 		// io.stat and v1's cpuacct and memory counters do.
-		f.blkioBytes.Path = join(blkio, "blkio.throttle.io_service_bytes_recursive")
-		f.blkioIOs.Path = join(blkio, "blkio.throttle.io_serviced_recursive")
-		f.pidsCurrent.Path = join(pids, "pids.current")
+		set(&f.blkioBytes, blkio, "blkio.throttle.io_service_bytes_recursive")
+		set(&f.blkioIOs, blkio, "blkio.throttle.io_serviced_recursive")
+		set(&f.pidsCurrent, pids, "pids.current")
 		for _, d := range []string{mem, pids, cpuacct, cpu, blkio} {
 			if d != "" && exists(d) {
-				f.procs, f.procsDir = join(d, "cgroup.procs"), d
+				f.procsDir = d
 				break
 			}
 		}
@@ -567,7 +568,7 @@ func (c *collector) files(ct *container) {
 	// they are opened at each read.
 	n := 1
 	for _, k := range f.all() {
-		if k.Path != "" {
+		if k.Named() {
 			n++
 		}
 	}
@@ -659,7 +660,7 @@ func short(id string) string {
 // read returns a file's content; a missing file (controller not mounted
 // for it, or the container just stopped) is silently no data.
 func (c *collector) read(k *kernfile.File) ([]byte, bool) {
-	if k.Path == "" {
+	if !k.Named() {
 		return nil, false
 	}
 	return c.check(c.buf.ReadFile(k))
@@ -703,7 +704,7 @@ func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
 	}
 	v, max, err := cgroup.ParseSingle(b)
 	if err != nil {
-		c.failParse(k.Path, err)
+		c.failParse(k.Pathname(), err)
 		return 0, false, false
 	}
 	return v, max, true
@@ -717,7 +718,7 @@ func (c *collector) kv(k *kernfile.File, keys []string) bool {
 		return false
 	}
 	if err := cgroup.ParseKV(b, keys, c.vals[:]); err != nil {
-		c.failParse(k.Path, err)
+		c.failParse(k.Pathname(), err)
 	}
 	return true
 }
@@ -847,13 +848,13 @@ func (c *collector) pidNS(ct *container) (uint64, error) {
 
 // cgroupPid is a pid of the container from its cgroup.procs files.
 func (c *collector) cgroupPid(ct *container) int {
-	if b, ok := c.readPath(ct.f.procs); ok {
+	if ct.f.procsDir == "" {
+		return 0
+	}
+	if b, ok := c.readPath(ct.f.procsDir + "/cgroup.procs"); ok {
 		if pid, ok := cgroup.ParseFirstPid(b); ok {
 			return pid
 		}
-	}
-	if ct.f.procsDir == "" {
-		return 0
 	}
 	return c.childPid(ct.f.procsDir, 2)
 }
@@ -1074,7 +1075,7 @@ func (c *collector) readPressure(s *collect.Sample, ct *container) {
 		}
 		some, full, hasSome, hasFull, err := kernfile.ParsePressure(b)
 		if err != nil {
-			c.failParse(f.Path, err)
+			c.failParse(f.Pathname(), err)
 			continue
 		}
 		if hasSome {

@@ -65,6 +65,10 @@ func (r rawFile) Close() error { return syscall.Close(int(r)) }
 // closes the descriptor; the next read opens the file again.
 type File struct {
 	Path string
+	// Dir and Name name the file Dir/Name when Path is "": the path is
+	// joined only to open it (and for messages), so the thousands of
+	// files a caller keeps open share their directories' strings.
+	Dir, Name string
 	// Once: opened and closed at every read, never kept (a caller whose
 	// descriptor budget is spent).
 	Once  bool
@@ -85,26 +89,44 @@ const (
 // ReadFile returns the whole content of k, as Read does for a path.
 func (f *Buf) ReadFile(k *File) ([]byte, error) {
 	if !k.kept {
-		fd, err := openRaw(k.Path)
+		fd, err := openRaw(k.Pathname())
 		if err != nil {
 			return nil, err
 		}
 		keep := false
 		if !k.Once && !k.plain {
-			keep, k.whole = regenerated(fd, k.Path)
+			keep, k.whole = regenerated(fd, k.base())
 		}
 		if !keep {
 			k.plain = !k.Once
 			defer fd.Close()
-			return f.fill(k.Path, fd, false, false)
+			return f.fill(k, fd, false, false)
 		}
 		k.fd, k.kept = fd, true
 	}
-	b, err := f.fill(k.Path, k.fd, true, k.whole)
+	b, err := f.fill(k, k.fd, true, k.whole)
 	if err != nil && b == nil {
 		k.Close()
 	}
 	return b, err
+}
+
+// Pathname is the file's path: Path, or Dir/Name.
+func (k *File) Pathname() string {
+	if k.Path != "" || k.Name == "" {
+		return k.Path
+	}
+	return k.Dir + "/" + k.Name
+}
+
+// Named tells whether k names a file (Path or Name set).
+func (k *File) Named() bool { return k.Path != "" || k.Name != "" }
+
+func (k *File) base() string {
+	if k.Path == "" {
+		return k.Name
+	}
+	return filepath.Base(k.Path)
 }
 
 // Close closes k's descriptor if it is open; a later read opens it again.
@@ -122,7 +144,7 @@ func (k *File) Close() {
 // cgroup.threads) and, before Linux 5.9, memory.kmem.slabinfo are printed
 // a record at a time, as procfs' seq_files are, and a read ends where a
 // record did not fit.
-func regenerated(fd rawFile, path string) (keep, whole bool) {
+func regenerated(fd rawFile, base string) (keep, whole bool) {
 	var st syscall.Statfs_t
 	if syscall.Fstatfs(int(fd), &st) != nil {
 		return false, false
@@ -131,7 +153,7 @@ func regenerated(fd rawFile, path string) (keep, whole bool) {
 	case procMagic, sysfsMagic:
 		return true, false
 	case cgroupMagic, cgroup2Magic:
-		switch filepath.Base(path) {
+		switch base {
 		case "cgroup.procs", "tasks", "cgroup.threads", "memory.kmem.slabinfo":
 			return true, false
 		}

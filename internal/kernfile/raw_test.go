@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,37 @@ func TestFileCgroupGone(t *testing.T) {
 	tree.Mkdir(rel)
 	if _, err := buf.ReadFile(&k); err != nil || !k.kept {
 		t.Errorf("cgroup made again: %v kept %v", err, k.kept)
+	}
+}
+
+// A cgroupfs file named by Dir and Name reads as by its path; a stat file
+// is printed in one piece (one pread a read), the pid list a pid at a
+// time; an error names the joined path.
+func TestFileDirName(t *testing.T) {
+	tree := cgrouptest.New(t)
+	rel := "kernfile-test-" + cgrouptest.ID(t)[:16]
+	tree.Mkdir(rel)
+	dir := filepath.Join(tree.Roots[0], rel)
+	var buf Buf
+	procs := File{Dir: dir, Name: "cgroup.procs"}
+	defer procs.Close()
+	stat := File{Dir: dir, Name: "cgroup.clone_children"}
+	if _, err := os.Stat(filepath.Join(dir, stat.Name)); err != nil {
+		stat.Name = "cgroup.type" // cgroup v2
+	}
+	defer stat.Close()
+	for _, k := range []*File{&procs, &stat} {
+		got, err := buf.ReadFile(k)
+		want, _ := os.ReadFile(filepath.Join(dir, k.Name))
+		if err != nil || string(got) != string(want) || !k.kept {
+			t.Errorf("%s: %q %v (kept %v), want %q", k.Pathname(), got, err, k.kept, want)
+		}
+	}
+	if procs.whole || !stat.whole {
+		t.Errorf("in one piece: cgroup.procs %v, %s %v; want false, true", procs.whole, stat.Name, stat.whole)
+	}
+	tree.Rmdir(rel)
+	if _, err := buf.ReadFile(&stat); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, stat.Name)) {
+		t.Errorf("read of a removed cgroup's file: %v, want an error naming %s", err, filepath.Join(dir, stat.Name))
 	}
 }
