@@ -13,6 +13,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
+	"github.com/nodemetrics/nodemetrics/services"
 )
 
 // closer is a collector holding a resource; hang makes its runs block
@@ -75,10 +76,12 @@ func TestNewFailureClosesBuiltCollectors(t *testing.T) {
 	}
 }
 
-// An agent with every host collector and the containers collector, run
+// An agent with every host collector, the containers and the services
+// collectors, run
 // against this machine's real /proc, /sys and cgroups and closed, leaves
 // no descriptor open: the kept-open host files, the containers' cgroup
-// files and inotify descriptor are all released (the e2e tests run many
+// files and inotify descriptor, the services' process-events socket are
+// all released (the e2e tests run many
 // agents in one process).
 func TestCloseLeavesNoDescriptors(t *testing.T) {
 	count := func() int {
@@ -91,7 +94,7 @@ func TestCloseLeavesNoDescriptors(t *testing.T) {
 	before := count()
 	factories := append(collectors.Registry(nil), containers.Factory(func() (containers.Options, error) {
 		return containers.Options{}, nil
-	}))
+	}), services.Factory(func() services.Options { return services.Options{} }))
 	a, err := New(Options{Host: collect.DefaultHost(), Factories: factories, Prefix: "p", Hostname: "h",
 		Interval: time.Minute, Logger: quiet()})
 	if err != nil {

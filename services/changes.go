@@ -103,49 +103,27 @@ func (w *watcher) list(found bool) (bool, error) {
 			return false, fmt.Errorf("open %s: %w", w.proc, err)
 		}
 		w.dir, w.buf = d, make([]byte, 32<<10)
-	} else if _, err := w.dir.Seek(0, 0); err != nil {
-		return false, fmt.Errorf("list %s: %w", w.proc, err)
 	}
 	// The first listing only learns what runs.
 	first := len(w.seen) == 0
 	clear(w.next)
-	for {
-		n, err := syscall.ReadDirent(int(w.dir.Fd()), w.buf)
-		if err != nil {
-			return false, fmt.Errorf("list %s: %w", w.proc, err)
+	err := readPids(w.dir, w.buf, func(pid int) {
+		at, ok := w.seen[pid]
+		if !ok && !first {
+			at = w.cycle
 		}
-		if n <= 0 {
-			break
+		w.next[pid] = at
+		if first || found {
+			return
 		}
-		for b := w.buf[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			pid64, ok := kernfile.ParseUint(name)
-			if !ok || pid64 == 0 || pid64 > 1<<31 {
-				continue
-			}
-			pid := int(pid64)
-			at, ok := w.seen[pid]
-			if !ok && !first {
-				at = w.cycle
-			}
-			w.next[pid] = at
-			if first || found {
-				continue
-			}
-			// New this cycle or the last: its name may be new.
-			if at+1 >= w.cycle && w.newService(pid) == service {
-				w.pending[pid] = pendingTries
-				found = true
-			}
+		// New this cycle or the last: its name may be new.
+		if at+1 >= w.cycle && w.newService(pid) == service {
+			w.pending[pid] = pendingTries
+			found = true
 		}
+	})
+	if err != nil {
+		return false, fmt.Errorf("list %s: %w", w.proc, err)
 	}
 	w.seen, w.next = w.next, w.seen
 	return found, nil
@@ -232,5 +210,37 @@ func (w *watcher) close() {
 	if w.dir != nil {
 		w.dir.Close()
 		w.dir = nil
+	}
+}
+
+// readPids lists the process directories of dir (a procfs root) from its
+// start, with bare getdents into buf: no name strings, no sort.
+func readPids(dir *os.File, buf []byte, each func(pid int)) error {
+	if _, err := dir.Seek(0, 0); err != nil {
+		return err
+	}
+	for {
+		n, err := syscall.ReadDirent(int(dir.Fd()), buf)
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return nil
+		}
+		// struct linux_dirent64: ino, off, reclen (at 16), type, name.
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if pid, ok := kernfile.ParseUint(name); ok && pid > 0 && pid < 1<<31 {
+				each(int(pid))
+			}
+		}
 	}
 }

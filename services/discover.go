@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodemetrics/nodemetrics/collect"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // maxPids bounds the processes read of one container (a fork bomb in a
@@ -83,26 +84,20 @@ func (c *Collector) discover(ctx context.Context, list []Container, full bool) (
 	// The host: recognised processes in the host's network namespace
 	// that belong to no container.
 	hostNS, _ := nsInode(c.h.ProcPath("1", "ns", "net"))
-	procs, err := fs.AllProcs()
-	if err != nil {
-		d.fail(fmt.Errorf("list %s: %w", c.h.Proc, err))
-	}
 	var hostPids []int
-	for _, p := range procs {
-		if inContainer[p.PID] {
-			continue
+	if err := d.eachPid(func(pid int) {
+		if inContainer[pid] {
+			return
 		}
-		comm, err := p.Comm()
-		if err != nil {
-			continue
+		if _, ok := d.kind(pid); !ok {
+			return
 		}
-		if _, ok := byComm[comm]; !ok {
-			continue
+		if ns, err := nsInode(c.h.ProcPath(strconv.Itoa(pid), "ns", "net")); err != nil || (hostNS != 0 && ns != hostNS) {
+			return // another namespace: a container we do not know
 		}
-		if ns, err := nsInode(c.h.ProcPath(strconv.Itoa(p.PID), "ns", "net")); err != nil || (hostNS != 0 && ns != hostNS) {
-			continue // another namespace: a container we do not know
-		}
-		hostPids = append(hostPids, p.PID)
+		hostPids = append(hostPids, pid)
+	}); err != nil {
+		d.fail(fmt.Errorf("list %s: %w", c.h.Proc, err))
 	}
 	host := &target{host: true}
 	inst := d.target(host, hostPids)
@@ -119,6 +114,28 @@ type discovery struct {
 	tables map[uint64]*sockTable // by network namespace inode
 	selfNS uint64                // the agent's own network namespace
 	errs   []error
+	buf    kernfile.Buf // comm reads: bare descriptors, one buffer
+}
+
+// kind is the service kind of process pid, from its comm.
+func (d *discovery) kind(pid int) (Kind, bool) {
+	b, err := d.buf.Read(d.c.h.ProcPath(strconv.Itoa(pid), "comm"))
+	if err != nil {
+		return "", false
+	}
+	k, ok := byComm[string(bytes.TrimSpace(b))]
+	return k, ok
+}
+
+// eachPid calls each with every process of <procfs>, in the kernel's
+// order (ascending pids).
+func (d *discovery) eachPid(each func(pid int)) error {
+	dir, err := os.Open(d.c.h.Proc)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return readPids(dir, make([]byte, 32<<10), each)
 }
 
 // close closes the pass's sock_diag sockets.
@@ -159,11 +176,7 @@ type tcpListener struct {
 func (d *discovery) target(t *target, pids []int) []*Instance {
 	kindPids := map[Kind][]int{}
 	for _, pid := range pids {
-		comm, err := os.ReadFile(d.c.h.ProcPath(strconv.Itoa(pid), "comm"))
-		if err != nil {
-			continue
-		}
-		if k, ok := byComm[string(bytes.TrimSpace(comm))]; ok {
+		if k, ok := d.kind(pid); ok {
 			kindPids[k] = append(kindPids[k], pid)
 		}
 	}
