@@ -18,9 +18,10 @@ import (
 )
 
 // procEvents is the kernel's process events connector (cn_proc) asked for
-// exec and comm-change events only: a process that becomes a service
-// tells so the moment it exec's, and a cycle reads only what was queued
-// (nothing on a quiet host) instead of listing <procfs>. It needs
+// exec and comm-change events only (the event filter of Linux 6.6 and
+// later): a process that becomes a service tells so the moment it exec's,
+// and a cycle reads only what was queued (nothing on a quiet host) instead
+// of listing <procfs>. It needs
 // CAP_NET_ADMIN and the initial user, pid and network namespaces; when
 // the subscription does not work the watcher lists <procfs> instead.
 type procEvents struct {
@@ -41,6 +42,12 @@ const (
 )
 
 func openProcEvents() (*procEvents, error) {
+	if !kernelAtLeast(6, 6) {
+		// Without the event filter every fork and exit of the host is
+		// queued: on a busy host more than the socket holds between two
+		// cycles, and an overflow means a full pass.
+		return nil, errors.New("process events: no event filter before Linux 6.6")
+	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_CONNECTOR)
 	if err != nil {
 		return nil, fmt.Errorf("process events: %w", err)
@@ -53,27 +60,20 @@ func openProcEvents() (*procEvents, error) {
 	return p, nil
 }
 
-// listen subscribes and waits for the kernel's acknowledgement. Kernels
-// from 6.6 take an event filter (struct proc_input): exec and comm events
-// only. An older kernel sends every fork and exit too; they are skipped.
+// listen subscribes to exec and comm events (struct proc_input, the event
+// filter of Linux 6.6 and later).
 func (p *procEvents) listen() error {
 	if err := unix.Bind(p.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: cnIdxProc}); err != nil {
 		return err
 	}
-	data := 4
-	if kernelAtLeast(6, 6) {
-		data = 8
-	}
-	msg := make([]byte, procEventHdr+data)
+	msg := make([]byte, procEventHdr+8)
 	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
 	binary.NativeEndian.PutUint16(msg[4:], unix.NLMSG_DONE)
 	binary.NativeEndian.PutUint32(msg[16:], cnIdxProc)
 	binary.NativeEndian.PutUint32(msg[20:], cnValProc)
-	binary.NativeEndian.PutUint16(msg[32:], uint16(data))
+	binary.NativeEndian.PutUint16(msg[32:], 8)
 	binary.NativeEndian.PutUint32(msg[procEventHdr:], procCnListen)
-	if data == 8 {
-		binary.NativeEndian.PutUint32(msg[procEventHdr+4:], procEventExec|procEventComm)
-	}
+	binary.NativeEndian.PutUint32(msg[procEventHdr+4:], procEventExec|procEventComm)
 	if err := unix.Sendto(p.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
