@@ -42,25 +42,24 @@ const usecPerTick = 1e6 / 100
 // CPU times are kept in microseconds as on v2, so raw mode publishes one
 // unit on both.
 func (c *collector) readV1(s *collect.Sample, ct *container) {
-	p := &ct.paths
 	if v, _, ok := c.single(&ct.f.cpuacctUsage); ok {
-		usec(s, p[mCPUTotal], v/1000, pctOfCPU)
+		usec(s, ct.path(mCPUTotal), v/1000, pctOfCPU)
 	}
 	v := &c.vals
 	if c.kv(&ct.f.cpuacctStat, v1CPUAcctKeys) {
 		if v[v1User].OK {
-			usec(s, p[mCPUUser], v[v1User].V*usecPerTick, pctOfCPU)
+			usec(s, ct.path(mCPUUser), v[v1User].V*usecPerTick, pctOfCPU)
 		}
 		if v[v1System].OK {
-			usec(s, p[mCPUSystem], v[v1System].V*usecPerTick, pctOfCPU)
+			usec(s, ct.path(mCPUSystem), v[v1System].V*usecPerTick, pctOfCPU)
 		}
 	}
 	if c.kv(&ct.f.cpuStat, v1CPUKeys) {
 		if v[v1NrThrottled].OK {
-			s.Counter(p[mThrottledPeriods], v[v1NrThrottled].V)
+			s.Counter(ct.path(mThrottledPeriods), v[v1NrThrottled].V)
 		}
 		if v[v1ThrottledNS].OK {
-			usec(s, p[mThrottledSeconds], v[v1ThrottledNS].V/1000, seconds)
+			usec(s, ct.path(mThrottledSeconds), v[v1ThrottledNS].V/1000, seconds)
 		}
 	}
 	usage, _, haveUsage := c.single(&ct.f.memUsage)
@@ -76,11 +75,11 @@ func (c *collector) readV1(s *collect.Sample, ct *container) {
 	c.memory(s, ct, usage, haveUsage, rss, cache, inactive, haveStat)
 	c.limit(s, ct)
 	if c.kv(&ct.f.memOOM, v1OOMKeys) && v[v1OOMKill].OK {
-		s.GaugeInt(p[mMemOOMKills], v[v1OOMKill].V)
+		s.GaugeInt(ct.path(mMemOOMKills), v[v1OOMKill].V)
 		ct.oom, ct.haveOOM = v[v1OOMKill].V, true
 	}
-	c.blkio(s, &ct.f.blkioBytes, p[mIOReadBytes], p[mIOWriteBytes])
-	c.blkio(s, &ct.f.blkioIOs, p[mIOReads], p[mIOWrites])
+	c.blkio(s, &ct.f.blkioBytes, ct.path(mIOReadBytes), ct.path(mIOWriteBytes))
+	c.blkio(s, &ct.f.blkioIOs, ct.path(mIOReads), ct.path(mIOWrites))
 	c.pids(s, ct)
 }
 

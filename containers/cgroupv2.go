@@ -32,23 +32,22 @@ const (
 // the throttling keys only with it); the other files only when their
 // controller is enabled for the parent.
 func (c *collector) readV2(s *collect.Sample, ct *container) {
-	p := &ct.paths
 	v := &c.vals
 	if c.kv(&ct.f.cpuStat, v2CPUKeys) {
 		if v[v2Usage].OK {
-			usec(s, p[mCPUTotal], v[v2Usage].V, pctOfCPU)
+			usec(s, ct.path(mCPUTotal), v[v2Usage].V, pctOfCPU)
 		}
 		if v[v2User].OK {
-			usec(s, p[mCPUUser], v[v2User].V, pctOfCPU)
+			usec(s, ct.path(mCPUUser), v[v2User].V, pctOfCPU)
 		}
 		if v[v2System].OK {
-			usec(s, p[mCPUSystem], v[v2System].V, pctOfCPU)
+			usec(s, ct.path(mCPUSystem), v[v2System].V, pctOfCPU)
 		}
 		if v[v2NrThrottled].OK {
-			s.Counter(p[mThrottledPeriods], v[v2NrThrottled].V)
+			s.Counter(ct.path(mThrottledPeriods), v[v2NrThrottled].V)
 		}
 		if v[v2Throttled].OK {
-			usec(s, p[mThrottledSeconds], v[v2Throttled].V, seconds)
+			usec(s, ct.path(mThrottledSeconds), v[v2Throttled].V, seconds)
 		}
 	}
 	usage, _, haveUsage := c.single(&ct.f.memUsage)
@@ -56,7 +55,7 @@ func (c *collector) readV2(s *collect.Sample, ct *container) {
 	c.memory(s, ct, usage, haveUsage, v[v2Anon].V, v[v2File].V, v[v2InactiveFile].V, haveStat)
 	c.limit(s, ct)
 	if c.kv(&ct.f.memOOM, v2EventsKeys) && v[v2OOMKill].OK {
-		s.GaugeInt(p[mMemOOMKills], v[v2OOMKill].V)
+		s.GaugeInt(ct.path(mMemOOMKills), v[v2OOMKill].V)
 		ct.oom, ct.haveOOM = v[v2OOMKill].V, true
 	}
 	if b, ok := c.read(&ct.f.ioStat); ok {
@@ -64,10 +63,10 @@ func (c *collector) readV2(s *collect.Sample, ct *container) {
 		if err != nil {
 			c.failParse(ct.f.ioStat.Pathname(), err)
 		}
-		s.Counter(p[mIOReadBytes], t.ReadBytes)
-		s.Counter(p[mIOWriteBytes], t.WriteBytes)
-		s.Counter(p[mIOReads], t.Reads)
-		s.Counter(p[mIOWrites], t.Writes)
+		s.Counter(ct.path(mIOReadBytes), t.ReadBytes)
+		s.Counter(ct.path(mIOWriteBytes), t.WriteBytes)
+		s.Counter(ct.path(mIOReads), t.Reads)
+		s.Counter(ct.path(mIOWrites), t.Writes)
 	}
 	c.pids(s, ct)
 }

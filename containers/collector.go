@@ -151,6 +151,8 @@ var metricNames = [nMetrics]string{
 	"pressure.io.some_percentage", "pressure.io.full_percentage",
 }
 
+var metricPaths = newNameList(metricNames[:]...)
+
 // files are a container's files, kept open across cycles (kernfile.File:
 // each cycle is a pread per file, not an open, read and close) while the
 // process's descriptor budget allows (fds.go); Path "" when the controller
@@ -196,10 +198,10 @@ type container struct {
 	resolved bool
 	asked    bool
 
-	want    string // this cycle's name before sanitising
-	rawName string // name of the events
-	node    string // path node: the name sanitised, unique (collect.Unique)
-	paths   [nMetrics]string
+	want    string  // this cycle's name before sanitising
+	rawName string  // name of the events
+	node    string  // path node: the name sanitised, unique (collect.Unique)
+	paths   pathSet // containers.<node>.<metricNames[i]> (metricPaths)
 	f       files
 
 	// keep: the files are kept open, fds of them taken from the
@@ -217,8 +219,8 @@ type container struct {
 	procFD     int
 	procOpen   bool
 	nsPath     string
-	dev        kernfile.File // <procfs>/<pid>/net/dev
-	ifaces     map[string]*[8]string
+	dev        kernfile.File      // <procfs>/<pid>/net/dev
+	ifaces     map[string]pathSet // containers.<node>.network.<if>.<netDevNames[i]> (netDevPaths)
 
 	fresh     bool   // appeared after the first cycle: a start event is due
 	late      bool   // appeared after the first cycle
@@ -643,12 +645,53 @@ func (c *collector) setName(ct *container, raw, node string) {
 		return
 	}
 	ct.node = node
-	prefix := "containers." + ct.node + "."
-	for i, m := range metricNames {
-		ct.paths[i] = prefix + m
-	}
+	ct.paths = metricPaths.build("containers." + ct.node + ".")
 	clear(ct.ifaces)
 }
+
+// nameList is a fixed list of metric names, and pathSet the paths
+// <prefix><name> of each in one string: a path is a substring of it, found
+// from the prefix's length and the names' offsets. A container holds one
+// string for its 22 paths and one per interface for its 8, not 30
+// strings, each with its allocation's rounding and header (measured at
+// 1000 containers: ~3.3 MB of the heap before, README, Efficiency).
+type nameList struct {
+	names []string
+	off   []int // off[i]: the length of names[:i] together
+}
+
+type pathSet struct {
+	all  string
+	plen int // length of the prefix
+}
+
+func newNameList(names ...string) nameList {
+	l := nameList{names: names, off: make([]int, len(names)+1)}
+	for i, n := range names {
+		l.off[i+1] = l.off[i] + len(n)
+	}
+	return l
+}
+
+// build makes the paths of prefix.
+func (l *nameList) build(prefix string) pathSet {
+	var b strings.Builder
+	b.Grow(len(l.names)*len(prefix) + l.off[len(l.names)])
+	for _, n := range l.names {
+		b.WriteString(prefix)
+		b.WriteString(n)
+	}
+	return pathSet{all: b.String(), plen: len(prefix)}
+}
+
+// path is the path of names[i] in p (a substring: no allocation).
+func (l *nameList) path(p pathSet, i int) string {
+	start := i*p.plen + l.off[i]
+	return p.all[start : start+p.plen+len(l.names[i])]
+}
+
+// path is the container's path of metric i (mCPUTotal...).
+func (ct *container) path(i int) string { return metricPaths.path(ct.paths, i) }
 
 func short(id string) string {
 	if len(id) > 12 {
@@ -751,30 +794,30 @@ const (
 // minus inactive file pages, as cAdvisor and the kubelet compute it.
 func (c *collector) memory(s *collect.Sample, ct *container, usage uint64, haveUsage bool, rss, cache, inactive uint64, haveStat bool) {
 	if haveUsage {
-		s.GaugeInt(ct.paths[mMemUsage], usage)
+		s.GaugeInt(ct.path(mMemUsage), usage)
 		if haveStat {
 			ws := uint64(0)
 			if usage > inactive {
 				ws = usage - inactive
 			}
-			s.GaugeInt(ct.paths[mMemWorkingSet], ws)
+			s.GaugeInt(ct.path(mMemWorkingSet), ws)
 		}
 	}
 	if haveStat {
-		s.GaugeInt(ct.paths[mMemRSS], rss)
-		s.GaugeInt(ct.paths[mMemCache], cache)
+		s.GaugeInt(ct.path(mMemRSS), rss)
+		s.GaugeInt(ct.path(mMemCache), cache)
 	}
 }
 
 func (c *collector) limit(s *collect.Sample, ct *container) {
 	if v, max, ok := c.single(&ct.f.memLimit); ok && !max && v < unlimited {
-		s.GaugeInt(ct.paths[mMemLimit], v)
+		s.GaugeInt(ct.path(mMemLimit), v)
 	}
 }
 
 func (c *collector) pids(s *collect.Sample, ct *container) {
 	if v, _, ok := c.single(&ct.f.pidsCurrent); ok {
-		s.GaugeInt(ct.paths[mPids], v)
+		s.GaugeInt(ct.path(mPids), v)
 	}
 }
 
@@ -888,6 +931,7 @@ func (c *collector) childPid(dir string, depth int) int {
 // netDevCols the /proc/net/dev column of each.
 var (
 	netDevNames = [...]string{"rx_byte", "rx_packets", "rx_errors", "rx_drop", "tx_byte", "tx_packets", "tx_errors", "tx_drop"}
+	netDevPaths = newNameList(netDevNames[:]...)
 	netDevCols  = [len(netDevNames)]int{kernfile.NetRxBytes, kernfile.NetRxPackets, kernfile.NetRxErrs, kernfile.NetRxDrop,
 		kernfile.NetTxBytes, kernfile.NetTxPackets, kernfile.NetTxErrs, kernfile.NetTxDrop}
 )
@@ -916,7 +960,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		return
 	}
 	if ct.ifaces == nil {
-		ct.ifaces = map[string]*[8]string{}
+		ct.ifaces = map[string]pathSet{}
 	}
 	if err := kernfile.CheckNetDevHeader(b); err != nil {
 		c.failParse(ct.dev.Path, err)
@@ -941,15 +985,11 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 			if len(ct.ifaces) >= 256 {
 				clear(ct.ifaces) // interfaces churned: do not grow forever
 			}
-			paths = new([len(netDevNames)]string)
-			prefix := "containers." + ct.node + ".network." + collect.Segment(string(name)) + "."
-			for i, n := range netDevNames {
-				paths[i] = prefix + n
-			}
+			paths = netDevPaths.build("containers." + ct.node + ".network." + collect.Segment(string(name)) + ".")
 			ct.ifaces[string(name)] = paths
 		}
 		for i, col := range netDevCols {
-			s.Counter(paths[i], v[col])
+			s.Counter(netDevPaths.path(paths, i), v[col])
 		}
 	}
 }
@@ -1005,7 +1045,7 @@ func (c *collector) tag(s *collect.Sample, ct *container, mark int) {
 		ct.tagSuffix = suffix
 		ct.tagged = map[string]string{}
 	}
-	prefix := "containers." + ct.node + "."
+	prefix := ct.paths.all[:ct.paths.plen] // "containers.<node>."
 	end := s.Mark()
 	for i := mark; i < end; i++ {
 		p := s.Metrics()[i].Path
@@ -1079,10 +1119,10 @@ func (c *collector) readPressure(s *collect.Sample, ct *container) {
 			continue
 		}
 		if hasSome {
-			usec(s, ct.paths[mPSICPUSome+2*i], some.Total, pctOfCPU)
+			usec(s, ct.path(mPSICPUSome+2*i), some.Total, pctOfCPU)
 		}
 		if hasFull {
-			usec(s, ct.paths[mPSICPUFull+2*i], full.Total, pctOfCPU)
+			usec(s, ct.path(mPSICPUFull+2*i), full.Total, pctOfCPU)
 		}
 	}
 }

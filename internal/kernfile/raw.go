@@ -71,11 +71,12 @@ type File struct {
 	Dir, Name string
 	// Once: opened and closed at every read, never kept (a caller whose
 	// descriptor budget is spent).
-	Once  bool
-	fd    rawFile
+	Once bool
+	// (the bools together: 64 bytes, not 72; a container keeps 15)
 	kept  bool // fd is open
 	plain bool // not a kernel filesystem: never kept
 	whole bool // made in one piece (fill)
+	fd    rawFile
 }
 
 // Kernel filesystems that regenerate a file when it is read at offset 0.
