@@ -19,6 +19,15 @@ func (f Fanout) Enqueue(b []byte, lines int) {
 	}
 }
 
+// Take hands b to the one sender, or copies it into each of several.
+func (f Fanout) Take(b []byte, lines int) {
+	if len(f) == 1 {
+		f[0].Take(b, lines)
+		return
+	}
+	f.Enqueue(b, lines)
+}
+
 // Run runs every sender until ctx ends.
 func (f Fanout) Run(ctx context.Context) {
 	var wg sync.WaitGroup

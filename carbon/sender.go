@@ -132,13 +132,26 @@ func (s *Sender) Enqueue(b []byte, lines int) {
 	if b[n-1] != '\n' {
 		n++
 	}
-	cp := make([]byte, n)
+	cp := make([]byte, len(b), n)
 	copy(cp, b)
-	cp[n-1] = '\n'
-	if lines <= 0 {
-		lines = bytes.Count(cp, []byte{'\n'})
+	s.Take(cp, lines)
+}
+
+// Take is Enqueue without the copy: the Sender keeps b, and the caller
+// must not touch it again. The agent builds each cycle's lines in a buffer
+// of its own and hands it over, so a cycle's lines are held once, not
+// twice (1.6 MB at 1000 containers).
+func (s *Sender) Take(b []byte, lines int) {
+	if len(b) == 0 {
+		return
 	}
-	s.src.push(cp, lines)
+	if b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	if lines <= 0 {
+		lines = bytes.Count(b, []byte{'\n'})
+	}
+	s.src.push(b, lines)
 	select {
 	case s.wake <- struct{}{}:
 	default:
