@@ -248,3 +248,37 @@ func TestCycleStoppingReportsNoFalseFailure(t *testing.T) {
 		t.Errorf("the collector still running at shutdown reported success %s", v)
 	}
 }
+
+// takeOutput keeps the buffers it is handed (a Taker, as carbon.Sender).
+type takeOutput struct{ bufs [][]byte }
+
+func (o *takeOutput) Enqueue(b []byte, _ int) { o.bufs = append(o.bufs, append([]byte(nil), b...)) }
+func (o *takeOutput) Take(b []byte, _ int)    { o.bufs = append(o.bufs, b) }
+
+// An Output that takes the cycle's buffer owns it: a later cycle writes
+// its lines elsewhere and the lines taken stay as they were.
+func TestCycleHandsItsBufferToATaker(t *testing.T) {
+	v := 1.0
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
+		Factories: []collect.Factory{
+			factory("g", func(_ context.Context, s *collect.Sample) error { s.Gauge("g.value", v); return nil }),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	out := &takeOutput{}
+	a.Cycle(context.Background(), time.Now(), 100, time.Second, out)
+	first := string(out.bufs[0])
+	v = 2
+	a.Cycle(context.Background(), time.Now(), 101, time.Second, out)
+	if len(out.bufs) != 2 {
+		t.Fatalf("%d buffers taken, want 2", len(out.bufs))
+	}
+	if string(out.bufs[0]) != first {
+		t.Errorf("the first cycle's lines changed after the second cycle:\n%s\nwas\n%s", out.bufs[0], first)
+	}
+	if !strings.Contains(first, "p.h.g.value 1 100\n") || !strings.Contains(string(out.bufs[1]), "p.h.g.value 2 101\n") {
+		t.Errorf("lines taken:\n%s\n%s", out.bufs[0], out.bufs[1])
+	}
+}
