@@ -29,7 +29,7 @@ import (
 // A missing file (kernel without PSI, or psi=0) is no data, not an error.
 type pressure struct {
 	files [3]*kernfile.File // kept open, as every host file
-	paths [3][2][4]string // resource, some/full, avg10/avg60/avg300/stalled
+	paths [3][2][4]string   // resource, some/full, avg10/avg60/avg300/stalled
 	buf   kernfile.Buf
 }
 
