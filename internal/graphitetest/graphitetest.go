@@ -206,6 +206,46 @@ func freePort(t testing.TB, udp bool) int {
 // does: GET with q in the query string, or POST with q as a form. A status
 // other than 200 is an error that quotes the body.
 func (g *Graphite) Do(method, path string, q url.Values) ([]byte, error) {
+	// graphite-web under load sometimes answers a read with a 500 (an
+	// exception inside its own code, logged to its exception.log) and the
+	// same request a moment later with the answer. A read is retried a
+	// few times; a 500 that persists fails with graphite-web's own
+	// account of it. A POST is never repeated.
+	tries := 1
+	if method == http.MethodGet {
+		tries = 4
+	}
+	for i := 1; ; i++ {
+		body, status, err := g.do(method, path, q)
+		if err != nil || status < 500 || i == tries {
+			if err == nil && status >= 500 {
+				err = fmt.Errorf("%w\ngraphite-web's exception log ends:\n%s", g.statusErr(method, path, q, status, body), g.exceptionTail())
+			} else if err == nil && status != http.StatusOK {
+				err = g.statusErr(method, path, q, status, body)
+			}
+			return body, err
+		}
+		time.Sleep(time.Duration(i) * 250 * time.Millisecond)
+	}
+}
+
+func (g *Graphite) statusErr(method, path string, q url.Values, status int, body []byte) error {
+	return fmt.Errorf("%s %s?%s: %d %s: %.500s", method, g.WebURL+path, q.Encode(), status, http.StatusText(status), body)
+}
+
+// exceptionTail is the end of graphite-web's exception log.
+func (g *Graphite) exceptionTail() string {
+	b, err := os.ReadFile(filepath.Join(g.Dir, "log", "webapp", "exception.log"))
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+func (g *Graphite) do(method, path string, q url.Values) ([]byte, int, error) {
 	u := g.WebURL + path
 	var req *http.Request
 	var err error
@@ -221,21 +261,18 @@ func (g *Graphite) Do(method, path string, q url.Values) ([]byte, error) {
 		req, err = http.NewRequest(method, u, nil)
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("%s %s: %s: %.500s", method, u, resp.Status, body)
-	}
-	return body, nil
+	return body, resp.StatusCode, nil
 }
 
 // Get fetches a graphite-web path (such as "/functions") with query q and
