@@ -131,11 +131,10 @@ func New(o Options) (*Agent, error) {
 // Close releases what the collectors hold across cycles (kept-open files,
 // inotify and netlink descriptors): the files each collector took from its
 // Deps, and every collector that is an io.Closer, once its run has
-// returned. One still running (hung past its
-// deadline) keeps its descriptors: closing them under it would turn its
-// reads into reads of whatever file reuses the number; the process is
-// ending anyway. Close is for the end of the agent's life, after the last
-// Cycle or Run.
+// returned. One still running (hung past its deadline) keeps its
+// descriptors: closing them under it would turn its reads into reads of
+// whatever file reuses the number; the process is ending anyway. Close is
+// for the end of the agent's life, after the last Cycle or Run.
 func (a *Agent) Close() {
 	for _, r := range a.runners {
 		if !r.busy.CompareAndSwap(false, true) {
