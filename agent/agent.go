@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package agent runs the collectors on a wall-clock-aligned schedule, each in
-// its own goroutine with a deadline and panic recovery, formats one batch of
-// Graphite lines per cycle and hands it to an Output (the Carbon sender or
-// stdout). Collection never waits on the network: Output.Enqueue must not
-// block.
+// Package agent runs the collectors on a wall-clock-aligned schedule, with
+// a deadline and panic recovery, one after the other on a worker goroutine
+// and on more when one is slow or hung, formats one batch of Graphite
+// lines per cycle and hands it to an Output (the Carbon sender or stdout).
+// Collection never waits on the network: Output.Enqueue must not block.
 package agent
 
 import (
@@ -170,11 +170,14 @@ func PathPrefix(prefix, host string) string {
 }
 
 // Cycle runs every collector once for the sample time t and sends the lines,
-// stamped ts, to out. Collectors run concurrently; each gets a deadline of
-// budget. One that has not returned by then is reported failed for this
-// cycle and is not started again until its previous run returns (ticks are
-// skipped, never stacked). A collector that returned in time is reported
-// on what it returned, however long the cycle then waited for a slower one.
+// stamped ts, to out. Collectors run one after the other on a worker
+// goroutine, and the ones after a collector that is slow or hung on more
+// workers (see workers); each gets a deadline of budget, counted from the
+// start of the cycle. One that has not returned by then is reported failed
+// for this cycle and is not started again until its previous run returns
+// (ticks are skipped, never stacked). A collector that returned in time is
+// reported on what it returned, however long the cycle then waited for a
+// slower one.
 //
 // When ctx ends (SIGTERM) the collectors are not cancelled: a running one
 // gets shutdownGrace more to return, and one that still has not is left
@@ -190,6 +193,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	// samples are final. A run clears busy just AFTER sending its result,
 	// so busy cannot tell (the state file lost a collector's counters).
 	settled := make([]bool, len(a.runners))
+	p := &workers{ctx: cctx, t: t, queue: make([]*runner, 0, len(a.runners)), allDone: make(chan struct{})}
 	for i, r := range a.runners {
 		if !r.busy.CompareAndSwap(false, true) {
 			r.skipped++
@@ -204,7 +208,14 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		default:
 		}
 		started[i] = true
-		go r.run(cctx, t)
+		p.queue = append(p.queue, r)
+	}
+	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
+	defer w.stop()
+	if p.start() {
+		tick := time.NewTicker(overrun)
+		w.all(p.allDone, tick.C, p.nudge)
+		tick.Stop()
 	}
 
 	if a.buf == nil && a.bufSize > 0 {
@@ -218,13 +229,11 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		a.buf = carbon.AppendLine(a.buf, a.prefix, path, v, iv, isInt, ts)
 		lines++
 	}
-	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
-	defer w.stop()
 	for i, r := range a.runners {
 		success := 0.0
 		var dur time.Duration
 		if started[i] {
-			res, outcome := w.wait(r.done)
+			res, outcome := w.result(r.done)
 			switch outcome {
 			case returned:
 				settled[i] = true

@@ -111,6 +111,42 @@ func TestCycleIsolatesHangAndPanic(t *testing.T) {
 	}
 }
 
+// Collectors run one after the other on one worker: two hung collectors
+// ahead of the others must not hold them up until the deadline (each
+// stuck worker is relieved by another after an overrun), and the ones
+// behind return in time, in every cycle, while the hung ones are skipped.
+func TestCycleHungCollectorsFirstDoNotHoldUpTheRest(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hang := func(context.Context, *collect.Sample) error { <-release; return nil }
+	fs := []collect.Factory{factory("hang1", hang), factory("hang2", hang)}
+	for i := 0; i < 5; i++ {
+		fs = append(fs, factory(fmt.Sprintf("c%d", i), func(_ context.Context, s *collect.Sample) error {
+			s.Gauge("v", 1)
+			return nil
+		}))
+	}
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Second, Logger: quiet(), Factories: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &bufOutput{}
+	for cycle := 0; cycle < 3; cycle++ {
+		a.Cycle(context.Background(), time.Now(), int64(cycle), 500*time.Millisecond, out)
+		got := out.lines()
+		for _, h := range []string{"hang1", "hang2"} {
+			if got["p.h.agent.collectors."+h+".success"] != "0" {
+				t.Errorf("cycle %d: %s not reported failed: %v", cycle, h, got)
+			}
+		}
+		for i := 0; i < 5; i++ {
+			if s := got[fmt.Sprintf("p.h.agent.collectors.c%d.success", i)]; s != "1" {
+				t.Errorf("cycle %d: c%d success %q, want 1", cycle, i, s)
+			}
+		}
+	}
+}
+
 // Two one-shot runs sharing a state file publish exactly the rate one
 // daemon would: Δcounter / Δtimestamp; the first run publishes no rate.
 func TestStateFileRatesAcrossRuns(t *testing.T) {

@@ -16,11 +16,11 @@ const (
 	interrupted                // still running when the agent was stopping
 )
 
-// waiter collects the results of one cycle's collectors, in registry
-// order. A result that is ready always wins over an expired deadline: the
-// collector returned in time, and a select over both ready channels would
-// pick one at random (a healthy collector reported failed and its metrics
-// thrown away because a slower one before it used up the budget).
+// waiter waits for one cycle's collectors. A result that is ready always
+// wins over an expired deadline: the collector returned in time, and a
+// select over both ready channels would pick one at random (a healthy
+// collector reported failed and its metrics thrown away because a slower
+// one before it used up the budget).
 type waiter struct {
 	deadline <-chan struct{} // the cycle's budget is over
 	stopping <-chan struct{} // the agent is stopping; nil once seen
@@ -29,34 +29,41 @@ type waiter struct {
 	graceEnd bool
 }
 
-func (w *waiter) wait(done <-chan result) (result, outcome) {
-	for {
-		if w.graceEnd {
-			return w.ready(done, interrupted)
-		}
+// all waits until every run of the cycle has finished (done closed), the
+// deadline passes or the grace after a stop ends, calling nudge at every
+// tick meanwhile. The cycle then takes each run's result with result.
+func (w *waiter) all(done <-chan struct{}, tick <-chan time.Time, nudge func()) {
+	for !w.graceEnd {
 		select {
-		case res := <-done:
-			return res, returned
+		case <-done:
+			return
 		case <-w.deadline:
-			return w.ready(done, missed)
+			return
 		case <-w.stopping:
 			w.stopping = nil
 			w.grace = time.NewTimer(shutdownGrace)
 			w.graceC = w.grace.C
 		case <-w.graceC:
 			w.graceEnd = true
+		case <-tick:
+			nudge()
 		}
 	}
 }
 
-// ready returns the result if it is there, else otherwise.
-func (w *waiter) ready(done <-chan result, otherwise outcome) (result, outcome) {
+// result is a run's result if it is there (after all has returned). One
+// that is not is still running: past the deadline, or past the grace of a
+// stop.
+func (w *waiter) result(done <-chan result) (result, outcome) {
 	select {
 	case res := <-done:
 		return res, returned
 	default:
-		return result{}, otherwise
 	}
+	if w.graceEnd {
+		return result{}, interrupted
+	}
+	return result{}, missed
 }
 
 func (w *waiter) stop() {
