@@ -32,11 +32,24 @@ type Output interface {
 }
 
 // Taker is an Output that can keep b instead of copying it (Take, never
-// blocking either): the agent then builds the next cycle's lines in a new
-// buffer and holds none between cycles.
+// blocking either). The agent hands it a cycle's lines in buffers of about
+// chunkBytes as they fill, each one new: no buffer of a whole cycle's lines
+// is ever built, and the agent holds none between cycles.
 type Taker interface {
 	Take(b []byte, lines int)
 }
+
+// chunkBytes is the size of the buffers handed to a Taker. At 1000
+// containers a cycle is 1.6 MB of lines; the Carbon sender keeps what it
+// wrote until 512 KB more are written after it (its resend window), so in
+// 64 KB pieces (its largest write) it holds ~0.6 MB of written lines, not
+// the last cycle's 1.6 MB, and the lines being formatted leave for the
+// socket while the later collectors' are formatted.
+const chunkBytes = 64 << 10
+
+// lineRoom is the room a buffer must have left for one more line to be
+// formatted into it: a longer line grows the buffer, a rare event.
+const lineRoom = 512
 
 // Options configure an Agent.
 type Options struct {
@@ -58,8 +71,7 @@ type Agent struct {
 	prefix  string // "<prefix>.<host>." with every node sanitised
 	runners []*runner
 	deps    collect.Deps // what the collectors share (readers kept open)
-	buf     []byte
-	bufSize int // the last cycle's lines, when its buffer was taken
+	buf     []byte       // reused for an Output that is not a Taker
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
 	stErrs  *ratelog.Logger // the state file
@@ -207,17 +219,13 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		go r.run(cctx, t)
 	}
 
-	if a.buf == nil && a.bufSize > 0 {
-		// The last buffer was taken: one of its size and a little more,
-		// not grown by doubling.
-		a.buf = make([]byte, 0, a.bufSize+a.bufSize/16)
+	lb := lineBuf{ts: ts}
+	if t, ok := out.(Taker); ok {
+		lb.taker = t
+	} else {
+		lb.b = a.buf[:0]
 	}
-	a.buf = a.buf[:0]
-	lines := 0
-	emit := func(path string, v float64, iv uint64, isInt bool) {
-		a.buf = carbon.AppendLine(a.buf, a.prefix, path, v, iv, isInt, ts)
-		lines++
-	}
+	emit := func(path string, v float64, iv uint64, isInt bool) { lb.add(a.prefix, path, v, iv, isInt) }
 	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
 	defer w.stop()
 	for i, r := range a.runners {
@@ -234,8 +242,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 					emit(m.Path, m.Value, m.Int, m.IsInt)
 				}
 				for _, m := range r.sample.Tagged() {
-					a.buf = carbon.AppendLine(a.buf, "", m.Path, m.Value, m.Int, m.IsInt, ts)
-					lines++
+					lb.add("", m.Path, m.Value, m.Int, m.IsInt)
 				}
 				r.settle(true)
 			case missed:
@@ -266,20 +273,48 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		emit("agent.carbon.reconnects", 0, st.Reconnects, true)
 		emit("agent.carbon.errors", 0, st.Errors, true)
 	}
-	if t, ok := out.(Taker); ok {
-		// The lines are not kept by the agent between cycles: at 1000
-		// containers they are 1.6 MB, held already by the sender (its
-		// queue or its window of unacknowledged lines).
-		t.Take(a.buf, lines)
-		a.buf, a.bufSize = nil, len(a.buf)
+	lines := lb.total + lb.lines
+	if lb.taker != nil {
+		lb.hand()
 	} else {
-		out.Enqueue(a.buf, lines)
+		out.Enqueue(lb.b, lb.lines)
+		a.buf = lb.b
 	}
 	a.cycles++
 	if a.opts.StateFile != "" {
 		a.saveState(settled)
 	}
 	return lines
+}
+
+// lineBuf formats a cycle's lines, stamped ts: into one buffer for an
+// Output that copies them, or into buffers of chunkBytes handed to a Taker
+// as each fills (whole lines only: a buffer is handed over between two
+// lines).
+type lineBuf struct {
+	taker Taker
+	ts    int64
+	b     []byte
+	lines int // in b
+	total int // handed over before b
+}
+
+func (l *lineBuf) add(prefix, path string, v float64, iv uint64, isInt bool) {
+	if l.taker != nil && cap(l.b)-len(l.b) < lineRoom {
+		l.hand()
+		l.b = make([]byte, 0, chunkBytes)
+	}
+	l.b = carbon.AppendLine(l.b, prefix, path, v, iv, isInt, l.ts)
+	l.lines++
+}
+
+// hand gives the Taker the lines formatted since the last hand.
+func (l *lineBuf) hand() {
+	if l.lines > 0 {
+		l.taker.Take(l.b, l.lines)
+	}
+	l.total += l.lines
+	l.b, l.lines = nil, 0
 }
 
 // judge turns what a run returned into its success value and logs it.
