@@ -33,7 +33,7 @@ const (
 // controller is enabled for the parent.
 func (c *collector) readV2(s *collect.Sample, ct *container) {
 	v := &c.vals
-	if c.kv(&ct.f.cpuStat, v2CPUKeys) {
+	if c.kv(ct, fCPUStat, v2CPUKeys) {
 		if v[v2Usage].OK {
 			usec(s, ct.path(mCPUTotal), v[v2Usage].V, pctOfCPU)
 		}
@@ -50,18 +50,18 @@ func (c *collector) readV2(s *collect.Sample, ct *container) {
 			usec(s, ct.path(mThrottledSeconds), v[v2Throttled].V, seconds)
 		}
 	}
-	usage, _, haveUsage := c.single(&ct.f.memUsage)
-	haveStat := c.kv(&ct.f.memStat, v2MemKeys) && v[v2Anon].OK && v[v2File].OK
+	usage, _, haveUsage := c.single(ct, fMemUsage)
+	haveStat := c.kv(ct, fMemStat, v2MemKeys) && v[v2Anon].OK && v[v2File].OK
 	c.memory(s, ct, usage, haveUsage, v[v2Anon].V, v[v2File].V, v[v2InactiveFile].V, haveStat)
 	c.limit(s, ct)
-	if c.kv(&ct.f.memOOM, v2EventsKeys) && v[v2OOMKill].OK {
+	if c.kv(ct, fMemOOM, v2EventsKeys) && v[v2OOMKill].OK {
 		s.GaugeInt(ct.path(mMemOOMKills), v[v2OOMKill].V)
 		ct.oom, ct.haveOOM = v[v2OOMKill].V, true
 	}
-	if b, ok := c.read(&ct.f.ioStat); ok {
+	if b, ok := c.read(ct, fIOStat); ok {
 		t, err := cgroup.ParseIOStat(b)
 		if err != nil {
-			c.failParse(ct.f.ioStat.Pathname(), err)
+			c.failParse(c.pathOf(ct, fIOStat), err)
 		}
 		s.Counter(ct.path(mIOReadBytes), t.ReadBytes)
 		s.Counter(ct.path(mIOWriteBytes), t.WriteBytes)

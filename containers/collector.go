@@ -153,27 +153,58 @@ var metricNames = [nMetrics]string{
 
 var metricPaths = newNameList(metricNames[:]...)
 
-// files are a container's files, kept open across cycles (kernfile.File:
-// each cycle is a pread per file, not an open, read and close) while the
-// process's descriptor budget allows (fds.go); Path "" when the controller
-// is not mounted. v2 uses cpuStat, memUsage (memory.current), memStat, memLimit
-// (memory.max), memOOM (memory.events), ioStat; v1 the others as named.
+// A container's cgroup files, by slot. fileNames are their names on a
+// cgroup v1 host (legacy or hybrid) and on a v2 one; "" where the layout
+// has no such file. The pressure files are cgroup2's (on hybrid hosts in
+// the unified/ tree).
+const (
+	fCPUStat = iota
+	fCPUAcctUsage
+	fCPUAcctStat
+	fMemUsage
+	fMemStat
+	fMemLimit
+	fMemOOM
+	fIOStat
+	fBlkioBytes
+	fBlkioIOs
+	fPidsCurrent
+	fPSICPU
+	fPSIMem
+	fPSIIO
+	nFiles
+)
+
+var fileNames = [2][nFiles]string{{
+	fCPUStat: "cpu.stat", fCPUAcctUsage: "cpuacct.usage", fCPUAcctStat: "cpuacct.stat",
+	fMemUsage: "memory.usage_in_bytes", fMemStat: "memory.stat", fMemLimit: "memory.limit_in_bytes",
+	fMemOOM: "memory.oom_control",
+	// The _recursive files include the IO of nested cgroups, as v2's
+	// io.stat and v1's cpuacct and memory counters do.
+	fBlkioBytes: "blkio.throttle.io_service_bytes_recursive", fBlkioIOs: "blkio.throttle.io_serviced_recursive",
+	fPidsCurrent: "pids.current",
+	fPSICPU:      "cpu.pressure", fPSIMem: "memory.pressure", fPSIIO: "io.pressure",
+}, {
+	fCPUStat: "cpu.stat", fMemUsage: "memory.current", fMemStat: "memory.stat", fMemLimit: "memory.max",
+	fMemOOM: "memory.events", fIOStat: "io.stat", fPidsCurrent: "pids.current",
+	fPSICPU: "cpu.pressure", fPSIMem: "memory.pressure", fPSIIO: "io.pressure",
+}}
+
+// files are a container's files, kept open across cycles (each cycle is a
+// pread per file, not an open, read and close) while the process's
+// descriptor budget allows (fds.go). A file is named by its slot's name and
+// the directory of its hierarchy, dirs[at[slot]-1] (at 0: not read, its
+// controller is not mounted), so each holds 9 bytes, not a kernfile.File's
+// 56 and its strings.
 type files struct {
-	cpuStat, cpuacctUsage, cpuacctStat        kernfile.File
-	memUsage, memStat, memLimit, memOOM       kernfile.File
-	ioStat, blkioBytes, blkioIOs, pidsCurrent kernfile.File
-	// pressure: cpu, memory, io .pressure of the cgroup2 directory (on
-	// hybrid hosts in the unified/ tree).
-	pressure [3]kernfile.File
+	desc [nFiles]kernfile.Desc
+	at   [nFiles]uint8
+	// dirs: the directory read in each hierarchy (the container's, or
+	// nspawn's payload/ below it).
+	dirs [maxRoots]string
 	// the cgroup dir whose cgroup.procs (and its children's) lists the
 	// container's pids: read only when a pid is needed, not every cycle.
 	procsDir string
-}
-
-// all lists the files kept open.
-func (f *files) all() []*kernfile.File {
-	return []*kernfile.File{&f.cpuStat, &f.cpuacctUsage, &f.cpuacctStat, &f.memUsage, &f.memStat, &f.memLimit,
-		&f.memOOM, &f.ioStat, &f.blkioBytes, &f.blkioIOs, &f.pidsCurrent, &f.pressure[0], &f.pressure[1], &f.pressure[2]}
 }
 
 // maxRoots bounds the hierarchies walked: the five v1 controllers read
@@ -506,8 +537,8 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 }
 
 // files names the files of a container when it appears (or is found in
-// one more hierarchy, or lost in one): its directory strings and the
-// files' names, no path joined (kernfile.File.Dir and Name).
+// one more hierarchy, or lost in one): the directory of each hierarchy,
+// no path joined.
 func (c *collector) files(ct *container) {
 	dir := func(ctrl cgroup.Ctrl) string {
 		i := c.lay.Index(ctrl)
@@ -522,42 +553,31 @@ func (c *collector) files(ct *container) {
 		}
 		return d
 	}
-	set := func(k *kernfile.File, d, name string) {
-		if d != "" {
-			k.Dir, k.Name = d, name
-		}
-	}
 	c.release(ct)
 	f := &ct.f
-	if d := dir(cgroup.Unified); d != "" {
-		set(&f.pressure[0], d, "cpu.pressure")
-		set(&f.pressure[1], d, "memory.pressure")
-		set(&f.pressure[2], d, "io.pressure")
+	// set: the files of slots are read in the directory of ctrl's
+	// hierarchy.
+	set := func(ctrl cgroup.Ctrl, slots ...int) string {
+		d := dir(ctrl)
+		if d == "" {
+			return ""
+		}
+		i := c.lay.Index(ctrl)
+		f.dirs[i] = d
+		for _, k := range slots {
+			f.at[k] = uint8(i + 1)
+		}
+		return d
 	}
+	set(cgroup.Unified, fPSICPU, fPSIMem, fPSIIO)
 	if c.lay.V2 {
-		d := dir(cgroup.Unified)
-		set(&f.cpuStat, d, "cpu.stat")
-		set(&f.memUsage, d, "memory.current")
-		set(&f.memStat, d, "memory.stat")
-		set(&f.memLimit, d, "memory.max")
-		set(&f.memOOM, d, "memory.events")
-		set(&f.ioStat, d, "io.stat")
-		set(&f.pidsCurrent, d, "pids.current")
-		f.procsDir = d
+		f.procsDir = set(cgroup.Unified, fCPUStat, fMemUsage, fMemStat, fMemLimit, fMemOOM, fIOStat, fPidsCurrent)
 	} else {
-		cpuacct, cpu, mem, blkio, pids := dir(cgroup.CPUAcct), dir(cgroup.CPU), dir(cgroup.Memory), dir(cgroup.Blkio), dir(cgroup.Pids)
-		set(&f.cpuacctUsage, cpuacct, "cpuacct.usage")
-		set(&f.cpuacctStat, cpuacct, "cpuacct.stat")
-		set(&f.cpuStat, cpu, "cpu.stat")
-		set(&f.memUsage, mem, "memory.usage_in_bytes")
-		set(&f.memStat, mem, "memory.stat")
-		set(&f.memLimit, mem, "memory.limit_in_bytes")
-		set(&f.memOOM, mem, "memory.oom_control")
-		// The _recursive files include the IO of nested cgroups, as v2's
-		// io.stat and v1's cpuacct and memory counters do.
-		set(&f.blkioBytes, blkio, "blkio.throttle.io_service_bytes_recursive")
-		set(&f.blkioIOs, blkio, "blkio.throttle.io_serviced_recursive")
-		set(&f.pidsCurrent, pids, "pids.current")
+		cpuacct := set(cgroup.CPUAcct, fCPUAcctUsage, fCPUAcctStat)
+		cpu := set(cgroup.CPU, fCPUStat)
+		mem := set(cgroup.Memory, fMemUsage, fMemStat, fMemLimit, fMemOOM)
+		blkio := set(cgroup.Blkio, fBlkioBytes, fBlkioIOs)
+		pids := set(cgroup.Pids, fPidsCurrent)
 		for _, d := range []string{mem, pids, cpuacct, cpu, blkio} {
 			if d != "" && exists(d) {
 				f.procsDir = d
@@ -569,8 +589,8 @@ func (c *collector) files(ct *container) {
 	// directory; net/dev is taken when it is read, readNet); beyond it
 	// they are opened at each read.
 	n := 1
-	for _, k := range f.all() {
-		if k.Named() {
+	for _, at := range f.at {
+		if at != 0 {
 			n++
 		}
 	}
@@ -578,8 +598,8 @@ func (c *collector) files(ct *container) {
 	if ct.keep {
 		ct.fds = n
 	}
-	for _, k := range f.all() {
-		k.Once = !ct.keep
+	for i := range f.desc {
+		f.desc[i].Once = !ct.keep
 	}
 	ct.dev.Once = true
 }
@@ -587,8 +607,8 @@ func (c *collector) files(ct *container) {
 // release closes a container's descriptors (it went, or its files are
 // computed again) and gives them back to the budget.
 func (c *collector) release(ct *container) {
-	for _, k := range ct.f.all() {
-		k.Close()
+	for i := range ct.f.desc {
+		ct.f.desc[i].Close()
 	}
 	ct.f = files{}
 	c.setPid(ct, 0)
@@ -700,13 +720,27 @@ func short(id string) string {
 	return id
 }
 
-// read returns a file's content; a missing file (controller not mounted
-// for it, or the container just stopped) is silently no data.
-func (c *collector) read(k *kernfile.File) ([]byte, bool) {
-	if !k.Named() {
+// read returns the content of the container's file of slot i; a file
+// not read in this layout, or missing (controller not mounted for it, or
+// the container just stopped), is silently no data.
+func (c *collector) read(ct *container, i int) ([]byte, bool) {
+	if ct.f.at[i] == 0 {
 		return nil, false
 	}
-	return c.check(c.buf.ReadFile(k))
+	return c.check(c.buf.ReadIn(&ct.f.desc[i], ct.f.dirs[ct.f.at[i]-1], c.fileName(i)))
+}
+
+// fileName is the name of the files of slot i in this layout.
+func (c *collector) fileName(i int) string {
+	if c.lay.V2 {
+		return fileNames[1][i]
+	}
+	return fileNames[0][i]
+}
+
+// pathOf is the path of the container's file of slot i, for messages.
+func (c *collector) pathOf(ct *container, i int) string {
+	return kernfile.Join(ct.f.dirs[ct.f.at[i]-1], c.fileName(i))
 }
 
 // readPath reads a file that is not kept open.
@@ -740,14 +774,14 @@ func (c *collector) failParse(path string, err error) {
 }
 
 // single reads a one-number file; max is "max" (v2 unlimited).
-func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
-	b, ok := c.read(k)
+func (c *collector) single(ct *container, i int) (v uint64, max, ok bool) {
+	b, ok := c.read(ct, i)
 	if !ok {
 		return 0, false, false
 	}
 	v, max, err := cgroup.ParseSingle(b)
 	if err != nil {
-		c.failParse(k.Pathname(), err)
+		c.failParse(c.pathOf(ct, i), err)
 		return 0, false, false
 	}
 	return v, max, true
@@ -755,13 +789,13 @@ func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
 
 // kv reads a flat key/value file into c.vals (index i: keys[i]); false
 // when the file could not be read.
-func (c *collector) kv(k *kernfile.File, keys []string) bool {
-	b, ok := c.read(k)
+func (c *collector) kv(ct *container, i int, keys []string) bool {
+	b, ok := c.read(ct, i)
 	if !ok {
 		return false
 	}
 	if err := cgroup.ParseKV(b, keys, c.vals[:]); err != nil {
-		c.failParse(k.Pathname(), err)
+		c.failParse(c.pathOf(ct, i), err)
 	}
 	return true
 }
@@ -810,13 +844,13 @@ func (c *collector) memory(s *collect.Sample, ct *container, usage uint64, haveU
 }
 
 func (c *collector) limit(s *collect.Sample, ct *container) {
-	if v, max, ok := c.single(&ct.f.memLimit); ok && !max && v < unlimited {
+	if v, max, ok := c.single(ct, fMemLimit); ok && !max && v < unlimited {
 		s.GaugeInt(ct.path(mMemLimit), v)
 	}
 }
 
 func (c *collector) pids(s *collect.Sample, ct *container) {
-	if v, _, ok := c.single(&ct.f.pidsCurrent); ok {
+	if v, _, ok := c.single(ct, fPidsCurrent); ok {
 		s.GaugeInt(ct.path(mPids), v)
 	}
 }
@@ -955,7 +989,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		ct.dev.Once = false // kept open too, within the budget
 		ct.fds++
 	}
-	b, ok := c.read(&ct.dev)
+	b, ok := c.check(c.buf.ReadFile(&ct.dev))
 	if !ok {
 		return
 	}
@@ -1107,15 +1141,14 @@ func (c *collector) tagsOf(ct *container) string {
 // to the host's pressure collector: per container the interval's exact
 // share is what is graphed, in a third of the series.
 func (c *collector) readPressure(s *collect.Sample, ct *container) {
-	for i := range ct.f.pressure {
-		f := &ct.f.pressure[i]
-		b, ok := c.read(f)
+	for i := range 3 {
+		b, ok := c.read(ct, fPSICPU+i)
 		if !ok {
 			continue
 		}
 		some, full, hasSome, hasFull, err := kernfile.ParsePressure(b)
 		if err != nil {
-			c.failParse(f.Pathname(), err)
+			c.failParse(c.pathOf(ct, fPSICPU+i), err)
 			continue
 		}
 		if hasSome {
