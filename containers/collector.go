@@ -199,8 +199,8 @@ var fileNames = [2][nFiles]string{{
 type files struct {
 	desc [nFiles]kernfile.Desc
 	at   [nFiles]uint8
-	// dirs: the directory read in each hierarchy (the container's, or
-	// nspawn's payload/ below it).
+	// dirs: the directory read in each hierarchy, below its root (the
+	// container's, or nspawn's payload/ below it).
 	dirs [maxRoots]string
 	// the cgroup dir whose cgroup.procs (and its children's) lists the
 	// container's pids: read only when a pid is needed, not every cycle.
@@ -221,7 +221,9 @@ type container struct {
 	seen     uint64 // discovery generation
 	machine  bool   // an nspawn machine: id is its name
 	// dirs are the container's directories, one per hierarchy of the
-	// layout ("" where it was not found); dirty when one was added.
+	// layout, below its root ("docker/<id>"; "" where it was not found):
+	// one string where they are the same, as they mostly are (only the
+	// roots differ); dirty when one was added.
 	dirs  [maxRoots]string
 	dirty bool
 	// info is what the Resolver said (resolved: it answered).
@@ -496,7 +498,7 @@ func (c *collector) changed(d *watchDir, name []byte, created bool) {
 func (c *collector) lost(name []byte, m match, abs string) {
 	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
 	ct, ok := c.byKey[string(c.key)]
-	if !ok || ct.dirs[c.root] != abs+"/"+string(name) {
+	if !ok || ct.dirs[c.root] != c.below(abs, name) {
 		return
 	}
 	ct.dirs[c.root], ct.dirty = "", true
@@ -515,19 +517,19 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	if ct, ok := c.byKey[string(c.key)]; ok {
 		ct.seen = c.gen
 		if ct.dirs[c.root] == "" {
-			ct.dirs[c.root] = abs + "/" + string(name)
+			ct.dirs[c.root] = ct.intern(c.below(abs, name))
 			ct.dirty = true
 		}
 		return
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
 		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true}
-	ct.dirs[c.root] = abs + "/" + string(name)
+	ct.dirs[c.root] = c.below(abs, name)
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
 		ct.fallback = ct.id
 	} else {
-		ct.id = string(m.id)
+		ct.id = ct.key[len(ct.key)-len(m.id):] // the key's end: no string of its own
 		ct.fallback = short(ct.id)
 		if ct.pod != "" {
 			ct.fallback = "pod" + ct.pod + "/" + short(ct.id)
@@ -536,38 +538,50 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	c.byKey[ct.key] = ct
 }
 
+// below is abs/name relative to the root of hierarchy c.root (the walk
+// and the watches start at the roots: abs is one or below one).
+func (c *collector) below(abs string, name []byte) string {
+	if rel := abs[len(c.lay.Roots[c.root].Path):]; rel != "" {
+		return rel[1:] + "/" + string(name)
+	}
+	return string(name)
+}
+
+// intern is dir, or the same directory of another hierarchy if the
+// container has it already: the strings are shared.
+func (ct *container) intern(dir string) string {
+	for _, d := range ct.dirs {
+		if d == dir {
+			return d
+		}
+	}
+	return dir
+}
+
 // files names the files of a container when it appears (or is found in
 // one more hierarchy, or lost in one): the directory of each hierarchy,
 // no path joined.
 func (c *collector) files(ct *container) {
-	dir := func(ctrl cgroup.Ctrl) string {
+	c.release(ct)
+	f := &ct.f
+	// set: the files of slots are read in the directory of ctrl's
+	// hierarchy; it returns that directory's path.
+	set := func(ctrl cgroup.Ctrl, slots ...int) string {
 		i := c.lay.Index(ctrl)
 		if i < 0 || ct.dirs[i] == "" {
 			return ""
 		}
-		d := ct.dirs[i]
+		root, d := c.lay.Roots[i].Path, ct.dirs[i]
 		// nspawn splits its unit into payload/ (the container) and
 		// supervisor/ (nspawn itself).
-		if ct.machine && exists(filepath.Join(d, "payload")) {
-			d = filepath.Join(d, "payload")
+		if ct.machine && exists(filepath.Join(root, d, "payload")) {
+			d += "/payload"
 		}
-		return d
-	}
-	c.release(ct)
-	f := &ct.f
-	// set: the files of slots are read in the directory of ctrl's
-	// hierarchy.
-	set := func(ctrl cgroup.Ctrl, slots ...int) string {
-		d := dir(ctrl)
-		if d == "" {
-			return ""
-		}
-		i := c.lay.Index(ctrl)
 		f.dirs[i] = d
 		for _, k := range slots {
 			f.at[k] = uint8(i + 1)
 		}
-		return d
+		return root + "/" + d
 	}
 	set(cgroup.Unified, fPSICPU, fPSIMem, fPSIIO)
 	if c.lay.V2 {
@@ -727,7 +741,8 @@ func (c *collector) read(ct *container, i int) ([]byte, bool) {
 	if ct.f.at[i] == 0 {
 		return nil, false
 	}
-	return c.check(c.buf.ReadIn(&ct.f.desc[i], ct.f.dirs[ct.f.at[i]-1], c.fileName(i)))
+	h := ct.f.at[i] - 1
+	return c.check(c.buf.ReadIn(&ct.f.desc[i], c.lay.Roots[h].Path, ct.f.dirs[h], c.fileName(i)))
 }
 
 // fileName is the name of the files of slot i in this layout.
@@ -740,7 +755,8 @@ func (c *collector) fileName(i int) string {
 
 // pathOf is the path of the container's file of slot i, for messages.
 func (c *collector) pathOf(ct *container, i int) string {
-	return kernfile.Join(ct.f.dirs[ct.f.at[i]-1], c.fileName(i))
+	h := ct.f.at[i] - 1
+	return kernfile.Join(c.lay.Roots[h].Path, ct.f.dirs[h], c.fileName(i))
 }
 
 // readPath reads a file that is not kept open.

@@ -97,43 +97,50 @@ const (
 // ReadFile returns the whole content of k, as Read does for a path.
 func (f *Buf) ReadFile(k *File) ([]byte, error) {
 	if k.Path != "" {
-		return f.ReadIn(&k.Desc, "", k.Path)
+		return f.ReadIn(&k.Desc, k.Path)
 	}
 	return f.ReadIn(&k.Desc, k.Dir, k.Name)
 }
 
-// ReadIn returns the whole content of the file dir/name (name alone when
-// dir is ""), kept open in d as ReadFile keeps a File.
-func (f *Buf) ReadIn(d *Desc, dir, name string) ([]byte, error) {
+// ReadIn returns the whole content of the file named by path, its parts
+// joined only to open it (Join), kept open in d as ReadFile keeps a File.
+func (f *Buf) ReadIn(d *Desc, path ...string) ([]byte, error) {
 	if !d.kept {
-		fd, err := openRaw(Join(dir, name))
+		fd, err := openRaw(Join(path...))
 		if err != nil {
 			return nil, err
 		}
 		keep := false
 		if !d.Once && !d.plain {
-			keep, d.whole = regenerated(fd, filepath.Base(name))
+			keep, d.whole = regenerated(fd, filepath.Base(path[len(path)-1]))
 		}
 		if !keep {
 			d.plain = !d.Once
 			defer fd.Close()
-			return f.fill(dir, name, fd, false, false)
+			return f.fill(path, fd, false, false)
 		}
 		d.fd, d.kept = int32(fd), true
 	}
-	b, err := f.fill(dir, name, rawFile(d.fd), true, d.whole)
+	b, err := f.fill(path, rawFile(d.fd), true, d.whole)
 	if err != nil && b == nil {
 		d.Close()
 	}
 	return b, err
 }
 
-// Join is dir/name, or name when dir is "".
-func Join(dir, name string) string {
-	if dir == "" {
-		return name
+// Join is the path of parts joined by "/", the empty ones left out.
+func Join(parts ...string) string {
+	p := ""
+	for _, s := range parts {
+		switch {
+		case s == "":
+		case p == "":
+			p = s
+		default:
+			p += "/" + s
+		}
 	}
-	return dir + "/" + name
+	return p
 }
 
 // Pathname is the file's path: Path, or Dir/Name.
