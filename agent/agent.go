@@ -225,7 +225,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	} else {
 		lb.b = a.buf[:0]
 	}
-	emit := func(path string, v float64, iv uint64, isInt bool) { lb.add(a.prefix, path, v, iv, isInt) }
+	emit := func(path string, v float64, iv uint64, isInt bool) { lb.add(a.prefix, "", path, v, iv, isInt) }
 	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
 	defer w.stop()
 	for i, r := range a.runners {
@@ -239,10 +239,14 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 				dur = res.dur
 				success = a.judge(r, res.err)
 				for _, m := range r.sample.Metrics() {
-					emit(m.Path, m.Value, m.Int, m.IsInt)
+					group := ""
+					if m.Prefix != nil {
+						group = *m.Prefix
+					}
+					lb.add(a.prefix, group, m.Path, m.Value, m.Int, m.IsInt)
 				}
 				for _, m := range r.sample.Tagged() {
-					lb.add("", m.Path, m.Value, m.Int, m.IsInt)
+					lb.add("", "", m.Path, m.Value, m.Int, m.IsInt)
 				}
 				r.settle(true)
 			case missed:
@@ -299,12 +303,13 @@ type lineBuf struct {
 	total int // handed over before b
 }
 
-func (l *lineBuf) add(prefix, path string, v float64, iv uint64, isInt bool) {
+// add formats the line of prefix+group+path (group: a Metric's Prefix).
+func (l *lineBuf) add(prefix, group, path string, v float64, iv uint64, isInt bool) {
 	if l.taker != nil && cap(l.b)-len(l.b) < lineRoom {
 		l.hand()
 		l.b = make([]byte, 0, chunkBytes)
 	}
-	l.b = carbon.AppendLine(l.b, prefix, path, v, iv, isInt, l.ts)
+	l.b = carbon.AppendLine(append(l.b, prefix...), group, path, v, iv, isInt, l.ts)
 	l.lines++
 }
 

@@ -42,23 +42,23 @@ const usecPerTick = 1e6 / 100
 // unit on both.
 func (c *collector) readV1(s *collect.Sample, ct *container) {
 	if v, _, ok := c.single(ct, fCPUAcctUsage); ok {
-		usec(s, ct.path(mCPUTotal), v/1000, pctOfCPU)
+		usec(s, metricNames[mCPUTotal], v/1000, pctOfCPU)
 	}
 	v := &c.vals
 	if c.kv(ct, fCPUAcctStat, v1CPUAcctKeys) {
 		if v[v1User].OK {
-			usec(s, ct.path(mCPUUser), v[v1User].V*usecPerTick, pctOfCPU)
+			usec(s, metricNames[mCPUUser], v[v1User].V*usecPerTick, pctOfCPU)
 		}
 		if v[v1System].OK {
-			usec(s, ct.path(mCPUSystem), v[v1System].V*usecPerTick, pctOfCPU)
+			usec(s, metricNames[mCPUSystem], v[v1System].V*usecPerTick, pctOfCPU)
 		}
 	}
 	if c.kv(ct, fCPUStat, v1CPUKeys) {
 		if v[v1NrThrottled].OK {
-			s.Counter(ct.path(mThrottledPeriods), v[v1NrThrottled].V)
+			s.Counter(metricNames[mThrottledPeriods], v[v1NrThrottled].V)
 		}
 		if v[v1ThrottledNS].OK {
-			usec(s, ct.path(mThrottledSeconds), v[v1ThrottledNS].V/1000, seconds)
+			usec(s, metricNames[mThrottledSeconds], v[v1ThrottledNS].V/1000, seconds)
 		}
 	}
 	usage, _, haveUsage := c.single(ct, fMemUsage)
@@ -74,11 +74,11 @@ func (c *collector) readV1(s *collect.Sample, ct *container) {
 	c.memory(s, ct, usage, haveUsage, rss, cache, inactive, haveStat)
 	c.limit(s, ct)
 	if c.kv(ct, fMemOOM, v1OOMKeys) && v[v1OOMKill].OK {
-		s.GaugeInt(ct.path(mMemOOMKills), v[v1OOMKill].V)
+		s.GaugeInt(metricNames[mMemOOMKills], v[v1OOMKill].V)
 		ct.oom, ct.haveOOM = v[v1OOMKill].V, true
 	}
-	c.blkio(s, ct, fBlkioBytes, ct.path(mIOReadBytes), ct.path(mIOWriteBytes))
-	c.blkio(s, ct, fBlkioIOs, ct.path(mIOReads), ct.path(mIOWrites))
+	c.blkio(s, ct, fBlkioBytes, metricNames[mIOReadBytes], metricNames[mIOWriteBytes])
+	c.blkio(s, ct, fBlkioIOs, metricNames[mIOReads], metricNames[mIOWrites])
 	c.pids(s, ct)
 }
 

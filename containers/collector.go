@@ -113,7 +113,7 @@ func Factory(options func() (Options, error)) collect.Factory {
 	}
 }
 
-// Metric indexes of a container's cached path strings.
+// Metric indexes of metricNames, a container's paths below its prefix.
 const (
 	mCPUTotal = iota
 	mCPUUser
@@ -150,8 +150,6 @@ var metricNames = [nMetrics]string{
 	"pressure.memory.some_percentage", "pressure.memory.full_percentage",
 	"pressure.io.some_percentage", "pressure.io.full_percentage",
 }
-
-var metricPaths = newNameList(metricNames[:]...)
 
 // A container's cgroup files, by slot. fileNames are their names on a
 // cgroup v1 host (legacy or hybrid) and on a v2 one; "" where the layout
@@ -231,11 +229,13 @@ type container struct {
 	resolved bool
 	asked    bool
 
-	want    string  // this cycle's name before sanitising
-	rawName string  // name of the events
-	node    string  // path node: the name sanitised, unique (collect.Unique)
-	paths   pathSet // containers.<node>.<metricNames[i]> (metricPaths)
-	f       files
+	want    string // this cycle's name before sanitising
+	rawName string // name of the events
+	node    string // path node: the name sanitised, unique (collect.Unique)
+	// prefix is "containers.<node>.", the prefix of the container's
+	// paths (collect.Sample.SetPrefix): a new string when node changes.
+	prefix *string
+	f      files
 
 	// keep: the files are kept open, fds of them taken from the
 	// process's descriptor budget.
@@ -253,7 +253,7 @@ type container struct {
 	procOpen   bool
 	nsPath     string
 	dev        kernfile.File      // <procfs>/<pid>/net/dev
-	ifaces     map[string]pathSet // containers.<node>.network.<if>.<netDevNames[i]> (netDevPaths)
+	ifaces     map[string]*string // "containers.<node>.network.<if>.", the prefix of its netDevNames
 
 	fresh     bool   // appeared after the first cycle: a start event is due
 	late      bool   // appeared after the first cycle
@@ -262,7 +262,7 @@ type container struct {
 	oomPrev   uint64 // oom_kill count of the previous read
 	oomSeen   bool
 	tagSuffix string            // ";host=..;container=.." of the current info
-	tagged    map[string]string // plain path -> tagged path
+	tagged    map[tagKey]string // plain path -> tagged path
 }
 
 type collector struct {
@@ -401,6 +401,7 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 			c.emit(ct, events.Start)
 		}
 		mark := s.Mark()
+		s.SetPrefix(ct.prefix)
 		ct.haveOOM = false
 		if c.lay.V2 {
 			c.readV2(s, ct)
@@ -414,6 +415,7 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 			c.tag(s, ct, mark)
 		}
 	}
+	s.SetPrefix(nil)
 	for _, ct := range c.live[n:] {
 		ct.fresh = false // not published: no start event later either
 	}
@@ -671,61 +673,18 @@ func (c *collector) wantName(ct *container) string {
 	return ct.fallback
 }
 
-// setName records the container's name and rebuilds the cached path
-// strings when its node changed; a steady-state cycle builds no strings.
+// setName records the container's name and makes its paths' prefix
+// when its node changed; a steady-state cycle builds no strings.
 func (c *collector) setName(ct *container, raw, node string) {
 	ct.rawName = raw
 	if node == ct.node {
 		return
 	}
 	ct.node = node
-	ct.paths = metricPaths.build("containers." + ct.node + ".")
+	prefix := "containers." + ct.node + "."
+	ct.prefix = &prefix
 	clear(ct.ifaces)
 }
-
-// nameList is a fixed list of metric names, and pathSet the paths
-// <prefix><name> of each in one string: a path is a substring of it, found
-// from the prefix's length and the names' offsets. A container holds one
-// string for its 22 paths and one per interface for its 8, not 30
-// strings, each with its allocation's rounding and header (measured at
-// 1000 containers: ~3.3 MB of the heap before, README, Efficiency).
-type nameList struct {
-	names []string
-	off   []int // off[i]: the length of names[:i] together
-}
-
-type pathSet struct {
-	all  string
-	plen int // length of the prefix
-}
-
-func newNameList(names ...string) nameList {
-	l := nameList{names: names, off: make([]int, len(names)+1)}
-	for i, n := range names {
-		l.off[i+1] = l.off[i] + len(n)
-	}
-	return l
-}
-
-// build makes the paths of prefix.
-func (l *nameList) build(prefix string) pathSet {
-	var b strings.Builder
-	b.Grow(len(l.names)*len(prefix) + l.off[len(l.names)])
-	for _, n := range l.names {
-		b.WriteString(prefix)
-		b.WriteString(n)
-	}
-	return pathSet{all: b.String(), plen: len(prefix)}
-}
-
-// path is the path of names[i] in p (a substring: no allocation).
-func (l *nameList) path(p pathSet, i int) string {
-	start := i*p.plen + l.off[i]
-	return p.all[start : start+p.plen+len(l.names[i])]
-}
-
-// path is the container's path of metric i (mCPUTotal...).
-func (ct *container) path(i int) string { return metricPaths.path(ct.paths, i) }
 
 func short(id string) string {
 	if len(id) > 12 {
@@ -844,30 +803,30 @@ const (
 // minus inactive file pages, as cAdvisor and the kubelet compute it.
 func (c *collector) memory(s *collect.Sample, ct *container, usage uint64, haveUsage bool, rss, cache, inactive uint64, haveStat bool) {
 	if haveUsage {
-		s.GaugeInt(ct.path(mMemUsage), usage)
+		s.GaugeInt(metricNames[mMemUsage], usage)
 		if haveStat {
 			ws := uint64(0)
 			if usage > inactive {
 				ws = usage - inactive
 			}
-			s.GaugeInt(ct.path(mMemWorkingSet), ws)
+			s.GaugeInt(metricNames[mMemWorkingSet], ws)
 		}
 	}
 	if haveStat {
-		s.GaugeInt(ct.path(mMemRSS), rss)
-		s.GaugeInt(ct.path(mMemCache), cache)
+		s.GaugeInt(metricNames[mMemRSS], rss)
+		s.GaugeInt(metricNames[mMemCache], cache)
 	}
 }
 
 func (c *collector) limit(s *collect.Sample, ct *container) {
 	if v, max, ok := c.single(ct, fMemLimit); ok && !max && v < unlimited {
-		s.GaugeInt(ct.path(mMemLimit), v)
+		s.GaugeInt(metricNames[mMemLimit], v)
 	}
 }
 
 func (c *collector) pids(s *collect.Sample, ct *container) {
 	if v, _, ok := c.single(ct, fPidsCurrent); ok {
-		s.GaugeInt(ct.path(mPids), v)
+		s.GaugeInt(metricNames[mPids], v)
 	}
 }
 
@@ -981,7 +940,6 @@ func (c *collector) childPid(dir string, depth int) int {
 // netDevCols the /proc/net/dev column of each.
 var (
 	netDevNames = [...]string{"rx_byte", "rx_packets", "rx_errors", "rx_drop", "tx_byte", "tx_packets", "tx_errors", "tx_drop"}
-	netDevPaths = newNameList(netDevNames[:]...)
 	netDevCols  = [len(netDevNames)]int{kernfile.NetRxBytes, kernfile.NetRxPackets, kernfile.NetRxErrs, kernfile.NetRxDrop,
 		kernfile.NetTxBytes, kernfile.NetTxPackets, kernfile.NetTxErrs, kernfile.NetTxDrop}
 )
@@ -1010,7 +968,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		return
 	}
 	if ct.ifaces == nil {
-		ct.ifaces = map[string]pathSet{}
+		ct.ifaces = map[string]*string{}
 	}
 	if err := kernfile.CheckNetDevHeader(b); err != nil {
 		c.failParse(ct.dev.Path, err)
@@ -1030,18 +988,21 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		if string(name) == "lo" {
 			continue
 		}
-		paths, ok := ct.ifaces[string(name)]
+		prefix, ok := ct.ifaces[string(name)]
 		if !ok {
 			if len(ct.ifaces) >= 256 {
 				clear(ct.ifaces) // interfaces churned: do not grow forever
 			}
-			paths = netDevPaths.build("containers." + ct.node + ".network." + collect.Segment(string(name)) + ".")
-			ct.ifaces[string(name)] = paths
+			p := *ct.prefix + "network." + collect.Segment(string(name)) + "."
+			prefix = &p
+			ct.ifaces[string(name)] = prefix
 		}
+		s.SetPrefix(prefix)
 		for i, col := range netDevCols {
-			s.Counter(netDevPaths.path(paths, i), v[col])
+			s.Counter(netDevNames[i], v[col])
 		}
 	}
+	s.SetPrefix(ct.prefix)
 }
 
 // inode is the inode number of a path (following symlinks: ns/net is a
@@ -1086,6 +1047,10 @@ func (c *collector) emit(ct *container, action string) {
 	c.opts.Events.Emit(ev)
 }
 
+// tagKey is a plain path below a container's prefix: the rest of the
+// metric's prefix ("" or "network.<if>.") and its Path.
+type tagKey struct{ rest, path string }
+
 // tag republishes the metrics the container emitted since mark as tagged
 // series. The tagged path of each plain path is cached until the
 // container's tags change.
@@ -1093,21 +1058,24 @@ func (c *collector) tag(s *collect.Sample, ct *container, mark int) {
 	suffix := c.tagsOf(ct)
 	if suffix != ct.tagSuffix || ct.tagged == nil {
 		ct.tagSuffix = suffix
-		ct.tagged = map[string]string{}
+		ct.tagged = map[tagKey]string{}
 	}
-	prefix := ct.paths.all[:ct.paths.plen] // "containers.<node>."
 	end := s.Mark()
 	for i := mark; i < end; i++ {
-		p := s.Metrics()[i].Path
-		t, ok := ct.tagged[p]
+		m := &s.Metrics()[i]
+		if m.Prefix == nil {
+			continue
+		}
+		rest, found := strings.CutPrefix(*m.Prefix, *ct.prefix)
+		if !found {
+			continue
+		}
+		k := tagKey{rest, m.Path}
+		t, ok := ct.tagged[k]
 		if !ok {
-			m, found := strings.CutPrefix(p, prefix)
-			if !found {
-				continue
-			}
-			t = "container." + m + suffix
+			t = "container." + rest + m.Path + suffix
 			if len(ct.tagged) < 4096 {
-				ct.tagged[p] = t
+				ct.tagged[k] = t
 			}
 		}
 		s.AlsoTagged(i, t)
@@ -1168,10 +1136,10 @@ func (c *collector) readPressure(s *collect.Sample, ct *container) {
 			continue
 		}
 		if hasSome {
-			usec(s, ct.path(mPSICPUSome+2*i), some.Total, pctOfCPU)
+			usec(s, metricNames[mPSICPUSome+2*i], some.Total, pctOfCPU)
 		}
 		if hasFull {
-			usec(s, ct.path(mPSICPUFull+2*i), full.Total, pctOfCPU)
+			usec(s, metricNames[mPSICPUFull+2*i], full.Total, pctOfCPU)
 		}
 	}
 }
