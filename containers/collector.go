@@ -191,15 +191,15 @@ var fileNames = [2][nFiles]string{{
 // files are a container's files, kept open across cycles (each cycle is a
 // pread per file, not an open, read and close) while the process's
 // descriptor budget allows (fds.go). A file is named by its slot's name and
-// the directory of its hierarchy, dirs[at[slot]-1] (at 0: not read, its
+// the container's directory in hierarchy at[slot]-1 (at 0: not read, its
 // controller is not mounted), so each holds 9 bytes, not a kernfile.File's
 // 56 and its strings.
 type files struct {
 	desc [nFiles]kernfile.Desc
 	at   [nFiles]uint8
-	// dirs: the directory read in each hierarchy, below its root (the
-	// container's, or nspawn's payload/ below it).
-	dirs [maxRoots]string
+	// payload: bit h set when the files of hierarchy h are in payload/
+	// below the container's directory (nspawn).
+	payload uint8
 	// the cgroup dir whose cgroup.procs (and its children's) lists the
 	// container's pids: read only when a pid is needed, not every cycle.
 	procsDir string
@@ -573,17 +573,17 @@ func (c *collector) files(ct *container) {
 		if i < 0 || ct.dirs[i] == "" {
 			return ""
 		}
-		root, d := c.lay.Roots[i].Path, ct.dirs[i]
+		d := c.lay.Roots[i].Path + "/" + ct.dirs[i]
 		// nspawn splits its unit into payload/ (the container) and
 		// supervisor/ (nspawn itself).
-		if ct.machine && exists(filepath.Join(root, d, "payload")) {
-			d += "/payload"
+		if ct.machine && exists(filepath.Join(d, "payload")) {
+			d = filepath.Join(d, "payload")
+			f.payload |= 1 << i
 		}
-		f.dirs[i] = d
 		for _, k := range slots {
 			f.at[k] = uint8(i + 1)
 		}
-		return root + "/" + d
+		return d
 	}
 	set(cgroup.Unified, fPSICPU, fPSIMem, fPSIIO)
 	if c.lay.V2 {
@@ -701,7 +701,7 @@ func (c *collector) read(ct *container, i int) ([]byte, bool) {
 		return nil, false
 	}
 	h := ct.f.at[i] - 1
-	return c.check(c.buf.ReadIn(&ct.f.desc[i], c.lay.Roots[h].Path, ct.f.dirs[h], c.fileName(i)))
+	return c.check(c.buf.ReadIn(&ct.f.desc[i], c.lay.Roots[h].Path, ct.dirs[h], ct.f.sub(h), c.fileName(i)))
 }
 
 // fileName is the name of the files of slot i in this layout.
@@ -715,7 +715,16 @@ func (c *collector) fileName(i int) string {
 // pathOf is the path of the container's file of slot i, for messages.
 func (c *collector) pathOf(ct *container, i int) string {
 	h := ct.f.at[i] - 1
-	return kernfile.Join(c.lay.Roots[h].Path, ct.f.dirs[h], c.fileName(i))
+	return kernfile.Join(c.lay.Roots[h].Path, ct.dirs[h], ct.f.sub(h), c.fileName(i))
+}
+
+// sub is the directory below the container's in hierarchy h that holds
+// its files: "" or payload.
+func (f *files) sub(h uint8) string {
+	if f.payload&(1<<h) != 0 {
+		return "payload"
+	}
+	return ""
 }
 
 // readPath reads a file that is not kept open.
