@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -72,6 +73,7 @@ type Agent struct {
 	runners []*runner
 	deps    collect.Deps // what the collectors share (readers kept open)
 	buf     []byte       // reused for an Output that is not a Taker
+	bytes   int          // of the last cycle's lines, when handed to a Taker
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
 	stErrs  *ratelog.Logger // the state file
@@ -221,7 +223,12 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 
 	lb := lineBuf{ts: ts}
 	if t, ok := out.(Taker); ok {
-		lb.taker = t
+		lb.taker, lb.size = t, chunkBytes
+		if a.bytes > 0 && a.bytes < chunkBytes {
+			// A cycle that fits in one buffer (the host alone: ~30 KB)
+			// gets one of about its size, not of chunkBytes.
+			lb.size = a.bytes + a.bytes/16 + lineRoom
+		}
 	} else {
 		lb.b = a.buf[:0]
 	}
@@ -280,6 +287,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	lines := lb.total + lb.lines
 	if lb.taker != nil {
 		lb.hand()
+		a.bytes = lb.bytes
 	} else {
 		out.Enqueue(lb.b, lb.lines)
 		a.buf = lb.b
@@ -297,17 +305,29 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 // lines).
 type lineBuf struct {
 	taker Taker
+	size  int // of the next buffer made for the Taker
 	ts    int64
 	b     []byte
 	lines int // in b
-	total int // handed over before b
+	total int // lines handed over before b
+	bytes int // bytes handed over
 }
 
 // add formats the line of prefix+group+path (group: a Metric's Prefix).
 func (l *lineBuf) add(prefix, group, path string, v float64, iv uint64, isInt bool) {
 	if l.taker != nil && cap(l.b)-len(l.b) < lineRoom {
-		l.hand()
-		l.b = make([]byte, 0, chunkBytes)
+		if l.lines > 0 {
+			l.hand()
+			// The sender, woken by Take, waits to run on this P after
+			// us (runnext) when the other is busy: yield, so the buffer
+			// leaves for the socket now rather than after the whole
+			// cycle is formatted (all of it would be alive at once).
+			// Never a wait on the network: a sender blocked on the
+			// socket parks.
+			runtime.Gosched()
+		}
+		l.b = make([]byte, 0, l.size)
+		l.size = chunkBytes
 	}
 	l.b = carbon.AppendLine(append(l.b, prefix...), group, path, v, iv, isInt, l.ts)
 	l.lines++
@@ -319,6 +339,7 @@ func (l *lineBuf) hand() {
 		l.taker.Take(l.b, l.lines)
 	}
 	l.total += l.lines
+	l.bytes += len(l.b)
 	l.b, l.lines = nil, 0
 }
 

@@ -331,3 +331,26 @@ func TestCycleHandsATakerWholeLinesInChunks(t *testing.T) {
 		}
 	}
 }
+
+// A cycle that fits in one buffer is handed one of about its size (the
+// host alone), not of chunkBytes, from the second cycle on.
+func TestCycleSmallBufferForASmallCycle(t *testing.T) {
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
+		Factories: []collect.Factory{
+			factory("g", func(_ context.Context, s *collect.Sample) error { s.Gauge("g.value", 1); return nil }),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	out := &takeOutput{}
+	for i := range 2 {
+		a.Cycle(context.Background(), time.Now(), int64(100+i), time.Second, out)
+	}
+	if len(out.bufs) != 2 {
+		t.Fatalf("%d buffers, want 2", len(out.bufs))
+	}
+	if n, c := len(out.bufs[1]), cap(out.bufs[1]); c > 2*n+lineRoom {
+		t.Errorf("second cycle: %d bytes of lines in a buffer of %d", n, c)
+	}
+}
