@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -32,11 +33,24 @@ type Output interface {
 }
 
 // Taker is an Output that can keep b instead of copying it (Take, never
-// blocking either): the agent then builds the next cycle's lines in a new
-// buffer and holds none between cycles.
+// blocking either). The agent hands it a cycle's lines in buffers of about
+// chunkBytes as they fill, each one new: no buffer of a whole cycle's lines
+// is ever built, and the agent holds none between cycles.
 type Taker interface {
 	Take(b []byte, lines int)
 }
+
+// chunkBytes is the size of the buffers handed to a Taker. At 1000
+// containers a cycle is 1.6 MB of lines; the Carbon sender keeps what it
+// wrote until 512 KB more are written after it (its resend window), so in
+// 64 KB pieces (its largest write) it holds ~0.6 MB of written lines, not
+// the last cycle's 1.6 MB, and the lines being formatted leave for the
+// socket while the later collectors' are formatted.
+const chunkBytes = 64 << 10
+
+// lineRoom is the room a buffer must have left for one more line to be
+// formatted into it: a longer line grows the buffer, a rare event.
+const lineRoom = 512
 
 // Options configure an Agent.
 type Options struct {
@@ -58,8 +72,8 @@ type Agent struct {
 	prefix  string // "<prefix>.<host>." with every node sanitised
 	runners []*runner
 	deps    collect.Deps // what the collectors share (readers kept open)
-	buf     []byte
-	bufSize int // the last cycle's lines, when its buffer was taken
+	buf     []byte       // reused for an Output that is not a Taker
+	bytes   int          // of the last cycle's lines, when handed to a Taker
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
 	stErrs  *ratelog.Logger // the state file
@@ -218,17 +232,18 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		tick.Stop()
 	}
 
-	if a.buf == nil && a.bufSize > 0 {
-		// The last buffer was taken: one of its size and a little more,
-		// not grown by doubling.
-		a.buf = make([]byte, 0, a.bufSize+a.bufSize/16)
+	lb := lineBuf{ts: ts}
+	if t, ok := out.(Taker); ok {
+		lb.taker, lb.size = t, chunkBytes
+		if a.bytes > 0 && a.bytes < chunkBytes {
+			// A cycle that fits in one buffer (the host alone: ~30 KB)
+			// gets one of about its size, not of chunkBytes.
+			lb.size = a.bytes + a.bytes/16 + lineRoom
+		}
+	} else {
+		lb.b = a.buf[:0]
 	}
-	a.buf = a.buf[:0]
-	lines := 0
-	emit := func(path string, v float64, iv uint64, isInt bool) {
-		a.buf = carbon.AppendLine(a.buf, a.prefix, path, v, iv, isInt, ts)
-		lines++
-	}
+	emit := func(path string, v float64, iv uint64, isInt bool) { lb.add(a.prefix, "", path, v, iv, isInt) }
 	for i, r := range a.runners {
 		success := 0.0
 		var dur time.Duration
@@ -240,11 +255,14 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 				dur = res.dur
 				success = a.judge(r, res.err)
 				for _, m := range r.sample.Metrics() {
-					emit(m.Path, m.Value, m.Int, m.IsInt)
+					group := ""
+					if m.Prefix != nil {
+						group = *m.Prefix
+					}
+					lb.add(a.prefix, group, m.Path, m.Value, m.Int, m.IsInt)
 				}
 				for _, m := range r.sample.Tagged() {
-					a.buf = carbon.AppendLine(a.buf, "", m.Path, m.Value, m.Int, m.IsInt, ts)
-					lines++
+					lb.add("", "", m.Path, m.Value, m.Int, m.IsInt)
 				}
 				r.settle(true)
 			case missed:
@@ -275,20 +293,63 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		emit("agent.carbon.reconnects", 0, st.Reconnects, true)
 		emit("agent.carbon.errors", 0, st.Errors, true)
 	}
-	if t, ok := out.(Taker); ok {
-		// The lines are not kept by the agent between cycles: at 1000
-		// containers they are 1.6 MB, held already by the sender (its
-		// queue or its window of unacknowledged lines).
-		t.Take(a.buf, lines)
-		a.buf, a.bufSize = nil, len(a.buf)
+	lines := lb.total + lb.lines
+	if lb.taker != nil {
+		lb.hand()
+		a.bytes = lb.bytes
 	} else {
-		out.Enqueue(a.buf, lines)
+		out.Enqueue(lb.b, lb.lines)
+		a.buf = lb.b
 	}
 	a.cycles++
 	if a.opts.StateFile != "" {
 		a.saveState(settled)
 	}
 	return lines
+}
+
+// lineBuf formats a cycle's lines, stamped ts: into one buffer for an
+// Output that copies them, or into buffers of chunkBytes handed to a Taker
+// as each fills (whole lines only: a buffer is handed over between two
+// lines).
+type lineBuf struct {
+	taker Taker
+	size  int // of the next buffer made for the Taker
+	ts    int64
+	b     []byte
+	lines int // in b
+	total int // lines handed over before b
+	bytes int // bytes handed over
+}
+
+// add formats the line of prefix+group+path (group: a Metric's Prefix).
+func (l *lineBuf) add(prefix, group, path string, v float64, iv uint64, isInt bool) {
+	if l.taker != nil && cap(l.b)-len(l.b) < lineRoom {
+		if l.lines > 0 {
+			l.hand()
+			// The sender, woken by Take, waits to run on this P after
+			// us (runnext) when the other is busy: yield, so the buffer
+			// leaves for the socket now rather than after the whole
+			// cycle is formatted (all of it would be alive at once).
+			// Never a wait on the network: a sender blocked on the
+			// socket parks.
+			runtime.Gosched()
+		}
+		l.b = make([]byte, 0, l.size)
+		l.size = chunkBytes
+	}
+	l.b = carbon.AppendLine(append(l.b, prefix...), group, path, v, iv, isInt, l.ts)
+	l.lines++
+}
+
+// hand gives the Taker the lines formatted since the last hand.
+func (l *lineBuf) hand() {
+	if l.lines > 0 {
+		l.taker.Take(l.b, l.lines)
+	}
+	l.total += l.lines
+	l.bytes += len(l.b)
+	l.b, l.lines = nil, 0
 }
 
 // judge turns what a run returned into its success value and logs it.
@@ -402,7 +463,7 @@ func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 }
 
 // gcPercent is the agent's GOGC. Its live heap is what it keeps between
-// cycles (paths, the previous counters, per-container state: 10-12 MB at
+// cycles (paths, the previous counters, per-container state: 6-7 MB at
 // 1000 containers, under 2 MB for the host alone) and a cycle allocates
 // little on top, so a collection costs 1-2 ms of CPU. Go's default of 100
 // lets the heap grow to twice the live size before collecting; at 25 it

@@ -285,11 +285,15 @@ func TestCycleStoppingReportsNoFalseFailure(t *testing.T) {
 	}
 }
 
-// takeOutput keeps the buffers it is handed (a Taker, as carbon.Sender).
-type takeOutput struct{ bufs [][]byte }
+// takeOutput keeps the buffers it is handed (a Taker, as carbon.Sender)
+// and the line count given with each.
+type takeOutput struct {
+	bufs  [][]byte
+	lines []int
+}
 
-func (o *takeOutput) Enqueue(b []byte, _ int) { o.bufs = append(o.bufs, append([]byte(nil), b...)) }
-func (o *takeOutput) Take(b []byte, _ int)    { o.bufs = append(o.bufs, b) }
+func (o *takeOutput) Enqueue(b []byte, n int) { o.Take(append([]byte(nil), b...), n) }
+func (o *takeOutput) Take(b []byte, n int)    { o.bufs, o.lines = append(o.bufs, b), append(o.lines, n) }
 
 // An Output that takes the cycle's buffer owns it: a later cycle writes
 // its lines elsewhere and the lines taken stay as they were.
@@ -316,5 +320,73 @@ func TestCycleHandsItsBufferToATaker(t *testing.T) {
 	}
 	if !strings.Contains(first, "p.h.g.value 1 100\n") || !strings.Contains(string(out.bufs[1]), "p.h.g.value 2 101\n") {
 		t.Errorf("lines taken:\n%s\n%s", out.bufs[0], out.bufs[1])
+	}
+}
+
+// A Taker is handed a big cycle in buffers of at most chunkBytes, each of
+// whole lines counted right, which together are the cycle's lines in order.
+func TestCycleHandsATakerWholeLinesInChunks(t *testing.T) {
+	const n = 10000 // ~300 KB of lines
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
+		Factories: []collect.Factory{
+			factory("g", func(_ context.Context, s *collect.Sample) error {
+				for i := range n {
+					s.Gauge(fmt.Sprintf("g.series_%05d", i), float64(i)+0.5)
+				}
+				return nil
+			}),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	out := &takeOutput{}
+	lines := a.Cycle(context.Background(), time.Now(), 100, time.Second, out)
+	if len(out.bufs) < 3 {
+		t.Fatalf("%d buffers for %d lines, want them in pieces of %d bytes", len(out.bufs), lines, chunkBytes)
+	}
+	var all []byte
+	total := 0
+	for i, b := range out.bufs {
+		if len(b) > chunkBytes || len(b) == 0 || b[len(b)-1] != '\n' {
+			t.Errorf("buffer %d: %d bytes, ends %q", i, len(b), b[max(0, len(b)-10):])
+		}
+		if c := bytes.Count(b, []byte{'\n'}); c != out.lines[i] {
+			t.Errorf("buffer %d: %d lines, handed as %d", i, c, out.lines[i])
+		}
+		total += out.lines[i]
+		all = append(all, b...)
+	}
+	if total != lines {
+		t.Errorf("%d lines handed over, the cycle reports %d", total, lines)
+	}
+	got := strings.Split(strings.TrimSuffix(string(all), "\n"), "\n")
+	for i := range n {
+		if want := fmt.Sprintf("p.h.g.series_%05d %d.5 100", i, i); got[i] != want {
+			t.Fatalf("line %d = %q, want %q", i, got[i], want)
+		}
+	}
+}
+
+// A cycle that fits in one buffer is handed one of about its size (the
+// host alone), not of chunkBytes, from the second cycle on.
+func TestCycleSmallBufferForASmallCycle(t *testing.T) {
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
+		Factories: []collect.Factory{
+			factory("g", func(_ context.Context, s *collect.Sample) error { s.Gauge("g.value", 1); return nil }),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	out := &takeOutput{}
+	for i := range 2 {
+		a.Cycle(context.Background(), time.Now(), int64(100+i), time.Second, out)
+	}
+	if len(out.bufs) != 2 {
+		t.Fatalf("%d buffers, want 2", len(out.bufs))
+	}
+	if n, c := len(out.bufs[1]), cap(out.bufs[1]); c > 2*n+lineRoom {
+		t.Errorf("second cycle: %d bytes of lines in a buffer of %d", n, c)
 	}
 }

@@ -127,3 +127,42 @@ func TestRawCountersRemembered(t *testing.T) {
 	r.Restore(st)
 	wantRates(t, rates(r, 1010, counter{"a", 150}), map[string]float64{"a": 5})
 }
+
+// Counters emitted under a prefix (SetPrefix) are the series of their full
+// path: a rate needs the same prefix and path the cycle before, in order
+// or not, in the state kept for the state file too; a new prefix (a
+// container renamed) starts its series afresh.
+func TestPrefixedCountersRateByFullPath(t *testing.T) {
+	a, b := "c.a.", "c.b."
+	cycle := func(s *Sample, ts int64, order []*string, v uint64) map[string]float64 {
+		s.Reset(time.Unix(ts, 0))
+		for _, p := range order {
+			s.SetPrefix(p)
+			s.Counter("x", v)
+		}
+		s.SetPrefix(nil)
+		s.Counter("c.a.y", v)
+		got := map[string]float64{}
+		for _, m := range s.Metrics() {
+			got[m.FullPath()] = m.Value
+		}
+		return got
+	}
+	s := NewSample(time.Time{}, false, State{})
+	wantRates(t, cycle(s, 1000, []*string{&a, &b}, 100), nil)
+	wantRates(t, cycle(s, 1010, []*string{&a, &b}, 200), map[string]float64{"c.a.x": 10, "c.b.x": 10, "c.a.y": 10})
+	// Out of order, and a's prefix a new string of the same content.
+	a2 := "c." + "a."
+	wantRates(t, cycle(s, 1020, []*string{&b, &a2}, 300), map[string]float64{"c.a.x": 10, "c.b.x": 10, "c.a.y": 10})
+	st := s.Next()
+	if st.Counters["c.a.x"] != 300 || st.Counters["c.b.x"] != 300 || st.Counters["c.a.y"] != 300 || len(st.Counters) != 3 {
+		t.Fatalf("state %v", st.Counters)
+	}
+	// Renamed: b's series is c.z.x now, with no previous value.
+	z := "c.z."
+	wantRates(t, cycle(s, 1030, []*string{&a2, &z}, 400), map[string]float64{"c.a.x": 10, "c.a.y": 10})
+	// Restored from the state file: by full path.
+	r := NewSample(time.Time{}, false, State{})
+	r.Restore(st)
+	wantRates(t, cycle(r, 1030, []*string{&a, &b}, 400), map[string]float64{"c.a.x": 10, "c.b.x": 10, "c.a.y": 10})
+}

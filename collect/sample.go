@@ -7,15 +7,28 @@ import (
 	"time"
 )
 
-// Metric is one value ready to publish. Path is relative to
-// <prefix>.<host>; its dynamic segments were sanitised by the collector
+// Metric is one value ready to publish. Its path, relative to
+// <prefix>.<host>, is *Prefix followed by Path (Path alone when Prefix is
+// nil; FullPath); its dynamic segments were sanitised by the collector
 // (see Segment). Raw counters keep every digit in Int (IsInt set), because a
 // float64 cannot hold a uint64 exactly.
 type Metric struct {
-	Path  string
-	Value float64
-	Int   uint64
-	IsInt bool
+	// Prefix is shared by a group of series (Sample.SetPrefix): a
+	// container's "containers.<name>." is held once, not in each of its
+	// paths (1 KB of strings per container).
+	Prefix *string
+	Path   string
+	Value  float64
+	Int    uint64
+	IsInt  bool
+}
+
+// FullPath is the metric's path, *Prefix and Path joined.
+func (m *Metric) FullPath() string {
+	if m.Prefix == nil {
+		return m.Path
+	}
+	return *m.Prefix + m.Path
 }
 
 // State is what a collector remembers between cycles: the raw counters it
@@ -44,13 +57,15 @@ type Sample struct {
 	Raw bool
 
 	prevTime  time.Time
-	prev      []counter         // the previous cycle's counters, in order
-	prevIndex map[string]uint64 // built on the first out-of-order lookup
-	next      []counter
+	prev      []pcounter        // the previous cycle's counters, in order
+	prevIndex map[string]uint64 // by full path, built on the first out-of-order lookup (the prefixed paths joined)
+	next      []pcounter
 	elapsed   float64 // seconds since prev, 0 when there is no previous sample
 	out       []Metric
 	tagged    []Metric // Graphite 1.1 tagged series, published without <prefix>.<host>
 	dropped   int      // metrics refused this cycle: over MaxMetrics
+	prefix    *string  // SetPrefix
+	key       []byte   // a full path joined for a prevIndex lookup
 }
 
 // MaxMetrics caps what one collector publishes in one cycle (emitted plus
@@ -83,6 +98,25 @@ type counter struct {
 	v   uint64
 }
 
+// pcounter is a counter remembered with the prefix it was emitted under.
+type pcounter struct {
+	prefix *string
+	counter
+}
+
+// full is the counter's full path.
+func (c *pcounter) full() string {
+	if c.prefix == nil {
+		return c.key
+	}
+	return *c.prefix + c.key
+}
+
+// samePrefix: a and b are the same prefix (nil is none).
+func samePrefix(a, b *string) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
+}
+
 // NewSample starts a cycle at t over the previous state of the same
 // collector (zero State when there is none). prev is not modified: the new
 // state is built beside it and returned by Next.
@@ -108,7 +142,7 @@ func (s *Sample) Reset(t time.Time) {
 
 // useRestored starts a cycle at t over the restored state.
 func (s *Sample) useRestored(t time.Time) {
-	s.next = make([]counter, 0, len(s.prevIndex))
+	s.next = make([]pcounter, 0, len(s.prevIndex))
 	s.setTimes(s.prevTime, t)
 }
 
@@ -122,7 +156,17 @@ func (s *Sample) setTimes(prev, t time.Time) {
 	}
 	s.out = s.out[:0]
 	s.tagged = s.tagged[:0]
+	s.prefix = nil
 }
+
+// SetPrefix makes *p the prefix of the paths emitted from now on (nil:
+// none), until the next SetPrefix or the end of the cycle. A collector
+// with many series under one node (a container's) keeps that node once;
+// the paths it then emits are the rest. A counter's previous value is
+// found under the same full path: a prefix string that changes (a
+// container renamed) must be a new one, or the counters emitted under
+// the old would carry over.
+func (s *Sample) SetPrefix(p *string) { s.prefix = p }
 
 // Restore makes st (read from a state file) the state the next Reset
 // starts from.
@@ -148,8 +192,8 @@ func (s *Sample) Tagged() []Metric { return s.tagged }
 // file and tests).
 func (s *Sample) Next() State {
 	st := State{Time: s.Time, Counters: make(map[string]uint64, len(s.next))}
-	for _, c := range s.next {
-		st.Counters[c.key] = c.v
+	for i := range s.next {
+		st.Counters[s.next[i].full()] = s.next[i].v
 	}
 	return st
 }
@@ -164,7 +208,7 @@ func (s *Sample) Gauge(path string, v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) || s.full() {
 		return
 	}
-	s.out = append(s.out, Metric{Path: path, Value: v})
+	s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, Value: v})
 }
 
 // GaugeInt publishes an integer gauge with every digit.
@@ -172,7 +216,7 @@ func (s *Sample) GaugeInt(path string, v uint64) {
 	if s.full() {
 		return
 	}
-	s.out = append(s.out, Metric{Path: path, Value: float64(v), Int: v, IsInt: true})
+	s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, Value: float64(v), Int: v, IsInt: true})
 }
 
 // Counter publishes a monotonic counter: the raw value in --counters mode,
@@ -185,8 +229,8 @@ func (s *Sample) Counter(path string, v uint64) {
 		}
 		// Remembered too, so a state file written by a --counters run
 		// serves a later rate run.
-		s.next = append(s.next, counter{path, v})
-		s.out = append(s.out, Metric{Path: path, Value: float64(v), Int: v, IsInt: true})
+		s.next = append(s.next, pcounter{s.prefix, counter{path, v}})
+		s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, Value: float64(v), Int: v, IsInt: true})
 		return
 	}
 	if d, ok := s.Delta(path, v); ok {
@@ -202,22 +246,27 @@ func (s *Sample) Delta(key string, v uint64) (d uint64, ok bool) {
 		return 0, false
 	}
 	i := len(s.next)
-	s.next = append(s.next, counter{key, v})
+	s.next = append(s.next, pcounter{s.prefix, counter{key, v}})
 	if s.elapsed <= 0 {
 		return 0, false
 	}
 	var old uint64
 	var seen bool
-	if i < len(s.prev) && s.prev[i].key == key {
+	if i < len(s.prev) && s.prev[i].key == key && samePrefix(s.prev[i].prefix, s.prefix) {
 		old, seen = s.prev[i].v, true
 	} else {
 		if s.prevIndex == nil {
 			s.prevIndex = make(map[string]uint64, len(s.prev))
-			for _, c := range s.prev {
-				s.prevIndex[c.key] = c.v
+			for i := range s.prev {
+				s.prevIndex[s.prev[i].full()] = s.prev[i].v
 			}
 		}
-		old, seen = s.prevIndex[key]
+		if s.prefix != nil {
+			s.key = append(append(s.key[:0], *s.prefix...), key...)
+			old, seen = s.prevIndex[string(s.key)]
+		} else {
+			old, seen = s.prevIndex[key]
+		}
 	}
 	if !seen || v < old {
 		return 0, false
@@ -237,7 +286,7 @@ func (s *Sample) Mark() int { return len(s.out) }
 func (s *Sample) AlsoTagged(mark int, series string) {
 	if mark < len(s.out) && !s.full() {
 		m := s.out[mark]
-		m.Path = series
+		m.Prefix, m.Path = nil, series
 		s.tagged = append(s.tagged, m)
 	}
 }

@@ -5,7 +5,6 @@ package containers
 import (
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
-	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 // cgroup v1 keys read from the flat files, and their indexes in c.vals.
@@ -42,28 +41,28 @@ const usecPerTick = 1e6 / 100
 // CPU times are kept in microseconds as on v2, so raw mode publishes one
 // unit on both.
 func (c *collector) readV1(s *collect.Sample, ct *container) {
-	if v, _, ok := c.single(&ct.f.cpuacctUsage); ok {
-		usec(s, ct.path(mCPUTotal), v/1000, pctOfCPU)
+	if v, _, ok := c.single(ct, fCPUAcctUsage); ok {
+		usec(s, metricNames[mCPUTotal], v/1000, pctOfCPU)
 	}
 	v := &c.vals
-	if c.kv(&ct.f.cpuacctStat, v1CPUAcctKeys) {
+	if c.kv(ct, fCPUAcctStat, v1CPUAcctKeys) {
 		if v[v1User].OK {
-			usec(s, ct.path(mCPUUser), v[v1User].V*usecPerTick, pctOfCPU)
+			usec(s, metricNames[mCPUUser], v[v1User].V*usecPerTick, pctOfCPU)
 		}
 		if v[v1System].OK {
-			usec(s, ct.path(mCPUSystem), v[v1System].V*usecPerTick, pctOfCPU)
+			usec(s, metricNames[mCPUSystem], v[v1System].V*usecPerTick, pctOfCPU)
 		}
 	}
-	if c.kv(&ct.f.cpuStat, v1CPUKeys) {
+	if c.kv(ct, fCPUStat, v1CPUKeys) {
 		if v[v1NrThrottled].OK {
-			s.Counter(ct.path(mThrottledPeriods), v[v1NrThrottled].V)
+			s.Counter(metricNames[mThrottledPeriods], v[v1NrThrottled].V)
 		}
 		if v[v1ThrottledNS].OK {
-			usec(s, ct.path(mThrottledSeconds), v[v1ThrottledNS].V/1000, seconds)
+			usec(s, metricNames[mThrottledSeconds], v[v1ThrottledNS].V/1000, seconds)
 		}
 	}
-	usage, _, haveUsage := c.single(&ct.f.memUsage)
-	haveStat := c.kv(&ct.f.memStat, v1MemKeys)
+	usage, _, haveUsage := c.single(ct, fMemUsage)
+	haveStat := c.kv(ct, fMemStat, v1MemKeys)
 	rss, cache, inactive := v[v1TotalRSS].V, v[v1TotalCache].V, v[v1TotalInactiveFile].V
 	switch {
 	case v[v1TotalRSS].OK && v[v1TotalCache].OK:
@@ -74,23 +73,23 @@ func (c *collector) readV1(s *collect.Sample, ct *container) {
 	}
 	c.memory(s, ct, usage, haveUsage, rss, cache, inactive, haveStat)
 	c.limit(s, ct)
-	if c.kv(&ct.f.memOOM, v1OOMKeys) && v[v1OOMKill].OK {
-		s.GaugeInt(ct.path(mMemOOMKills), v[v1OOMKill].V)
+	if c.kv(ct, fMemOOM, v1OOMKeys) && v[v1OOMKill].OK {
+		s.GaugeInt(metricNames[mMemOOMKills], v[v1OOMKill].V)
 		ct.oom, ct.haveOOM = v[v1OOMKill].V, true
 	}
-	c.blkio(s, &ct.f.blkioBytes, ct.path(mIOReadBytes), ct.path(mIOWriteBytes))
-	c.blkio(s, &ct.f.blkioIOs, ct.path(mIOReads), ct.path(mIOWrites))
+	c.blkio(s, ct, fBlkioBytes, metricNames[mIOReadBytes], metricNames[mIOWriteBytes])
+	c.blkio(s, ct, fBlkioIOs, metricNames[mIOReads], metricNames[mIOWrites])
 	c.pids(s, ct)
 }
 
-func (c *collector) blkio(s *collect.Sample, file *kernfile.File, rpath, wpath string) {
-	b, ok := c.read(file)
+func (c *collector) blkio(s *collect.Sample, ct *container, i int, rpath, wpath string) {
+	b, ok := c.read(ct, i)
 	if !ok {
 		return
 	}
 	r, w, err := cgroup.ParseBlkio(b)
 	if err != nil {
-		c.failParse(file.Pathname(), err)
+		c.failParse(c.pathOf(ct, i), err)
 	}
 	s.Counter(rpath, r)
 	s.Counter(wpath, w)

@@ -33,40 +33,40 @@ const (
 // controller is enabled for the parent.
 func (c *collector) readV2(s *collect.Sample, ct *container) {
 	v := &c.vals
-	if c.kv(&ct.f.cpuStat, v2CPUKeys) {
+	if c.kv(ct, fCPUStat, v2CPUKeys) {
 		if v[v2Usage].OK {
-			usec(s, ct.path(mCPUTotal), v[v2Usage].V, pctOfCPU)
+			usec(s, metricNames[mCPUTotal], v[v2Usage].V, pctOfCPU)
 		}
 		if v[v2User].OK {
-			usec(s, ct.path(mCPUUser), v[v2User].V, pctOfCPU)
+			usec(s, metricNames[mCPUUser], v[v2User].V, pctOfCPU)
 		}
 		if v[v2System].OK {
-			usec(s, ct.path(mCPUSystem), v[v2System].V, pctOfCPU)
+			usec(s, metricNames[mCPUSystem], v[v2System].V, pctOfCPU)
 		}
 		if v[v2NrThrottled].OK {
-			s.Counter(ct.path(mThrottledPeriods), v[v2NrThrottled].V)
+			s.Counter(metricNames[mThrottledPeriods], v[v2NrThrottled].V)
 		}
 		if v[v2Throttled].OK {
-			usec(s, ct.path(mThrottledSeconds), v[v2Throttled].V, seconds)
+			usec(s, metricNames[mThrottledSeconds], v[v2Throttled].V, seconds)
 		}
 	}
-	usage, _, haveUsage := c.single(&ct.f.memUsage)
-	haveStat := c.kv(&ct.f.memStat, v2MemKeys) && v[v2Anon].OK && v[v2File].OK
+	usage, _, haveUsage := c.single(ct, fMemUsage)
+	haveStat := c.kv(ct, fMemStat, v2MemKeys) && v[v2Anon].OK && v[v2File].OK
 	c.memory(s, ct, usage, haveUsage, v[v2Anon].V, v[v2File].V, v[v2InactiveFile].V, haveStat)
 	c.limit(s, ct)
-	if c.kv(&ct.f.memOOM, v2EventsKeys) && v[v2OOMKill].OK {
-		s.GaugeInt(ct.path(mMemOOMKills), v[v2OOMKill].V)
+	if c.kv(ct, fMemOOM, v2EventsKeys) && v[v2OOMKill].OK {
+		s.GaugeInt(metricNames[mMemOOMKills], v[v2OOMKill].V)
 		ct.oom, ct.haveOOM = v[v2OOMKill].V, true
 	}
-	if b, ok := c.read(&ct.f.ioStat); ok {
+	if b, ok := c.read(ct, fIOStat); ok {
 		t, err := cgroup.ParseIOStat(b)
 		if err != nil {
-			c.failParse(ct.f.ioStat.Pathname(), err)
+			c.failParse(c.pathOf(ct, fIOStat), err)
 		}
-		s.Counter(ct.path(mIOReadBytes), t.ReadBytes)
-		s.Counter(ct.path(mIOWriteBytes), t.WriteBytes)
-		s.Counter(ct.path(mIOReads), t.Reads)
-		s.Counter(ct.path(mIOWrites), t.Writes)
+		s.Counter(metricNames[mIOReadBytes], t.ReadBytes)
+		s.Counter(metricNames[mIOWriteBytes], t.WriteBytes)
+		s.Counter(metricNames[mIOReads], t.Reads)
+		s.Counter(metricNames[mIOWrites], t.Writes)
 	}
 	c.pids(s, ct)
 }

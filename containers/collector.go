@@ -113,7 +113,7 @@ func Factory(options func() (Options, error)) collect.Factory {
 	}
 }
 
-// Metric indexes of a container's cached path strings.
+// Metric indexes of metricNames, a container's paths below its prefix.
 const (
 	mCPUTotal = iota
 	mCPUUser
@@ -151,29 +151,58 @@ var metricNames = [nMetrics]string{
 	"pressure.io.some_percentage", "pressure.io.full_percentage",
 }
 
-var metricPaths = newNameList(metricNames[:]...)
+// A container's cgroup files, by slot. fileNames are their names on a
+// cgroup v1 host (legacy or hybrid) and on a v2 one; "" where the layout
+// has no such file. The pressure files are cgroup2's (on hybrid hosts in
+// the unified/ tree).
+const (
+	fCPUStat = iota
+	fCPUAcctUsage
+	fCPUAcctStat
+	fMemUsage
+	fMemStat
+	fMemLimit
+	fMemOOM
+	fIOStat
+	fBlkioBytes
+	fBlkioIOs
+	fPidsCurrent
+	fPSICPU
+	fPSIMem
+	fPSIIO
+	nFiles
+)
 
-// files are a container's files, kept open across cycles (kernfile.File:
-// each cycle is a pread per file, not an open, read and close) while the
-// process's descriptor budget allows (fds.go); Path "" when the controller
-// is not mounted. v2 uses cpuStat, memUsage (memory.current), memStat, memLimit
-// (memory.max), memOOM (memory.events), ioStat; v1 the others as named.
+var fileNames = [2][nFiles]string{{
+	fCPUStat: "cpu.stat", fCPUAcctUsage: "cpuacct.usage", fCPUAcctStat: "cpuacct.stat",
+	fMemUsage: "memory.usage_in_bytes", fMemStat: "memory.stat", fMemLimit: "memory.limit_in_bytes",
+	fMemOOM: "memory.oom_control",
+	// The _recursive files include the IO of nested cgroups, as v2's
+	// io.stat and v1's cpuacct and memory counters do.
+	fBlkioBytes: "blkio.throttle.io_service_bytes_recursive", fBlkioIOs: "blkio.throttle.io_serviced_recursive",
+	fPidsCurrent: "pids.current",
+	fPSICPU:      "cpu.pressure", fPSIMem: "memory.pressure", fPSIIO: "io.pressure",
+}, {
+	fCPUStat: "cpu.stat", fMemUsage: "memory.current", fMemStat: "memory.stat", fMemLimit: "memory.max",
+	fMemOOM: "memory.events", fIOStat: "io.stat", fPidsCurrent: "pids.current",
+	fPSICPU: "cpu.pressure", fPSIMem: "memory.pressure", fPSIIO: "io.pressure",
+}}
+
+// files are a container's files, kept open across cycles (each cycle is a
+// pread per file, not an open, read and close) while the process's
+// descriptor budget allows (fds.go). A file is named by its slot's name and
+// the container's directory in hierarchy at[slot]-1 (at 0: not read, its
+// controller is not mounted), so each holds 9 bytes, not a kernfile.File's
+// 56 and its strings.
 type files struct {
-	cpuStat, cpuacctUsage, cpuacctStat        kernfile.File
-	memUsage, memStat, memLimit, memOOM       kernfile.File
-	ioStat, blkioBytes, blkioIOs, pidsCurrent kernfile.File
-	// pressure: cpu, memory, io .pressure of the cgroup2 directory (on
-	// hybrid hosts in the unified/ tree).
-	pressure [3]kernfile.File
+	desc [nFiles]kernfile.Desc
+	at   [nFiles]uint8
+	// payload: bit h set when the files of hierarchy h are in payload/
+	// below the container's directory (nspawn).
+	payload uint8
 	// the cgroup dir whose cgroup.procs (and its children's) lists the
 	// container's pids: read only when a pid is needed, not every cycle.
 	procsDir string
-}
-
-// all lists the files kept open.
-func (f *files) all() []*kernfile.File {
-	return []*kernfile.File{&f.cpuStat, &f.cpuacctUsage, &f.cpuacctStat, &f.memUsage, &f.memStat, &f.memLimit,
-		&f.memOOM, &f.ioStat, &f.blkioBytes, &f.blkioIOs, &f.pidsCurrent, &f.pressure[0], &f.pressure[1], &f.pressure[2]}
 }
 
 // maxRoots bounds the hierarchies walked: the five v1 controllers read
@@ -190,7 +219,9 @@ type container struct {
 	seen     uint64 // discovery generation
 	machine  bool   // an nspawn machine: id is its name
 	// dirs are the container's directories, one per hierarchy of the
-	// layout ("" where it was not found); dirty when one was added.
+	// layout, below its root ("docker/<id>"; "" where it was not found):
+	// one string where they are the same, as they mostly are (only the
+	// roots differ); dirty when one was added.
 	dirs  [maxRoots]string
 	dirty bool
 	// info is what the Resolver said (resolved: it answered).
@@ -198,11 +229,13 @@ type container struct {
 	resolved bool
 	asked    bool
 
-	want    string  // this cycle's name before sanitising
-	rawName string  // name of the events
-	node    string  // path node: the name sanitised, unique (collect.Unique)
-	paths   pathSet // containers.<node>.<metricNames[i]> (metricPaths)
-	f       files
+	want    string // this cycle's name before sanitising
+	rawName string // name of the events
+	node    string // path node: the name sanitised, unique (collect.Unique)
+	// prefix is "containers.<node>.", the prefix of the container's
+	// paths (collect.Sample.SetPrefix): a new string when node changes.
+	prefix *string
+	f      files
 
 	// keep: the files are kept open, fds of them taken from the
 	// process's descriptor budget.
@@ -220,7 +253,7 @@ type container struct {
 	procOpen   bool
 	nsPath     string
 	dev        kernfile.File      // <procfs>/<pid>/net/dev
-	ifaces     map[string]pathSet // containers.<node>.network.<if>.<netDevNames[i]> (netDevPaths)
+	ifaces     map[string]*string // "containers.<node>.network.<if>.", the prefix of its netDevNames
 
 	fresh     bool   // appeared after the first cycle: a start event is due
 	late      bool   // appeared after the first cycle
@@ -229,7 +262,7 @@ type container struct {
 	oomPrev   uint64 // oom_kill count of the previous read
 	oomSeen   bool
 	tagSuffix string            // ";host=..;container=.." of the current info
-	tagged    map[string]string // plain path -> tagged path
+	tagged    map[tagKey]string // plain path -> tagged path
 }
 
 type collector struct {
@@ -368,6 +401,7 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 			c.emit(ct, events.Start)
 		}
 		mark := s.Mark()
+		s.SetPrefix(ct.prefix)
 		ct.haveOOM = false
 		if c.lay.V2 {
 			c.readV2(s, ct)
@@ -381,6 +415,7 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 			c.tag(s, ct, mark)
 		}
 	}
+	s.SetPrefix(nil)
 	for _, ct := range c.live[n:] {
 		ct.fresh = false // not published: no start event later either
 	}
@@ -465,7 +500,7 @@ func (c *collector) changed(d *watchDir, name []byte, created bool) {
 func (c *collector) lost(name []byte, m match, abs string) {
 	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
 	ct, ok := c.byKey[string(c.key)]
-	if !ok || ct.dirs[c.root] != abs+"/"+string(name) {
+	if !ok || ct.dirs[c.root] != c.below(abs, name) {
 		return
 	}
 	ct.dirs[c.root], ct.dirty = "", true
@@ -484,19 +519,19 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	if ct, ok := c.byKey[string(c.key)]; ok {
 		ct.seen = c.gen
 		if ct.dirs[c.root] == "" {
-			ct.dirs[c.root] = abs + "/" + string(name)
+			ct.dirs[c.root] = ct.intern(c.below(abs, name))
 			ct.dirty = true
 		}
 		return
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
 		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true}
-	ct.dirs[c.root] = abs + "/" + string(name)
+	ct.dirs[c.root] = c.below(abs, name)
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
 		ct.fallback = ct.id
 	} else {
-		ct.id = string(m.id)
+		ct.id = ct.key[len(ct.key)-len(m.id):] // the key's end: no string of its own
 		ct.fallback = short(ct.id)
 		if ct.pod != "" {
 			ct.fallback = "pod" + ct.pod + "/" + short(ct.id)
@@ -505,59 +540,60 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	c.byKey[ct.key] = ct
 }
 
+// below is abs/name relative to the root of hierarchy c.root (the walk
+// and the watches start at the roots: abs is one or below one).
+func (c *collector) below(abs string, name []byte) string {
+	if rel := abs[len(c.lay.Roots[c.root].Path):]; rel != "" {
+		return rel[1:] + "/" + string(name)
+	}
+	return string(name)
+}
+
+// intern is dir, or the same directory of another hierarchy if the
+// container has it already: the strings are shared.
+func (ct *container) intern(dir string) string {
+	for _, d := range ct.dirs {
+		if d == dir {
+			return d
+		}
+	}
+	return dir
+}
+
 // files names the files of a container when it appears (or is found in
-// one more hierarchy, or lost in one): its directory strings and the
-// files' names, no path joined (kernfile.File.Dir and Name).
+// one more hierarchy, or lost in one): the directory of each hierarchy,
+// no path joined.
 func (c *collector) files(ct *container) {
-	dir := func(ctrl cgroup.Ctrl) string {
+	c.release(ct)
+	f := &ct.f
+	// set: the files of slots are read in the directory of ctrl's
+	// hierarchy; it returns that directory's path.
+	set := func(ctrl cgroup.Ctrl, slots ...int) string {
 		i := c.lay.Index(ctrl)
 		if i < 0 || ct.dirs[i] == "" {
 			return ""
 		}
-		d := ct.dirs[i]
+		d := c.lay.Roots[i].Path + "/" + ct.dirs[i]
 		// nspawn splits its unit into payload/ (the container) and
 		// supervisor/ (nspawn itself).
 		if ct.machine && exists(filepath.Join(d, "payload")) {
 			d = filepath.Join(d, "payload")
+			f.payload |= 1 << i
+		}
+		for _, k := range slots {
+			f.at[k] = uint8(i + 1)
 		}
 		return d
 	}
-	set := func(k *kernfile.File, d, name string) {
-		if d != "" {
-			k.Dir, k.Name = d, name
-		}
-	}
-	c.release(ct)
-	f := &ct.f
-	if d := dir(cgroup.Unified); d != "" {
-		set(&f.pressure[0], d, "cpu.pressure")
-		set(&f.pressure[1], d, "memory.pressure")
-		set(&f.pressure[2], d, "io.pressure")
-	}
+	set(cgroup.Unified, fPSICPU, fPSIMem, fPSIIO)
 	if c.lay.V2 {
-		d := dir(cgroup.Unified)
-		set(&f.cpuStat, d, "cpu.stat")
-		set(&f.memUsage, d, "memory.current")
-		set(&f.memStat, d, "memory.stat")
-		set(&f.memLimit, d, "memory.max")
-		set(&f.memOOM, d, "memory.events")
-		set(&f.ioStat, d, "io.stat")
-		set(&f.pidsCurrent, d, "pids.current")
-		f.procsDir = d
+		f.procsDir = set(cgroup.Unified, fCPUStat, fMemUsage, fMemStat, fMemLimit, fMemOOM, fIOStat, fPidsCurrent)
 	} else {
-		cpuacct, cpu, mem, blkio, pids := dir(cgroup.CPUAcct), dir(cgroup.CPU), dir(cgroup.Memory), dir(cgroup.Blkio), dir(cgroup.Pids)
-		set(&f.cpuacctUsage, cpuacct, "cpuacct.usage")
-		set(&f.cpuacctStat, cpuacct, "cpuacct.stat")
-		set(&f.cpuStat, cpu, "cpu.stat")
-		set(&f.memUsage, mem, "memory.usage_in_bytes")
-		set(&f.memStat, mem, "memory.stat")
-		set(&f.memLimit, mem, "memory.limit_in_bytes")
-		set(&f.memOOM, mem, "memory.oom_control")
-		// The _recursive files include the IO of nested cgroups, as v2's
-		// io.stat and v1's cpuacct and memory counters do.
-		set(&f.blkioBytes, blkio, "blkio.throttle.io_service_bytes_recursive")
-		set(&f.blkioIOs, blkio, "blkio.throttle.io_serviced_recursive")
-		set(&f.pidsCurrent, pids, "pids.current")
+		cpuacct := set(cgroup.CPUAcct, fCPUAcctUsage, fCPUAcctStat)
+		cpu := set(cgroup.CPU, fCPUStat)
+		mem := set(cgroup.Memory, fMemUsage, fMemStat, fMemLimit, fMemOOM)
+		blkio := set(cgroup.Blkio, fBlkioBytes, fBlkioIOs)
+		pids := set(cgroup.Pids, fPidsCurrent)
 		for _, d := range []string{mem, pids, cpuacct, cpu, blkio} {
 			if d != "" && exists(d) {
 				f.procsDir = d
@@ -569,8 +605,8 @@ func (c *collector) files(ct *container) {
 	// directory; net/dev is taken when it is read, readNet); beyond it
 	// they are opened at each read.
 	n := 1
-	for _, k := range f.all() {
-		if k.Named() {
+	for _, at := range f.at {
+		if at != 0 {
 			n++
 		}
 	}
@@ -578,8 +614,8 @@ func (c *collector) files(ct *container) {
 	if ct.keep {
 		ct.fds = n
 	}
-	for _, k := range f.all() {
-		k.Once = !ct.keep
+	for i := range f.desc {
+		f.desc[i].Once = !ct.keep
 	}
 	ct.dev.Once = true
 }
@@ -587,8 +623,8 @@ func (c *collector) files(ct *container) {
 // release closes a container's descriptors (it went, or its files are
 // computed again) and gives them back to the budget.
 func (c *collector) release(ct *container) {
-	for _, k := range ct.f.all() {
-		k.Close()
+	for i := range ct.f.desc {
+		ct.f.desc[i].Close()
 	}
 	ct.f = files{}
 	c.setPid(ct, 0)
@@ -637,61 +673,18 @@ func (c *collector) wantName(ct *container) string {
 	return ct.fallback
 }
 
-// setName records the container's name and rebuilds the cached path
-// strings when its node changed; a steady-state cycle builds no strings.
+// setName records the container's name and makes its paths' prefix
+// when its node changed; a steady-state cycle builds no strings.
 func (c *collector) setName(ct *container, raw, node string) {
 	ct.rawName = raw
 	if node == ct.node {
 		return
 	}
 	ct.node = node
-	ct.paths = metricPaths.build("containers." + ct.node + ".")
+	prefix := "containers." + ct.node + "."
+	ct.prefix = &prefix
 	clear(ct.ifaces)
 }
-
-// nameList is a fixed list of metric names, and pathSet the paths
-// <prefix><name> of each in one string: a path is a substring of it, found
-// from the prefix's length and the names' offsets. A container holds one
-// string for its 22 paths and one per interface for its 8, not 30
-// strings, each with its allocation's rounding and header (measured at
-// 1000 containers: ~3.3 MB of the heap before, README, Efficiency).
-type nameList struct {
-	names []string
-	off   []int // off[i]: the length of names[:i] together
-}
-
-type pathSet struct {
-	all  string
-	plen int // length of the prefix
-}
-
-func newNameList(names ...string) nameList {
-	l := nameList{names: names, off: make([]int, len(names)+1)}
-	for i, n := range names {
-		l.off[i+1] = l.off[i] + len(n)
-	}
-	return l
-}
-
-// build makes the paths of prefix.
-func (l *nameList) build(prefix string) pathSet {
-	var b strings.Builder
-	b.Grow(len(l.names)*len(prefix) + l.off[len(l.names)])
-	for _, n := range l.names {
-		b.WriteString(prefix)
-		b.WriteString(n)
-	}
-	return pathSet{all: b.String(), plen: len(prefix)}
-}
-
-// path is the path of names[i] in p (a substring: no allocation).
-func (l *nameList) path(p pathSet, i int) string {
-	start := i*p.plen + l.off[i]
-	return p.all[start : start+p.plen+len(l.names[i])]
-}
-
-// path is the container's path of metric i (mCPUTotal...).
-func (ct *container) path(i int) string { return metricPaths.path(ct.paths, i) }
 
 func short(id string) string {
 	if len(id) > 12 {
@@ -700,13 +693,38 @@ func short(id string) string {
 	return id
 }
 
-// read returns a file's content; a missing file (controller not mounted
-// for it, or the container just stopped) is silently no data.
-func (c *collector) read(k *kernfile.File) ([]byte, bool) {
-	if !k.Named() {
+// read returns the content of the container's file of slot i; a file
+// not read in this layout, or missing (controller not mounted for it, or
+// the container just stopped), is silently no data.
+func (c *collector) read(ct *container, i int) ([]byte, bool) {
+	if ct.f.at[i] == 0 {
 		return nil, false
 	}
-	return c.check(c.buf.ReadFile(k))
+	h := ct.f.at[i] - 1
+	return c.check(c.buf.ReadIn(&ct.f.desc[i], c.lay.Roots[h].Path, ct.dirs[h], ct.f.sub(h), c.fileName(i)))
+}
+
+// fileName is the name of the files of slot i in this layout.
+func (c *collector) fileName(i int) string {
+	if c.lay.V2 {
+		return fileNames[1][i]
+	}
+	return fileNames[0][i]
+}
+
+// pathOf is the path of the container's file of slot i, for messages.
+func (c *collector) pathOf(ct *container, i int) string {
+	h := ct.f.at[i] - 1
+	return kernfile.Join(c.lay.Roots[h].Path, ct.dirs[h], ct.f.sub(h), c.fileName(i))
+}
+
+// sub is the directory below the container's in hierarchy h that holds
+// its files: "" or payload.
+func (f *files) sub(h uint8) string {
+	if f.payload&(1<<h) != 0 {
+		return "payload"
+	}
+	return ""
 }
 
 // readPath reads a file that is not kept open.
@@ -740,14 +758,14 @@ func (c *collector) failParse(path string, err error) {
 }
 
 // single reads a one-number file; max is "max" (v2 unlimited).
-func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
-	b, ok := c.read(k)
+func (c *collector) single(ct *container, i int) (v uint64, max, ok bool) {
+	b, ok := c.read(ct, i)
 	if !ok {
 		return 0, false, false
 	}
 	v, max, err := cgroup.ParseSingle(b)
 	if err != nil {
-		c.failParse(k.Pathname(), err)
+		c.failParse(c.pathOf(ct, i), err)
 		return 0, false, false
 	}
 	return v, max, true
@@ -755,13 +773,13 @@ func (c *collector) single(k *kernfile.File) (v uint64, max, ok bool) {
 
 // kv reads a flat key/value file into c.vals (index i: keys[i]); false
 // when the file could not be read.
-func (c *collector) kv(k *kernfile.File, keys []string) bool {
-	b, ok := c.read(k)
+func (c *collector) kv(ct *container, i int, keys []string) bool {
+	b, ok := c.read(ct, i)
 	if !ok {
 		return false
 	}
 	if err := cgroup.ParseKV(b, keys, c.vals[:]); err != nil {
-		c.failParse(k.Pathname(), err)
+		c.failParse(c.pathOf(ct, i), err)
 	}
 	return true
 }
@@ -794,30 +812,30 @@ const (
 // minus inactive file pages, as cAdvisor and the kubelet compute it.
 func (c *collector) memory(s *collect.Sample, ct *container, usage uint64, haveUsage bool, rss, cache, inactive uint64, haveStat bool) {
 	if haveUsage {
-		s.GaugeInt(ct.path(mMemUsage), usage)
+		s.GaugeInt(metricNames[mMemUsage], usage)
 		if haveStat {
 			ws := uint64(0)
 			if usage > inactive {
 				ws = usage - inactive
 			}
-			s.GaugeInt(ct.path(mMemWorkingSet), ws)
+			s.GaugeInt(metricNames[mMemWorkingSet], ws)
 		}
 	}
 	if haveStat {
-		s.GaugeInt(ct.path(mMemRSS), rss)
-		s.GaugeInt(ct.path(mMemCache), cache)
+		s.GaugeInt(metricNames[mMemRSS], rss)
+		s.GaugeInt(metricNames[mMemCache], cache)
 	}
 }
 
 func (c *collector) limit(s *collect.Sample, ct *container) {
-	if v, max, ok := c.single(&ct.f.memLimit); ok && !max && v < unlimited {
-		s.GaugeInt(ct.path(mMemLimit), v)
+	if v, max, ok := c.single(ct, fMemLimit); ok && !max && v < unlimited {
+		s.GaugeInt(metricNames[mMemLimit], v)
 	}
 }
 
 func (c *collector) pids(s *collect.Sample, ct *container) {
-	if v, _, ok := c.single(&ct.f.pidsCurrent); ok {
-		s.GaugeInt(ct.path(mPids), v)
+	if v, _, ok := c.single(ct, fPidsCurrent); ok {
+		s.GaugeInt(metricNames[mPids], v)
 	}
 }
 
@@ -931,7 +949,6 @@ func (c *collector) childPid(dir string, depth int) int {
 // netDevCols the /proc/net/dev column of each.
 var (
 	netDevNames = [...]string{"rx_byte", "rx_packets", "rx_errors", "rx_drop", "tx_byte", "tx_packets", "tx_errors", "tx_drop"}
-	netDevPaths = newNameList(netDevNames[:]...)
 	netDevCols  = [len(netDevNames)]int{kernfile.NetRxBytes, kernfile.NetRxPackets, kernfile.NetRxErrs, kernfile.NetRxDrop,
 		kernfile.NetTxBytes, kernfile.NetTxPackets, kernfile.NetTxErrs, kernfile.NetTxDrop}
 )
@@ -955,12 +972,12 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		ct.dev.Once = false // kept open too, within the budget
 		ct.fds++
 	}
-	b, ok := c.read(&ct.dev)
+	b, ok := c.check(c.buf.ReadFile(&ct.dev))
 	if !ok {
 		return
 	}
 	if ct.ifaces == nil {
-		ct.ifaces = map[string]pathSet{}
+		ct.ifaces = map[string]*string{}
 	}
 	if err := kernfile.CheckNetDevHeader(b); err != nil {
 		c.failParse(ct.dev.Path, err)
@@ -980,18 +997,21 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		if string(name) == "lo" {
 			continue
 		}
-		paths, ok := ct.ifaces[string(name)]
+		prefix, ok := ct.ifaces[string(name)]
 		if !ok {
 			if len(ct.ifaces) >= 256 {
 				clear(ct.ifaces) // interfaces churned: do not grow forever
 			}
-			paths = netDevPaths.build("containers." + ct.node + ".network." + collect.Segment(string(name)) + ".")
-			ct.ifaces[string(name)] = paths
+			p := *ct.prefix + "network." + collect.Segment(string(name)) + "."
+			prefix = &p
+			ct.ifaces[string(name)] = prefix
 		}
+		s.SetPrefix(prefix)
 		for i, col := range netDevCols {
-			s.Counter(netDevPaths.path(paths, i), v[col])
+			s.Counter(netDevNames[i], v[col])
 		}
 	}
+	s.SetPrefix(ct.prefix)
 }
 
 // inode is the inode number of a path (following symlinks: ns/net is a
@@ -1036,6 +1056,10 @@ func (c *collector) emit(ct *container, action string) {
 	c.opts.Events.Emit(ev)
 }
 
+// tagKey is a plain path below a container's prefix: the rest of the
+// metric's prefix ("" or "network.<if>.") and its Path.
+type tagKey struct{ rest, path string }
+
 // tag republishes the metrics the container emitted since mark as tagged
 // series. The tagged path of each plain path is cached until the
 // container's tags change.
@@ -1043,21 +1067,24 @@ func (c *collector) tag(s *collect.Sample, ct *container, mark int) {
 	suffix := c.tagsOf(ct)
 	if suffix != ct.tagSuffix || ct.tagged == nil {
 		ct.tagSuffix = suffix
-		ct.tagged = map[string]string{}
+		ct.tagged = map[tagKey]string{}
 	}
-	prefix := ct.paths.all[:ct.paths.plen] // "containers.<node>."
 	end := s.Mark()
 	for i := mark; i < end; i++ {
-		p := s.Metrics()[i].Path
-		t, ok := ct.tagged[p]
+		m := &s.Metrics()[i]
+		if m.Prefix == nil {
+			continue
+		}
+		rest, found := strings.CutPrefix(*m.Prefix, *ct.prefix)
+		if !found {
+			continue
+		}
+		k := tagKey{rest, m.Path}
+		t, ok := ct.tagged[k]
 		if !ok {
-			m, found := strings.CutPrefix(p, prefix)
-			if !found {
-				continue
-			}
-			t = "container." + m + suffix
+			t = "container." + rest + m.Path + suffix
 			if len(ct.tagged) < 4096 {
-				ct.tagged[p] = t
+				ct.tagged[k] = t
 			}
 		}
 		s.AlsoTagged(i, t)
@@ -1107,22 +1134,21 @@ func (c *collector) tagsOf(ct *container) string {
 // to the host's pressure collector: per container the interval's exact
 // share is what is graphed, in a third of the series.
 func (c *collector) readPressure(s *collect.Sample, ct *container) {
-	for i := range ct.f.pressure {
-		f := &ct.f.pressure[i]
-		b, ok := c.read(f)
+	for i := range 3 {
+		b, ok := c.read(ct, fPSICPU+i)
 		if !ok {
 			continue
 		}
 		some, full, hasSome, hasFull, err := kernfile.ParsePressure(b)
 		if err != nil {
-			c.failParse(f.Pathname(), err)
+			c.failParse(c.pathOf(ct, fPSICPU+i), err)
 			continue
 		}
 		if hasSome {
-			usec(s, ct.path(mPSICPUSome+2*i), some.Total, pctOfCPU)
+			usec(s, metricNames[mPSICPUSome+2*i], some.Total, pctOfCPU)
 		}
 		if hasFull {
-			usec(s, ct.path(mPSICPUFull+2*i), full.Total, pctOfCPU)
+			usec(s, metricNames[mPSICPUFull+2*i], full.Total, pctOfCPU)
 		}
 	}
 }

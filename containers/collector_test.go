@@ -267,7 +267,7 @@ func TestNameCollisionStable(t *testing.T) {
 		t.Helper()
 		plain, tagged := false, false
 		for _, m := range s.Metrics() {
-			plain = plain || strings.HasPrefix(m.Path, "containers."+node+".cpu.")
+			plain = plain || strings.HasPrefix(m.FullPath(), "containers."+node+".cpu.")
 		}
 		for _, m := range s.Tagged() {
 			tagged = tagged || strings.Contains(m.Path, ";container="+node+";") && strings.HasPrefix(m.Path, "container.cpu.")

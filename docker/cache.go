@@ -248,16 +248,26 @@ func (k *Cache) Run(ctx context.Context) {
 	}
 }
 
+// socketMissing is an error when the daemon's socket is not there (a host
+// without Docker): the refresh and the events stream stat it instead of
+// making an HTTP request whose dial fails. Such a request cost the
+// transport's goroutines, buffers and connection bookkeeping at every
+// refresh, every interval (5-9% of the agent's CPU on such a host, perf of
+// bench/daemon), and ran net/http's client code, whose pages then stayed
+// mapped in the agent's memory.
+func (k *Cache) socketMissing() error {
+	if _, err := os.Stat(k.c.Socket); err != nil {
+		return fmt.Errorf("docker socket: %w", err)
+	}
+	return nil
+}
+
 // Refresh lists the containers and inspects the new running ones (for
 // their host pid and configured image). Each API call is bounded by the
 // client's timeout.
 func (k *Cache) Refresh(ctx context.Context) error {
-	// A host without Docker: a stat of the socket instead of an HTTP
-	// request whose dial fails (the transport's goroutines, buffers and
-	// connection bookkeeping at every refresh, every interval: 5-9% of
-	// the agent's CPU on such a host, perf of bench/daemon).
-	if _, err := os.Stat(k.c.Socket); err != nil {
-		return fmt.Errorf("docker socket: %w", err)
+	if err := k.socketMissing(); err != nil {
+		return err
 	}
 	if k.c.APIVersion() == "" {
 		if _, err := k.c.Negotiate(ctx); err != nil {
@@ -350,7 +360,7 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 	backoff := k.opts.MinBackoff
 	for ctx.Err() == nil {
 		opened := false
-		err := k.c.Events(ctx, k.since, func() {
+		open := func() {
 			opened = true
 			backoff = k.opts.MinBackoff
 			k.mu.Lock()
@@ -360,7 +370,11 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 			}
 			k.connected = true
 			k.mu.Unlock()
-		}, k.handle)
+		}
+		err := k.socketMissing()
+		if err == nil {
+			err = k.c.Events(ctx, k.since, open, k.handle)
+		}
 		k.mu.Lock()
 		if k.connected {
 			k.connected, k.disconnected = false, time.Now()

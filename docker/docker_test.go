@@ -336,7 +336,7 @@ func TestHangingDaemon(t *testing.T) {
 		}
 		var names []string
 		for _, m := range s.Metrics() {
-			names = append(names, m.Path)
+			names = append(names, m.FullPath())
 		}
 		if !strings.Contains(strings.Join(names, " "), "containers."+id[:12]+".memory.usage_byte") {
 			t.Fatalf("the container is not published under its short id: %v", names)

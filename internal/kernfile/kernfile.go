@@ -48,15 +48,15 @@ func (f *Buf) Read(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fd.Close()
-	src := File{Path: path}
-	return f.fill(&src, fd, false, false)
+	return f.fill([]string{path}, fd, false, false)
 }
 
-// fill reads fd to its end: from offset 0 with pread when at is set (a
-// descriptor kept open), else from where it stands. whole: the kernel
-// makes the file in one piece, so a read shorter than asked is its end
-// (no second read to see the end).
-func (f *Buf) fill(src *File, fd rawFile, at, whole bool) ([]byte, error) {
+// fill reads fd, the file of path (Join; named only in errors), to its
+// end: from offset 0 with pread when at is set (a descriptor kept open),
+// else from where it stands. whole: the kernel makes the file in one
+// piece, so a read shorter than asked is its end (no second read to see
+// the end).
+func (f *Buf) fill(path []string, fd rawFile, at, whole bool) ([]byte, error) {
 	if f.b == nil {
 		f.b = make([]byte, 0, 4096)
 	}
@@ -64,7 +64,7 @@ func (f *Buf) fill(src *File, fd rawFile, at, whole bool) ([]byte, error) {
 	var lerr error
 	for {
 		if len(b) > MaxBytes {
-			lerr = &LimitError{Path: src.Pathname(), What: "bytes", Limit: MaxBytes}
+			lerr = &LimitError{Path: Join(path...), What: "bytes", Limit: MaxBytes}
 			b = b[:MaxBytes]
 			break
 		}
@@ -82,7 +82,7 @@ func (f *Buf) fill(src *File, fd rawFile, at, whole bool) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", src.Pathname(), err)
+			return nil, fmt.Errorf("read %s: %w", Join(path...), err)
 		}
 		if n == 0 || (whole && n < len(p)) {
 			break
@@ -94,7 +94,7 @@ func (f *Buf) fill(src *File, fd rawFile, at, whole bool) ([]byte, error) {
 	// the files of every day.
 	if len(b) > MaxLines && bytes.Count(b, nl) > MaxLines {
 		if lerr == nil {
-			lerr = &LimitError{Path: src.Pathname(), What: "lines", Limit: MaxLines}
+			lerr = &LimitError{Path: Join(path...), What: "lines", Limit: MaxLines}
 		}
 		b = b[:nthLineEnd(b, MaxLines)]
 	} else if lerr != nil {
