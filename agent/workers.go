@@ -19,8 +19,7 @@ const overrun = 10 * time.Millisecond
 // and on more only when the ones there are stuck. A goroutine per
 // collector (as before) cost a scheduler wake-up, often a steal by the
 // other processor and a stack to grow for each of ~20 collectors every
-// cycle: measured with bench/daemon, that was a quarter of the agent's
-// CPU for the host alone, more than the collectors' own parsing.
+// cycle (see procs for what it saved).
 type workers struct {
 	ctx     context.Context // the cycle's budget
 	t       time.Time       // the sample time

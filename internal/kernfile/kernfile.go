@@ -48,15 +48,15 @@ func (f *Buf) Read(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fd.Close()
-	return f.fill([]string{path}, fd, false, false)
+	return f.fill([]string{path}, fd, readOn, false)
 }
 
 // fill reads fd, the file of path (Join; named only in errors), to its
-// end: from offset 0 with pread when at is set (a descriptor kept open),
-// else from where it stands. whole: the kernel makes the file in one
+// end: from offset 0 with pread (a descriptor kept open), or from where
+// it stands (readOn). whole: the kernel makes the file in one
 // piece, so a read shorter than asked is its end (no second read to see
 // the end).
-func (f *Buf) fill(path []string, fd rawFile, at, whole bool) ([]byte, error) {
+func (f *Buf) fill(path []string, fd rawFile, how readHow, whole bool) ([]byte, error) {
 	if f.b == nil {
 		f.b = make([]byte, 0, 4096)
 	}
@@ -76,7 +76,7 @@ func (f *Buf) fill(path []string, fd rawFile, at, whole bool) ([]byte, error) {
 			b = nb
 		}
 		p := b[len(b):min(cap(b), MaxBytes+1)]
-		n, err := fd.read(p, int64(len(b)), at)
+		n, err := fd.read(p, int64(len(b)), how)
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			break

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"unsafe"
 )
 
 // rawFile is a bare descriptor read with plain system calls. os.Open
@@ -29,16 +30,31 @@ func openRaw(path string) (rawFile, error) {
 	}
 }
 
-// read reads into p, at off with pread when at is set (a descriptor kept
-// open across cycles), else from where the descriptor stands; io.EOF at
-// the end.
-func (r rawFile) read(p []byte, off int64, at bool) (int, error) {
+// readHow is how rawFile.read reads.
+type readHow uint8
+
+const (
+	// readOn: read(2) from where the descriptor stands (opened for this
+	// read only).
+	readOn readHow = iota
+	// readAt: pread(2) at the offset (a descriptor kept open).
+	readAt
+	// readAtNoWait: the same, without the scheduler's system-call
+	// bookkeeping (preadNoWait).
+	readAtNoWait
+)
+
+// read reads into p as how says; io.EOF at the end.
+func (r rawFile) read(p []byte, off int64, how readHow) (int, error) {
 	for {
 		var n int
 		var err error
-		if at {
+		switch how {
+		case readAtNoWait:
+			n, err = preadNoWait(r, p, off)
+		case readAt:
 			n, err = syscall.Pread(int(r), p, off)
-		} else {
+		default:
 			n, err = syscall.Read(int(r), p)
 		}
 		if err == syscall.EINTR {
@@ -52,6 +68,36 @@ func (r rawFile) read(p []byte, off int64, at bool) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// preadNoWait is pread(2) made with RawSyscall: the runtime is not told
+// that the thread enters the kernel. syscall.Pread tells it, and a read
+// that lasts longer than the runtime's monitor tick (20 µs: /proc/interrupts,
+// /proc/net/netstat, a memory.stat) has its processor taken away and handed
+// on, then the reading thread must find one again when it returns, thread
+// wake-ups and context switches each time; the monitor thread also keeps
+// polling every 20 µs while it sees system calls to retake. It is one of
+// three changes that cut the agent's CPU for the host alone by a quarter
+// (with the collectors on one worker and one processor: agent.workers,
+// agent.procs); measured, none of them alone is clear of the noise.
+//
+// The price: while the read lasts, its thread holds its processor, and a
+// garbage collection that must stop the world waits for it. So it is used
+// only for kept-open procfs and cgroupfs files, which the kernel prints from
+// its own memory under short locks; never for sysfs, whose attributes are
+// whatever their driver's show function does (it may wait on the
+// hardware), nor for a file opened for one read (the services collector's
+// /proc/<pid>/cmdline waits on that process's memory lock).
+func preadNoWait(r rawFile, p []byte, off int64) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	n, _, e := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(r), uintptr(ptr), uintptr(len(p)), uintptr(off), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 func (r rawFile) Close() error { return syscall.Close(int(r)) }
@@ -80,11 +126,23 @@ type Desc struct {
 	// Once: opened and closed at every read, never kept (a caller whose
 	// descriptor budget is spent).
 	Once  bool
-	kept  bool // fd is open
-	plain bool // not a kernel filesystem: never kept
+	state descState
 	whole bool // made in one piece (fill)
 	fd    int32
 }
+
+// descState is what a Desc holds (one byte, so that a Desc is 8).
+type descState uint8
+
+const (
+	closed     descState = iota // nothing open: the next read opens
+	plain                       // not a kernel filesystem: opened at every read
+	kept                        // fd kept open, read with pread (sysfs)
+	keptNoWait                  // fd kept open, read with preadNoWait (procfs, cgroupfs)
+)
+
+// open tells whether the descriptor is kept open.
+func (d *Desc) open() bool { return d.state == kept || d.state == keptNoWait }
 
 // Kernel filesystems that regenerate a file when it is read at offset 0.
 const (
@@ -105,23 +163,30 @@ func (f *Buf) ReadFile(k *File) ([]byte, error) {
 // ReadIn returns the whole content of the file named by path, its parts
 // joined only to open it (Join), kept open in d as ReadFile keeps a File.
 func (f *Buf) ReadIn(d *Desc, path ...string) ([]byte, error) {
-	if !d.kept {
+	if !d.open() {
 		fd, err := openRaw(Join(path...))
 		if err != nil {
 			return nil, err
 		}
-		keep := false
-		if !d.Once && !d.plain {
-			keep, d.whole = regenerated(fd, filepath.Base(path[len(path)-1]))
+		state := plain
+		if !d.Once && d.state != plain {
+			state, d.whole = regenerated(fd, filepath.Base(path[len(path)-1]))
 		}
-		if !keep {
-			d.plain = !d.Once
+		if d.Once {
+			state = closed
+		}
+		if state == closed || state == plain {
+			d.state = state
 			defer fd.Close()
-			return f.fill(path, fd, false, false)
+			return f.fill(path, fd, readOn, false)
 		}
-		d.fd, d.kept = int32(fd), true
+		d.fd, d.state = int32(fd), state
 	}
-	b, err := f.fill(path, rawFile(d.fd), true, d.whole)
+	how := readAt
+	if d.state == keptNoWait {
+		how = readAtNoWait
+	}
+	b, err := f.fill(path, rawFile(d.fd), how, d.whole)
 	if err != nil && b == nil {
 		d.Close()
 	}
@@ -156,33 +221,36 @@ func (k *File) Named() bool { return k.Path != "" || k.Name != "" }
 
 // Close closes the descriptor if it is open; a later read opens it again.
 func (d *Desc) Close() {
-	if d.kept {
+	if d.open() {
 		rawFile(d.fd).Close()
-		d.kept = false
+		d.state = closed
 	}
 }
 
-// regenerated tells whether fd is a file of a kernel filesystem (keep),
-// and whether the kernel makes its content in one piece (whole): a
-// cgroupfs file is printed by one seq_show call, so a read shorter than
-// the buffer is its end; the pid lists (cgroup.procs, tasks,
-// cgroup.threads) and, before Linux 5.9, memory.kmem.slabinfo are printed
-// a record at a time, as procfs' seq_files are, and a read ends where a
-// record did not fit.
-func regenerated(fd rawFile, base string) (keep, whole bool) {
+// regenerated tells how to keep fd: plain when it is not a file of a
+// kernel filesystem (never kept), keptNoWait for procfs and cgroupfs, kept
+// for sysfs (see preadNoWait); and whether the kernel makes its content in
+// one piece (whole): a cgroupfs file is printed by one seq_show call, so a
+// read shorter than the buffer is its end; the pid lists (cgroup.procs,
+// tasks, cgroup.threads) and, before Linux 5.9, memory.kmem.slabinfo are
+// printed a record at a time, as procfs' seq_files are, and a read ends
+// where a record did not fit.
+func regenerated(fd rawFile, base string) (state descState, whole bool) {
 	var st syscall.Statfs_t
 	if syscall.Fstatfs(int(fd), &st) != nil {
-		return false, false
+		return plain, false
 	}
 	switch uint32(st.Type) {
-	case procMagic, sysfsMagic:
-		return true, false
+	case procMagic:
+		return keptNoWait, false
+	case sysfsMagic:
+		return kept, false
 	case cgroupMagic, cgroup2Magic:
 		switch base {
 		case "cgroup.procs", "tasks", "cgroup.threads", "memory.kmem.slabinfo":
-			return true, false
+			return keptNoWait, false
 		}
-		return true, true
+		return keptNoWait, true
 	}
-	return false, false
+	return plain, false
 }

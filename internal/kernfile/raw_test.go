@@ -21,8 +21,8 @@ func TestFileKeptOpen(t *testing.T) {
 	var buf Buf
 	k := File{Path: "/proc/uptime"}
 	a, err := buf.ReadFile(&k)
-	if err != nil || !k.kept {
-		t.Fatalf("first read: %q %v, kept %v", a, err, k.kept)
+	if err != nil || !k.open() {
+		t.Fatalf("first read: %q %v, kept %v", a, err, k.open())
 	}
 	defer k.Close()
 	first := string(a)
@@ -39,13 +39,44 @@ func TestFileKeptOpen(t *testing.T) {
 	p := filepath.Join(dir, "stat")
 	os.WriteFile(p, []byte("one\n"), 0o644)
 	f := File{Path: p}
-	if b, err := buf.ReadFile(&f); err != nil || string(b) != "one\n" || f.kept {
-		t.Fatalf("fixture: %q %v kept %v", b, err, f.kept)
+	if b, err := buf.ReadFile(&f); err != nil || string(b) != "one\n" || f.open() {
+		t.Fatalf("fixture: %q %v kept %v", b, err, f.open())
 	}
 	os.WriteFile(p+".new", []byte("two\n"), 0o644)
 	os.Rename(p+".new", p)
 	if b, err := buf.ReadFile(&f); err != nil || string(b) != "two\n" {
 		t.Errorf("fixture replaced: %q %v", b, err)
+	}
+}
+
+// A kept file is read without the scheduler's system-call bookkeeping
+// only on procfs and cgroupfs (the kernel prints them from memory); a
+// sysfs attribute may wait on its driver, so it keeps the plain pread.
+func TestFileNoWaitOnlyProcAndCgroup(t *testing.T) {
+	tree := cgrouptest.New(t)
+	var buf Buf
+	for _, tc := range []struct {
+		path string
+		want descState
+	}{
+		{"/proc/uptime", keptNoWait},
+		{"/proc/self/net/dev", keptNoWait},
+		{"/sys/devices/system/cpu/online", kept},
+		{filepath.Join(tree.Roots[0], "cgroup.procs"), keptNoWait},
+	} {
+		if _, err := os.Stat(tc.path); err != nil {
+			t.Errorf("%s: %v", tc.path, err)
+			continue
+		}
+		k := File{Path: tc.path}
+		b, err := buf.ReadFile(&k)
+		if err != nil || len(b) == 0 {
+			t.Errorf("%s: %q %v", tc.path, b, err)
+		}
+		if k.state != tc.want {
+			t.Errorf("%s: kept as %d, want %d", tc.path, k.state, tc.want)
+		}
+		k.Close()
 	}
 }
 
@@ -58,19 +89,19 @@ func TestFileCgroupGone(t *testing.T) {
 	var buf Buf
 	k := File{Path: filepath.Join(tree.Roots[0], rel, "cgroup.procs")}
 	defer k.Close()
-	if _, err := buf.ReadFile(&k); err != nil || !k.kept {
-		t.Fatalf("read: %v kept %v", err, k.kept)
+	if _, err := buf.ReadFile(&k); err != nil || !k.open() {
+		t.Fatalf("read: %v kept %v", err, k.open())
 	}
 	tree.Rmdir(rel)
-	if _, err := buf.ReadFile(&k); err == nil || k.kept {
-		t.Errorf("read of a removed cgroup's file: %v, kept %v", err, k.kept)
+	if _, err := buf.ReadFile(&k); err == nil || k.open() {
+		t.Errorf("read of a removed cgroup's file: %v, kept %v", err, k.open())
 	}
 	if _, err := buf.ReadFile(&k); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("next read: %v, want not exist", err)
 	}
 	tree.Mkdir(rel)
-	if _, err := buf.ReadFile(&k); err != nil || !k.kept {
-		t.Errorf("cgroup made again: %v kept %v", err, k.kept)
+	if _, err := buf.ReadFile(&k); err != nil || !k.open() {
+		t.Errorf("cgroup made again: %v kept %v", err, k.open())
 	}
 }
 
@@ -93,8 +124,8 @@ func TestFileDirName(t *testing.T) {
 	for _, k := range []*File{&procs, &stat} {
 		got, err := buf.ReadFile(k)
 		want, _ := os.ReadFile(filepath.Join(dir, k.Name))
-		if err != nil || string(got) != string(want) || !k.kept {
-			t.Errorf("%s: %q %v (kept %v), want %q", k.Pathname(), got, err, k.kept, want)
+		if err != nil || string(got) != string(want) || !k.open() {
+			t.Errorf("%s: %q %v (kept %v), want %q", k.Pathname(), got, err, k.open(), want)
 		}
 	}
 	if procs.whole || !stat.whole {
