@@ -442,7 +442,7 @@ func NextTick(now time.Time, interval time.Duration) time.Time {
 // deadline of 80% of the interval so a hung one never delays the next tick.
 // heartbeat, when set, is called after every cycle (for the watchdog).
 func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
-	tuneRuntime()
+	tuneGC()
 	budget := a.opts.Interval * 8 / 10
 	for {
 		next := NextTick(time.Now(), a.opts.Interval)
@@ -488,12 +488,19 @@ const gcPercent = 25
 // cycle; each alone was within the noise.
 const procs = 1
 
-// tuneRuntime sets gcPercent and procs unless the environment sets GOGC
-// or GOMAXPROCS (an operator's choice wins).
-func tuneRuntime() {
+// tuneGC sets gcPercent unless the environment sets GOGC (an operator's
+// choice wins).
+func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
+}
+
+// SetProcs sets GOMAXPROCS to procs unless the environment sets it (an
+// operator's choice wins). It is for the daemon's main, not Run: it holds
+// for the whole process, and a test that runs agents in its own process
+// keeps its processors.
+func SetProcs() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(procs)
 	}

@@ -32,6 +32,7 @@ const flushTimeout = 10 * time.Second
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	agent.SetProcs()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
