@@ -259,10 +259,10 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 					if m.Prefix != nil {
 						group = *m.Prefix
 					}
-					lb.add(a.prefix, group, m.Path, m.Value, m.Int, m.IsInt)
+					lb.add(a.prefix, group, m.Path, m.Value(), m.Int(), m.IsInt())
 				}
 				for _, m := range r.sample.Tagged() {
-					lb.add("", "", m.Path, m.Value, m.Int, m.IsInt)
+					lb.add("", "", m.Path, m.Value(), m.Int(), m.IsInt())
 				}
 				r.settle(true)
 			case missed:

@@ -17,7 +17,7 @@ func rates(s *Sample, ts int64, counters ...counter) map[string]float64 {
 	}
 	got := map[string]float64{}
 	for _, m := range s.Metrics() {
-		got[m.Path] = m.Value
+		got[m.Path] = m.Value()
 	}
 	return got
 }
@@ -144,7 +144,7 @@ func TestPrefixedCountersRateByFullPath(t *testing.T) {
 		s.Counter("c.a.y", v)
 		got := map[string]float64{}
 		for _, m := range s.Metrics() {
-			got[m.FullPath()] = m.Value
+			got[m.FullPath()] = m.Value()
 		}
 		return got
 	}

@@ -10,7 +10,7 @@ import (
 // Metric is one value ready to publish. Its path, relative to
 // <prefix>.<host>, is *Prefix followed by Path (Path alone when Prefix is
 // nil; FullPath); its dynamic segments were sanitised by the collector
-// (see Segment). Raw counters keep every digit in Int (IsInt set), because a
+// (see Segment). Raw counters keep every digit (IsInt; Int), because a
 // float64 cannot hold a uint64 exactly.
 type Metric struct {
 	// Prefix is shared by a group of series (Sample.SetPrefix): a
@@ -18,10 +18,31 @@ type Metric struct {
 	// paths (1 KB of strings per container).
 	Prefix *string
 	Path   string
-	Value  float64
-	Int    uint64
-	IsInt  bool
+	// v is the integer when isInt, else the float64's bits: one word,
+	// so that a Metric is 40 bytes, not 48 (1000 containers publish
+	// 22 000 a cycle, kept for the next).
+	v     uint64
+	isInt bool
 }
+
+// Value is the metric's value (an integer's nearest float64).
+func (m *Metric) Value() float64 {
+	if m.isInt {
+		return float64(m.v)
+	}
+	return math.Float64frombits(m.v)
+}
+
+// Int is an integer metric's value with every digit (0 for a float).
+func (m *Metric) Int() uint64 {
+	if m.isInt {
+		return m.v
+	}
+	return 0
+}
+
+// IsInt tells whether the metric is an integer (GaugeInt, a raw counter).
+func (m *Metric) IsInt() bool { return m.isInt }
 
 // FullPath is the metric's path, *Prefix and Path joined.
 func (m *Metric) FullPath() string {
@@ -253,7 +274,7 @@ func (s *Sample) Gauge(path string, v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) || s.full() {
 		return
 	}
-	s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, Value: v})
+	s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, v: math.Float64bits(v)})
 }
 
 // GaugeInt publishes an integer gauge with every digit.
@@ -261,7 +282,7 @@ func (s *Sample) GaugeInt(path string, v uint64) {
 	if s.full() {
 		return
 	}
-	s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, Value: float64(v), Int: v, IsInt: true})
+	s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, v: v, isInt: true})
 }
 
 // Counter publishes a monotonic counter: the raw value in --counters mode,
@@ -275,7 +296,7 @@ func (s *Sample) Counter(path string, v uint64) {
 		// Remembered too, so a state file written by a --counters run
 		// serves a later rate run.
 		s.remember(path, v, s.matches(path))
-		s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, Value: float64(v), Int: v, IsInt: true})
+		s.out = append(s.out, Metric{Prefix: s.prefix, Path: path, v: v, isInt: true})
 		return
 	}
 	if d, ok := s.Delta(path, v); ok {
