@@ -34,10 +34,18 @@ type Output interface {
 
 // Taker is an Output that can keep b instead of copying it (Take, never
 // blocking either). The agent hands it a cycle's lines in buffers of about
-// chunkBytes as they fill, each one new: no buffer of a whole cycle's lines
-// is ever built, and the agent holds none between cycles.
+// chunkBytes as they fill, each one new or one the Taker gave back
+// (Recycler): no buffer of a whole cycle's lines is ever built, and the
+// agent holds none between cycles.
 type Taker interface {
 	Take(b []byte, lines int)
+}
+
+// Recycler is a Taker that hands back buffers it is done with (Buf: one
+// of at least size bytes' capacity, empty; nil when it has none): the
+// agent formats its next lines into them instead of new ones.
+type Recycler interface {
+	Buf(size int) []byte
 }
 
 // chunkBytes is the size of the buffers handed to a Taker. At 1000
@@ -335,7 +343,13 @@ func (l *lineBuf) add(prefix, group, path string, v float64, iv uint64, isInt bo
 			// socket parks.
 			runtime.Gosched()
 		}
-		l.b = make([]byte, 0, l.size)
+		l.b = nil
+		if r, ok := l.taker.(Recycler); ok {
+			l.b = r.Buf(l.size)
+		}
+		if l.b == nil {
+			l.b = make([]byte, 0, l.size)
+		}
 		l.size = chunkBytes
 	}
 	l.b = carbon.AppendLine(append(l.b, prefix...), group, path, v, iv, isInt, l.ts)
