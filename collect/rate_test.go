@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+// counter is a counter's path and value, as a collector emits it.
+type counter struct {
+	key string
+	v   uint64
+}
+
 // rates runs one cycle of the rate engine at unix time ts: the counters
 // are emitted in the order given, and the published per-second rates are
 // returned by path.

@@ -122,11 +122,6 @@ func (s *Sample) Full() bool { return s.full() }
 // collector had reached MaxMetrics.
 func (s *Sample) Dropped() int { return s.dropped }
 
-type counter struct {
-	key string
-	v   uint64
-}
-
 // ckey is a counter's name: the prefix it was emitted under and its path.
 type ckey struct {
 	prefix *string
