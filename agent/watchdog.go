@@ -43,21 +43,27 @@ func (w *Watchdog) stalledFor() (time.Duration, bool) {
 	return since, since > w.limit
 }
 
-// Run checks every limit/4 until ctx ends, and calls stalled once (then
-// returns) when the last beat is older than limit. stalled is expected to
-// flush what it can and exit.
+// Run calls stalled once (then returns) when the last beat is older than
+// limit, until ctx ends. stalled is expected to flush what it can and
+// exit. It wakes only when a stall would be due: limit after the last beat
+// it saw (plus a millisecond, to be past it), not on a ticker of its own
+// between the agent's ticks. A healthy agent beats every interval, so it
+// wakes once in five intervals (limit is five), and a stall is seen at
+// most a millisecond after limit.
 func (w *Watchdog) Run(ctx context.Context, stalled func(since time.Duration)) {
-	t := time.NewTicker(w.limit / 4)
+	t := time.NewTimer(w.limit + time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if since, ok := w.stalledFor(); ok {
-				stalled(since)
-				return
-			}
 		}
+		since, ok := w.stalledFor()
+		if ok {
+			stalled(since)
+			return
+		}
+		t.Reset(w.limit - since + time.Millisecond)
 	}
 }

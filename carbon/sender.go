@@ -613,6 +613,10 @@ func (l *link) write(b []byte) error {
 		}
 		b = b[n:]
 	}
+	// A deadline left set is a runtime timer that fires WriteTimeout
+	// later, a wake-up of the process for nothing at every interval
+	// longer than it (the default: 60 s against 10 s).
+	l.conn.SetWriteDeadline(time.Time{})
 	return nil
 }
 

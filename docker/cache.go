@@ -211,8 +211,8 @@ func (k *Cache) Live() bool {
 	return k.connected || (!k.disconnected.IsZero() && time.Since(k.disconnected) < time.Minute)
 }
 
-// Run refreshes the cache every Interval (sooner when poked) and follows the
-// events stream, until ctx is done.
+// Run refreshes the cache at every tick of the agent's Interval (sooner
+// when poked) and follows the events stream, until ctx is done.
 func (k *Cache) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if k.opts.Events != nil {
@@ -244,7 +244,12 @@ func (k *Cache) Run(ctx context.Context) {
 		if err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
 			k.errs.Fail("refresh", "docker refresh failed", err, "socket", k.c.Socket)
 		}
-		t.Reset(k.opts.Interval)
+		// The next refresh is at the agent's next tick (agent.NextTick: a
+		// wall-clock multiple of the interval), so the process wakes once
+		// for both: a timer of its own, at another phase, was one more
+		// wake-up of the process every interval.
+		now := time.Now()
+		t.Reset(now.Truncate(k.opts.Interval).Add(k.opts.Interval).Sub(now))
 	}
 }
 
