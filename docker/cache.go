@@ -244,13 +244,17 @@ func (k *Cache) Run(ctx context.Context) {
 		if err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
 			k.errs.Fail("refresh", "docker refresh failed", err, "socket", k.c.Socket)
 		}
-		// The next refresh is at the agent's next tick (agent.NextTick: a
-		// wall-clock multiple of the interval), so the process wakes once
-		// for both: a timer of its own, at another phase, was one more
-		// wake-up of the process every interval.
-		now := time.Now()
-		t.Reset(now.Truncate(k.opts.Interval).Add(k.opts.Interval).Sub(now))
+		t.Reset(k.untilTick())
 	}
+}
+
+// untilTick is the time to the agent's next tick (agent.NextTick: a
+// wall-clock multiple of the interval). The cache's timers fire then, so
+// the process wakes once for them and the agent's cycle: a timer of their
+// own, at another phase, was one more wake-up of the process every time.
+func (k *Cache) untilTick() time.Duration {
+	now := time.Now()
+	return now.Truncate(k.opts.Interval).Add(k.opts.Interval).Sub(now)
 }
 
 // socketMissing is an error when the daemon's socket is not there (a host
@@ -376,9 +380,17 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 			k.connected = true
 			k.mu.Unlock()
 		}
+		wait := backoff
 		err := k.socketMissing()
 		if err == nil {
 			err = k.c.Events(ctx, k.since, open, k.handle)
+		} else {
+			// No Docker on this host (yet): look again at the next tick,
+			// as the refresh does, not every MaxBackoff (six wake-ups a
+			// minute at the default interval). A daemon that starts in
+			// between is followed from then on, its events since k.since
+			// replayed.
+			wait = max(wait, k.untilTick())
 		}
 		k.mu.Lock()
 		if k.connected {
@@ -396,7 +408,7 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		if backoff *= 2; backoff > k.opts.MaxBackoff {
 			backoff = k.opts.MaxBackoff

@@ -462,6 +462,42 @@ func TestEventsAcrossRestart(t *testing.T) {
 	}
 }
 
+// A host where Docker starts after the agent: with no socket the events
+// stream is looked for again at the agent's ticks (not every MaxBackoff),
+// and once the daemon is there it is followed, an event from the moment
+// the daemon came up included.
+func TestEventsDaemonStartsLater(t *testing.T) {
+	d := newFake(t, "1.41", "1.12")
+	d.srv.Close() // no daemon yet: no socket
+	os.Remove(d.sock)
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	disp, err := events.New(events.Options{Host: "h", AuditFile: audit, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disp.Close()
+	cache := NewCache(NewClient(d.sock), Options{Interval: time.Second, Events: disp,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quietLog()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cache.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	time.Sleep(1500 * time.Millisecond)
+	if cache.Live() {
+		t.Fatal("events stream live with no daemon")
+	}
+	d.restart()
+	id := id64(5)
+	ns := time.Now().UnixNano()
+	d.add(Message{Status: "start", ID: id, From: "img:1", Type: "container", Action: "start",
+		Actor: Actor{ID: id, Attributes: map[string]string{"name": "late", "image": "img:1"}}, Time: ns / 1e9, TimeNano: ns})
+	waitLines(t, audit, 1)
+	if !cache.Live() {
+		t.Error("events stream not live once the daemon is up")
+	}
+}
+
 func readLines(t *testing.T, path string) []string {
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
