@@ -28,6 +28,15 @@ func (f Fanout) Take(b []byte, lines int) {
 	f.Enqueue(b, lines)
 }
 
+// Buf is the one sender's Buf; nil with several (Take copies b into each:
+// the caller's buffers are not theirs).
+func (f Fanout) Buf(size int) []byte {
+	if len(f) == 1 {
+		return f[0].Buf(size)
+	}
+	return nil
+}
+
 // Run runs every sender until ctx ends.
 func (f Fanout) Run(ctx context.Context) {
 	var wg sync.WaitGroup

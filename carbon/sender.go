@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -63,6 +64,7 @@ type Sender struct {
 	cfg     Config
 	log     *slog.Logger
 	src     source
+	spare   spare // written buffers Carbon has, for Buf
 	wake    chan struct{}
 	closing chan chan struct{} // Close asks the idle Run goroutine
 
@@ -157,6 +159,63 @@ func (s *Sender) Take(b []byte, lines int) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Buf returns a buffer of at least size bytes' capacity, empty, whose
+// lines Carbon has (out of the resend window), for the caller's next
+// lines; nil when there is none. The agent formats into buffers it takes
+// here, so a cycle's lines (1.6 MB at 1000 containers, in 64 KB
+// buffers) are mostly formatted into the ones that left the window during
+// the same cycle, not into new ones: no heap growth and garbage
+// collection for them.
+func (s *Sender) Buf(size int) []byte { return s.spare.get(size) }
+
+// acked: a has left the window (Carbon has it).
+func (s *Sender) acked(a batch) {
+	s.src.acked(a)
+	if !a.spooled {
+		s.spare.put(a.b)
+	}
+}
+
+// spare keeps a few buffers the sender is done with (Buf). Only a few:
+// an idle buffer is memory held for nothing; while a cycle's lines are
+// written, each written buffer pushes one out of the window, and the
+// agent takes it for the next (it yields to the sender after each Take).
+type spare struct {
+	mu   sync.Mutex
+	bufs [][]byte
+}
+
+const spareBufs = 2
+
+func (p *spare) put(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if len(p.bufs) < spareBufs {
+		p.bufs = append(p.bufs, b[:0])
+	}
+	p.mu.Unlock()
+}
+
+// get pops the last buffer put; nil when there is none or it is smaller
+// than size (dropped: the sizes of a host's cycle are about the same).
+func (p *spare) get(size int) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.bufs)
+	if n == 0 {
+		return nil
+	}
+	b := p.bufs[n-1]
+	p.bufs[n-1] = nil
+	p.bufs = p.bufs[:n-1]
+	if cap(b) < size {
+		return nil
+	}
+	return b
 }
 
 // Stats returns the counters. Without a spool Sent+Queued+Dropped always
@@ -327,7 +386,7 @@ func (s *Sender) Run(ctx context.Context) {
 			case <-s.wake:
 			case reply := <-s.closing:
 				for _, a := range l.closeAcked() {
-					s.src.acked(a)
+					s.acked(a)
 				}
 				close(reply)
 			}
@@ -346,7 +405,7 @@ func (s *Sender) Run(ctx context.Context) {
 					// What the current one has not acknowledged by an
 					// orderly close goes again, to the preferred one.
 					for _, a := range l.closeAcked() {
-						s.src.acked(a)
+						s.acked(a)
 					}
 					if w := l.takeWindow(); len(w) > 0 {
 						s.src.rewind(w)
@@ -416,7 +475,7 @@ func (s *Sender) Run(ctx context.Context) {
 		s.sent.Add(uint64(b.lines))
 		s.src.written(b)
 		for _, a := range l.remember(b) {
-			s.src.acked(a)
+			s.acked(a)
 		}
 	}
 }

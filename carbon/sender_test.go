@@ -512,3 +512,43 @@ func TestAcceptThenCloseBacksOff(t *testing.T) {
 		t.Fatalf("redialled in a tight loop: %+v", st)
 	}
 }
+
+// Buffers whose lines left the resend window come back through Buf, and
+// formatting into them never touches lines Carbon may still need: every
+// line arrives, in order.
+func TestTakenBuffersComeBack(t *testing.T) {
+	srv := listen(t, "127.0.0.1:0")
+	// A window of 4 KB: a batch of 100 lines is ~1.7 KB.
+	s := start(t, Config{Addr: srv.ln.Addr().String(), SendBuffer: 1024})
+	taken := map[*byte]bool{}
+	recycled := 0
+	for i := 0; i < 20; i++ {
+		want := lines(i*100, 100)
+		b := s.Buf(len(want))
+		if b != nil {
+			if len(b) != 0 || !taken[&b[:1][0]] {
+				t.Fatalf("Buf gave %d bytes, one of ours: %v", len(b), taken[&b[:1][0]])
+			}
+			recycled++
+		} else {
+			b = make([]byte, 0, len(want))
+		}
+		b = append(b, want...)
+		taken[&b[0]] = true
+		s.Take(b, 100)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	got := waitLines(t, srv, 2000)
+	for i, l := range got {
+		if l != fmt.Sprintf("test.m %d 100", i) {
+			t.Fatalf("line %d = %q", i, l)
+		}
+	}
+	if recycled < 5 {
+		t.Errorf("%d of 20 buffers came back, want about half: a batch leaves a 4 KB window after a few more (11 here)", recycled)
+	}
+}

@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+// counter is a counter's path and value, as a collector emits it.
+type counter struct {
+	key string
+	v   uint64
+}
+
 // rates runs one cycle of the rate engine at unix time ts: the counters
 // are emitted in the order given, and the published per-second rates are
 // returned by path.
@@ -17,7 +23,7 @@ func rates(s *Sample, ts int64, counters ...counter) map[string]float64 {
 	}
 	got := map[string]float64{}
 	for _, m := range s.Metrics() {
-		got[m.Path] = m.Value
+		got[m.Path] = m.Value()
 	}
 	return got
 }
@@ -144,7 +150,7 @@ func TestPrefixedCountersRateByFullPath(t *testing.T) {
 		s.Counter("c.a.y", v)
 		got := map[string]float64{}
 		for _, m := range s.Metrics() {
-			got[m.FullPath()] = m.Value
+			got[m.FullPath()] = m.Value()
 		}
 		return got
 	}
@@ -165,4 +171,39 @@ func TestPrefixedCountersRateByFullPath(t *testing.T) {
 	r := NewSample(time.Time{}, false, State{})
 	r.Restore(st)
 	wantRates(t, cycle(r, 1030, []*string{&a, &b}, 400), map[string]float64{"c.a.x": 10, "c.b.x": 10, "c.a.y": 10})
+}
+
+// While the order stays the names are the previous cycle's, kept once: a
+// counter added after the last, the last gone, a name that differs midway
+// each leave the state (Next) and the rates of the cycle after with every
+// counter under its own name.
+func TestRateNamesKeptOnce(t *testing.T) {
+	s := NewSample(time.Time{}, false, State{})
+	state := func(want map[string]uint64) {
+		t.Helper()
+		st := s.Next()
+		if len(st.Counters) != len(want) {
+			t.Fatalf("state %v, want %v", st.Counters, want)
+		}
+		for k, v := range want {
+			if g, ok := st.Counters[k]; !ok || g != v {
+				t.Fatalf("state %v, want %v", st.Counters, want)
+			}
+		}
+	}
+	rates(s, 1000, counter{"a", 10}, counter{"b", 20})
+	wantRates(t, rates(s, 1010, counter{"a", 20}, counter{"b", 30}, counter{"c", 40}),
+		map[string]float64{"a": 1, "b": 1})
+	state(map[string]uint64{"a": 20, "b": 30, "c": 40})
+	wantRates(t, rates(s, 1020, counter{"a", 30}, counter{"b", 40}),
+		map[string]float64{"a": 1, "b": 1})
+	state(map[string]uint64{"a": 30, "b": 40})
+	wantRates(t, rates(s, 1030, counter{"a", 40}, counter{"x", 1}, counter{"b", 50}),
+		map[string]float64{"a": 1, "b": 1})
+	state(map[string]uint64{"a": 40, "x": 1, "b": 50})
+	wantRates(t, rates(s, 1040, counter{"a", 50}, counter{"x", 11}, counter{"b", 60}, counter{"c", 70}),
+		map[string]float64{"a": 1, "x": 1, "b": 1})
+	state(map[string]uint64{"a": 50, "x": 11, "b": 60, "c": 70})
+	wantRates(t, rates(s, 1050, counter{"a", 60}, counter{"x", 21}, counter{"b", 70}, counter{"c", 80}),
+		map[string]float64{"a": 1, "x": 1, "b": 1, "c": 1})
 }

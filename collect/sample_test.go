@@ -18,7 +18,7 @@ func TestAlsoTaggedCopiesOnlyWhatWasEmitted(t *testing.T) {
 	if got := s.Metrics(); len(got) != 1 || got[0].Path != "g" {
 		t.Fatalf("plain: %+v", got)
 	}
-	if got := s.Tagged(); len(got) != 1 || got[0].Path != "g;host=h" || got[0].Value != 2 {
+	if got := s.Tagged(); len(got) != 1 || got[0].Path != "g;host=h" || got[0].Value() != 2 {
 		t.Fatalf("tagged: %+v", got)
 	}
 	s.Reset(time.Unix(1001, 0))

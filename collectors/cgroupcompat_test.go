@@ -39,7 +39,7 @@ func compatLines(t *testing.T, f func(collect.Deps) (collect.Collector, error), 
 	}
 	var out []string
 	for _, m := range s.Metrics() {
-		out = append(out, m.Path+" "+strconv.FormatFloat(m.Value, 'f', -1, 64))
+		out = append(out, m.Path+" "+strconv.FormatFloat(m.Value(), 'f', -1, 64))
 	}
 	sort.Strings(out)
 	return out

@@ -142,6 +142,6 @@ func netBits(s *collect.Sample, mark int, path string, bytes uint64) {
 		return
 	}
 	if ms := s.Metrics(); mark < len(ms) {
-		s.Gauge(path, ms[mark].Value*8)
+		s.Gauge(path, ms[mark].Value()*8)
 	}
 }

@@ -285,3 +285,38 @@ func TestNameCollisionStable(t *testing.T) {
 	wantNode(s, "web_1", idA)
 	wantNode(s, "web_1_"+idE[:12], idE)
 }
+
+// The list handed to Known is the cycle before's while nothing in it
+// changed (the services collector compares it without building anything),
+// a new one when a container goes; a reader's list stays as it was.
+func TestKnownListKeptWhileUnchanged(t *testing.T) {
+	h, root := copyHost(t, "v2")
+	known := NewKnown()
+	c := newTest(t, h, Options{Known: known})
+	collectOnce(t, c, 1000, false, collect.State{})
+	first := known.Running()
+	collectOnce(t, c, 1060, false, collect.State{})
+	if again := known.Running(); len(first) == 0 || len(again) != len(first) || &again[0] != &first[0] {
+		t.Fatalf("unchanged containers: a new list (%d, then %d)", len(first), len(again))
+	}
+	if err := os.RemoveAll(filepath.Join(root, "sys/fs/cgroup/system.slice/docker-"+idA+".scope")); err != nil {
+		t.Fatal(err)
+	}
+	collectOnce(t, c, 1120, false, collect.State{})
+	after := known.Running()
+	if len(after) != len(first)-1 {
+		t.Fatalf("%d containers after one went, want %d", len(after), len(first)-1)
+	}
+	had := false
+	for i := range after {
+		if after[i].ID == idA {
+			t.Errorf("the container that went is still listed")
+		}
+	}
+	for i := range first {
+		had = had || first[i].ID == idA
+	}
+	if !had {
+		t.Errorf("the reader's list changed: %v", first)
+	}
+}

@@ -74,7 +74,7 @@ func collectOnce(t testing.TB, c collect.Collector, ts int64, raw bool, prev col
 func render(ms []collect.Metric) []string {
 	lines := make([]string, 0, len(ms))
 	for _, m := range ms {
-		line := string(carbon.AppendLine(nil, "", m.FullPath(), m.Value, m.Int, m.IsInt, 0))
+		line := string(carbon.AppendLine(nil, "", m.FullPath(), m.Value(), m.Int(), m.IsInt(), 0))
 		lines = append(lines, strings.TrimSuffix(line, " 0\n"))
 	}
 	sort.Strings(lines)

@@ -4,6 +4,7 @@ package containers
 
 import (
 	"context"
+	"maps"
 	"sync"
 )
 
@@ -59,19 +60,40 @@ func (k *Known) set(list []Running) {
 	k.once.Do(func() { close(k.ready) })
 }
 
-// publishKnown hands the published containers to Options.Known. A new
-// slice every cycle: readers keep theirs without locking.
+// publishKnown hands the published containers to Options.Known. The list
+// of the cycle before when nothing in it changed (readers compare it
+// without building anything: the services collector), else a new slice:
+// readers keep theirs without locking.
 func (c *collector) publishKnown(live []*container) {
 	if c.opts.Known == nil {
 		return
 	}
-	list := make([]Running, 0, len(live))
-	for _, ct := range live {
+	prev := c.opts.Known.Running()
+	var list []Running
+	for i, ct := range live {
 		r := Running{ID: ct.id, Name: ct.rawName, Node: ct.node, Tags: ct.tagSuffix, CgroupDir: ct.f.procsDir, Pid: ct.pid}
 		if info, ok := c.infoOf(ct); ok {
 			r.Image, r.Labels = info.Image, info.Labels
 		}
+		if list == nil {
+			if i < len(prev) && sameRunning(&prev[i], &r) {
+				continue
+			}
+			list = append(make([]Running, 0, len(live)), prev[:i]...)
+		}
 		list = append(list, r)
 	}
+	if list == nil {
+		if len(prev) == len(live) && prev != nil {
+			return // the same list
+		}
+		list = append(make([]Running, 0, len(live)), prev[:len(live)]...)
+	}
 	c.opts.Known.set(list)
+}
+
+// sameRunning tells whether a and b say the same (every field of Running).
+func sameRunning(a, b *Running) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Image == b.Image && a.Node == b.Node &&
+		a.Tags == b.Tags && a.CgroupDir == b.CgroupDir && a.Pid == b.Pid && maps.Equal(a.Labels, b.Labels)
 }

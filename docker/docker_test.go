@@ -687,7 +687,7 @@ func TestDiamondCollector(t *testing.T) {
 	}
 	var got []string
 	for _, m := range s.Metrics() {
-		got = append(got, fmt.Sprintf("%s %d", m.Path, m.Int))
+		got = append(got, fmt.Sprintf("%s %d", m.Path, m.Int()))
 	}
 	const p = "docker.containers.web."
 	want := []string{"docker.containers_running_count 1", "docker.containers_stopped_count 1",

@@ -139,7 +139,7 @@ func TestCountsSuppressAudit(t *testing.T) {
 		d.Settle(true)
 		m := map[string]float64{}
 		for _, x := range s.Metrics() {
-			m[x.Path] = x.Value
+			m[x.Path] = x.Value()
 		}
 		return m
 	}
@@ -190,7 +190,7 @@ func TestCountsCarriedUntilPublished(t *testing.T) {
 		d.Settle(published)
 		m := map[string]float64{}
 		for _, x := range s.Metrics() {
-			m[strings.TrimPrefix(x.Path, "containers.events.")] = x.Value
+			m[strings.TrimPrefix(x.Path, "containers.events.")] = x.Value()
 		}
 		return m
 	}

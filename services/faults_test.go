@@ -71,7 +71,7 @@ func TestProbeFaults(t *testing.T) {
 					if strings.HasPrefix(m.Path, k.node()+".") {
 						t.Errorf("published %s", m.Path)
 					}
-					if m.Path == "agent.services."+k.node()+".failed" && m.Int >= 1 {
+					if m.Path == "agent.services."+k.node()+".failed" && m.Int() >= 1 {
 						failed = true
 					}
 				}

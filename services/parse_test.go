@@ -151,3 +151,28 @@ func TestWithTag(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// The containers are the same in any order; another id, node or tags, or
+// one more, is a change (a discovery pass).
+func TestSameContainers(t *testing.T) {
+	a := []Container{{ID: "1", Node: "web", Tags: ";t=a"}, {ID: "2", Node: "db"}}
+	for _, c := range []struct {
+		b    []Container
+		same bool
+	}{
+		{[]Container{{ID: "1", Node: "web", Tags: ";t=a"}, {ID: "2", Node: "db"}}, true},
+		{[]Container{{ID: "2", Node: "db"}, {ID: "1", Node: "web", Tags: ";t=a"}}, true},
+		{[]Container{{ID: "1", Node: "web", Tags: ";t=b"}, {ID: "2", Node: "db"}}, false},
+		{[]Container{{ID: "1", Node: "web2", Tags: ";t=a"}, {ID: "2", Node: "db"}}, false},
+		{[]Container{{ID: "3", Node: "web", Tags: ";t=a"}, {ID: "2", Node: "db"}}, false},
+		{[]Container{{ID: "1", Node: "web", Tags: ";t=a"}}, false},
+		{nil, false},
+	} {
+		if got := sameContainers(a, c.b); got != c.same {
+			t.Errorf("%v against %v: same %v, want %v", a, c.b, got, c.same)
+		}
+	}
+	if !sameContainers(nil, []Container{}) {
+		t.Errorf("no containers, twice: a change")
+	}
+}

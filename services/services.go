@@ -172,7 +172,7 @@ type Collector struct {
 	cycles     int
 	discovered bool                   // a discovery pass has run (it may have found nothing)
 	watch      *watcher               // new service processes between passes
-	lastSet    string                 // container ids of the last discovery
+	lastList   []Container            // the containers of the last discovery
 	cache      map[string][]*Instance // per container (id, node, tags), "" the host
 	sinceDisc  int
 	instances  []*Instance
@@ -209,7 +209,6 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 		list = c.opts.Containers.Running()
 	}
 	c.cycles++
-	set := containerSet(list)
 	if c.watch == nil {
 		c.watch = newWatcher(c.h.Proc)
 	}
@@ -225,14 +224,14 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 		every *= eventsRediscover
 	}
 	full := !c.discovered || c.sinceDisc >= every || c.rediscNow || started
-	if full || set != c.lastSet {
+	if full || !sameContainers(list, c.lastList) {
 		start := time.Now()
 		inst, err := c.discover(ctx, list, full)
 		c.discSecs = time.Since(start).Seconds()
 		if err != nil && inst == nil {
 			return fmt.Errorf("discover: %w", err)
 		}
-		c.instances, c.lastSet, c.discovered = inst, set, true
+		c.instances, c.lastList, c.discovered = inst, list, true
 		c.watch.found(inst)
 		if full {
 			c.sinceDisc, c.rediscNow = 0, false
@@ -309,6 +308,24 @@ func (in *Instance) describe() string {
 	return fmt.Sprintf("%s %s at %s", where, in.Kind, at)
 }
 
+// sameContainers tells whether a and b are the same containers (by id,
+// node and tags), in any order. The containers collector hands over the
+// same list while nothing changed, so mostly a comparison in order
+// settles it without building anything (1000 containers' ids, joined, were
+// ~100 KB a cycle).
+func sameContainers(a, b []Container) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Node != b[i].Node || a[i].Tags != b[i].Tags {
+			return containerSet(a) == containerSet(b)
+		}
+	}
+	return true
+}
+
+// containerSet is the containers' ids, nodes and tags, sorted.
 func containerSet(list []Container) string {
 	ids := make([]string, len(list))
 	for i, c := range list {
