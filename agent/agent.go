@@ -481,15 +481,17 @@ func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 // 1000 containers, under 2 MB for the host alone) and a cycle allocates
 // little on top (its lines go into buffers the sender gave back:
 // Recycler), so a collection costs 1-2 ms of CPU. Go's default of 100
-// lets the heap grow to twice the live size before collecting; at 15 it
-// stays within about a seventh above it. Measured with bench/daemon at
-// 1000 containers: 100 to 25, agent PSS 36.8 -> 26.1 MB for 1.3x -> 1.4x
-// the floor's CPU (within the run-to-run noise); 25 to 15 with the
-// recycled line buffers, 17.2-17.3 -> 16.7 MB (10: 16.7 MB too), fewer
-// collections than at 25 without them (16 against 21 in 20 s). A fixed
-// memory limit would not scale with the number of containers: above it
-// the runtime collects continuously.
-const gcPercent = 15
+// lets the heap grow to twice the live size before collecting; at 25 it
+// stays within a quarter above it. Measured with bench/daemon at 1000
+// containers: 100 to 25, agent PSS 36.8 -> 26.1 MB for 1.3x -> 1.4x the
+// floor's CPU (within the run-to-run noise). 15 measured 16.7-17.0 MB
+// against 17.2-17.3 MB at 1000 containers, but host only 1.92-2.51 ms of
+// CPU per cycle against 1.70-1.83 ms (the runtime's smallest heap goal
+// scales with GOGC, so a small heap is collected more often): not taken,
+// the host's CPU is the nearer target. A fixed memory limit would not
+// scale with the number of containers: above it the runtime collects
+// continuously.
+const gcPercent = 25
 
 // procs is the agent's GOMAXPROCS. Its work is a short burst per tick,
 // mostly system calls, and a second processor buys no useful parallelism
