@@ -111,17 +111,13 @@ func TestCycleIsolatesHangAndPanic(t *testing.T) {
 	}
 }
 
-// Collectors run one after the other on one worker: two hung collectors
-// ahead of the others must not hold them up until the deadline (each
-// stuck worker is relieved by another after an overrun), and the ones
-// behind return in time, in every cycle, while the hung ones are skipped.
-func TestCycleHungCollectorsFirstDoNotHoldUpTheRest(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	hang := func(context.Context, *collect.Sample) error { <-release; return nil }
-	fs := []collect.Factory{factory("hang1", hang), factory("hang2", hang)}
-	for i := 0; i < 5; i++ {
-		fs = append(fs, factory(fmt.Sprintf("c%d", i), func(_ context.Context, s *collect.Sample) error {
+// gaugeAgent is an agent (prefix p.h) of the collectors first, then n
+// more named by the format name, each publishing v = 1.
+func gaugeAgent(t *testing.T, first []collect.Factory, name string, n int) *Agent {
+	t.Helper()
+	fs := first
+	for i := 0; i < n; i++ {
+		fs = append(fs, factory(fmt.Sprintf(name, i), func(_ context.Context, s *collect.Sample) error {
 			s.Gauge("v", 1)
 			return nil
 		}))
@@ -130,6 +126,18 @@ func TestCycleHungCollectorsFirstDoNotHoldUpTheRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// Collectors run one after the other on one worker: two hung collectors
+// ahead of the others must not hold them up until the deadline (each
+// stuck worker is relieved by another after an overrun), and the ones
+// behind return in time, in every cycle, while the hung ones are skipped.
+func TestCycleHungCollectorsFirstDoNotHoldUpTheRest(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hang := func(context.Context, *collect.Sample) error { <-release; return nil }
+	a := gaugeAgent(t, []collect.Factory{factory("hang1", hang), factory("hang2", hang)}, "c%d", 5)
 	out := &bufOutput{}
 	for cycle := 0; cycle < 3; cycle++ {
 		a.Cycle(context.Background(), time.Now(), int64(cycle), 500*time.Millisecond, out)
@@ -222,16 +230,7 @@ func TestCycleSlowCollectorDoesNotFailTheOthers(t *testing.T) {
 		}
 		return nil
 	})}
-	for i := 0; i < 20; i++ {
-		fs = append(fs, factory(fmt.Sprintf("c%02d", i), func(_ context.Context, s *collect.Sample) error {
-			s.Gauge("v", 1)
-			return nil
-		}))
-	}
-	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Second, Logger: quiet(), Factories: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := gaugeAgent(t, fs, "c%02d", 20)
 	out := &bufOutput{}
 	for cycle := 0; cycle < 10; cycle++ {
 		for a.runners[0].busy.Load() { // the slow one returns before its next start
@@ -323,10 +322,10 @@ func TestCycleHandsItsBufferToATaker(t *testing.T) {
 	}
 }
 
-// A Taker is handed a big cycle in buffers of at most chunkBytes, each of
-// whole lines counted right, which together are the cycle's lines in order.
-func TestCycleHandsATakerWholeLinesInChunks(t *testing.T) {
-	const n = 10000 // ~300 KB of lines
+// bigCycleAgent is an agent whose one collector publishes n gauges each
+// cycle (a big cycle's lines), closed at the end of the test.
+func bigCycleAgent(t *testing.T, n int) *Agent {
+	t.Helper()
 	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
 		Factories: []collect.Factory{
 			factory("g", func(_ context.Context, s *collect.Sample) error {
@@ -339,7 +338,15 @@ func TestCycleHandsATakerWholeLinesInChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	t.Cleanup(a.Close)
+	return a
+}
+
+// A Taker is handed a big cycle in buffers of at most chunkBytes, each of
+// whole lines counted right, which together are the cycle's lines in order.
+func TestCycleHandsATakerWholeLinesInChunks(t *testing.T) {
+	const n = 10000 // ~300 KB of lines
+	a := bigCycleAgent(t, n)
 	out := &takeOutput{}
 	lines := a.Cycle(context.Background(), time.Now(), 100, time.Second, out)
 	if len(out.bufs) < 3 {
@@ -411,19 +418,7 @@ func (o *recycleOutput) Buf(size int) []byte {
 // handed over are the cycle's, in the buffers it gave.
 func TestCycleFormatsIntoARecyclersBuffers(t *testing.T) {
 	const n = 10000 // ~300 KB of lines
-	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: time.Minute, Logger: quiet(),
-		Factories: []collect.Factory{
-			factory("g", func(_ context.Context, s *collect.Sample) error {
-				for i := range n {
-					s.Gauge(fmt.Sprintf("g.series_%05d", i), float64(i)+0.5)
-				}
-				return nil
-			}),
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := bigCycleAgent(t, n)
 	plain := &takeOutput{}
 	a.Cycle(context.Background(), time.Now(), 100, time.Second, plain)
 	out := &recycleOutput{}
