@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/agent"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
 	"github.com/nodemetrics/nodemetrics/internal/ratelog"
@@ -248,13 +249,12 @@ func (k *Cache) Run(ctx context.Context) {
 	}
 }
 
-// untilTick is the time to the agent's next tick (agent.NextTick: a
-// wall-clock multiple of the interval). The cache's timers fire then, so
-// the process wakes once for them and the agent's cycle: a timer of their
-// own, at another phase, was one more wake-up of the process every time.
+// untilTick is the time to the agent's next tick (a wall-clock multiple
+// of the interval). The cache's timers fire then, so the process wakes
+// once for them and the agent's cycle: a timer of their own, at another
+// phase, was one more wake-up of the process every time.
 func (k *Cache) untilTick() time.Duration {
-	now := time.Now()
-	return now.Truncate(k.opts.Interval).Add(k.opts.Interval).Sub(now)
+	return time.Until(agent.NextTick(time.Now(), k.opts.Interval))
 }
 
 // socketMissing is an error when the daemon's socket is not there (a host
