@@ -168,12 +168,13 @@ func (f *Buf) ReadIn(d *Desc, path ...string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		state := plain
-		if !d.Once && d.state != plain {
+		var state descState // closed: opened for this read only (Once)
+		switch {
+		case d.Once:
+		case d.state == plain: // found so at an earlier read
+			state = plain
+		default:
 			state, d.whole = regenerated(fd, filepath.Base(path[len(path)-1]))
-		}
-		if d.Once {
-			state = closed
 		}
 		if state == closed || state == plain {
 			d.state = state
