@@ -236,6 +236,9 @@ type container struct {
 	// paths (collect.Sample.SetPrefix): a new string when node changes.
 	prefix *string
 	f      files
+	// counters are its cgroup counters' last values, by metric index
+	// (metricNames), kept here rather than by name in the Sample.
+	counters collect.Counters
 
 	// keep: the files are kept open, fds of them taken from the
 	// process's descriptor budget.
@@ -525,7 +528,7 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 		return
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
-		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true}
+		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:])}
 	ct.dirs[c.root] = c.below(abs, name)
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
@@ -784,17 +787,17 @@ func (c *collector) kv(ct *container, i int, keys []string) bool {
 	return true
 }
 
-// usec publishes a CPU time counter kept in microseconds: in rate mode
-// multiplied by scale (1e-4: % of one CPU; 1e-6: seconds per second), in
-// raw mode as microseconds.
-func usec(s *collect.Sample, path string, v uint64, scale float64) {
+// usec publishes metric m, a CPU time counter kept in microseconds: in
+// rate mode multiplied by scale (1e-4: % of one CPU; 1e-6: seconds per
+// second), in raw mode as microseconds.
+func usec(s *collect.Sample, ct *container, m int, v uint64, scale float64) {
 	if s.Raw {
-		s.GaugeInt(path, v)
+		s.GaugeInt(metricNames[m], v)
 		return
 	}
-	if d, ok := s.Delta(path, v); ok {
+	if d, ok := s.DeltaAt(&ct.counters, m, v); ok {
 		if el, ok := s.Elapsed(); ok {
-			s.Gauge(path, float64(d)/el*scale)
+			s.Gauge(metricNames[m], float64(d)/el*scale)
 		}
 	}
 }
@@ -1145,10 +1148,10 @@ func (c *collector) readPressure(s *collect.Sample, ct *container) {
 			continue
 		}
 		if hasSome {
-			usec(s, metricNames[mPSICPUSome+2*i], some.Total, pctOfCPU)
+			usec(s, ct, mPSICPUSome+2*i, some.Total, pctOfCPU)
 		}
 		if hasFull {
-			usec(s, metricNames[mPSICPUFull+2*i], full.Total, pctOfCPU)
+			usec(s, ct, mPSICPUFull+2*i, full.Total, pctOfCPU)
 		}
 	}
 }
