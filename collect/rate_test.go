@@ -207,3 +207,70 @@ func TestRateNamesKeptOnce(t *testing.T) {
 	wantRates(t, rates(s, 1050, counter{"a", 60}, counter{"x", 21}, counter{"b", 70}, counter{"c", 80}),
 		map[string]float64{"a": 1, "x": 1, "b": 1, "c": 1})
 }
+
+// Counters kept at slots (a container's) rate as counters remembered by
+// name do: against the previous cycle's value under the same full path,
+// nothing after a cycle without them or under a new prefix, the state
+// file's values after a restart; Next gives each its full path.
+func TestCountersAtSlots(t *testing.T) {
+	names := []string{"x", "y"}
+	a, b := "c.a.", "c.b."
+	ca, cb := NewCounters(names), NewCounters(names)
+	// cycle reads a's slots (when pa is set) and b's x, under their
+	// prefixes, all at v.
+	cycle := func(s *Sample, ts int64, pa *string, v uint64) map[string]float64 {
+		s.Reset(time.Unix(ts, 0))
+		if pa != nil {
+			s.SetPrefix(pa)
+			s.CounterAt(&ca, 0, v)
+			s.CounterAt(&ca, 1, v)
+		}
+		s.SetPrefix(&b)
+		s.CounterAt(&cb, 0, v)
+		s.SetPrefix(nil)
+		got := map[string]float64{}
+		for _, m := range s.Metrics() {
+			got[m.FullPath()] = m.Value()
+		}
+		return got
+	}
+	s := NewSample(time.Time{}, false, State{})
+	wantRates(t, cycle(s, 1000, &a, 100), nil)
+	wantRates(t, cycle(s, 1010, &a, 200), map[string]float64{"c.a.x": 10, "c.a.y": 10, "c.b.x": 10})
+	st := s.Next()
+	if st.Counters["c.a.x"] != 200 || st.Counters["c.a.y"] != 200 || st.Counters["c.b.x"] != 200 || len(st.Counters) != 3 {
+		t.Fatalf("state %v", st.Counters)
+	}
+	// a's prefix a new string of the same content: the same series.
+	a2 := "c." + "a."
+	wantRates(t, cycle(s, 1020, &a2, 300), map[string]float64{"c.a.x": 10, "c.a.y": 10, "c.b.x": 10})
+	// a not read for a cycle: its values are two cycles old, not rated.
+	wantRates(t, cycle(s, 1030, nil, 400), map[string]float64{"c.b.x": 10})
+	if st := s.Next(); len(st.Counters) != 1 {
+		t.Fatalf("state %v", st.Counters)
+	}
+	wantRates(t, cycle(s, 1040, &a, 500), map[string]float64{"c.b.x": 10})
+	// Renamed: a new series.
+	z := "c.z."
+	wantRates(t, cycle(s, 1050, &z, 600), map[string]float64{"c.b.x": 10})
+	// A counter that went down was reset.
+	wantRates(t, cycle(s, 1060, &z, 50), nil)
+
+	// Restored from the state file: by full path, into new Counters.
+	ca, cb = NewCounters(names), NewCounters(names)
+	r := NewSample(time.Time{}, false, State{})
+	r.Restore(st)
+	wantRates(t, cycle(r, 1030, &a, 400), map[string]float64{"c.a.x": 10, "c.a.y": 10, "c.b.x": 10})
+	// A Restore replaces what the Counters read before it (400 at 1030,
+	// a rate of 0).
+	r.Restore(st)
+	wantRates(t, cycle(r, 1030, &a, 400), map[string]float64{"c.a.x": 10, "c.a.y": 10, "c.b.x": 10})
+
+	// --counters: raw values, remembered for a later rate run.
+	ca, cb = NewCounters(names), NewCounters(names)
+	raw := NewSample(time.Time{}, true, State{})
+	wantRates(t, cycle(raw, 1000, &a, 100), map[string]float64{"c.a.x": 100, "c.a.y": 100, "c.b.x": 100})
+	r = NewSample(time.Time{}, false, State{})
+	r.Restore(raw.Next())
+	wantRates(t, cycle(r, 1010, &a, 150), map[string]float64{"c.a.x": 5, "c.a.y": 5, "c.b.x": 5})
+}

@@ -95,6 +95,33 @@ type Sample struct {
 	dropped int      // metrics refused this cycle: over MaxMetrics
 	prefix  *string  // SetPrefix
 	key     []byte   // a full path joined for a prevIndex lookup
+	// gen counts the cycles (Reset); groups are the Counters read in
+	// this one, for Next, and slots the counters they hold.
+	gen    uint64
+	groups []*Counters
+	slots  int
+}
+
+// Counters is a group of counters a collector keeps itself, each at a
+// fixed slot, under one prefix: a container's, cycle after cycle. Their
+// previous values are found by slot, not by name, so the Sample keeps
+// no name and no second value for them (1000 containers are 15 000
+// counters: 24 bytes of name and 16 of values each); the previous value
+// is the one read in the Sample's previous cycle under the same prefix,
+// as for a counter remembered by name. A slot is read at most once a
+// cycle, with CounterAt or DeltaAt of one Sample.
+type Counters struct {
+	names  []string // each slot's path below the prefix
+	v      []uint64 // the value read last, by slot
+	prefix *string  // the prefix they were read under
+	read   uint64   // the slots read in cycle gen
+	prev   uint64   // the slots read in the cycle before
+	gen    uint64
+}
+
+// NewCounters is a group of counters named names (at most 64), by slot.
+func NewCounters(names []string) Counters {
+	return Counters{names: names, v: make([]uint64, len(names))}
 }
 
 // MaxMetrics caps what one collector publishes in one cycle (emitted plus
@@ -106,7 +133,7 @@ const MaxMetrics = 250_000
 
 // full reports (and counts) an emission over MaxMetrics.
 func (s *Sample) full() bool {
-	if len(s.out)+len(s.tagged) < MaxMetrics && len(s.nextV) < MaxMetrics {
+	if len(s.out)+len(s.tagged) < MaxMetrics && len(s.nextV)+s.slots < MaxMetrics {
 		return false
 	}
 	s.dropped++
@@ -198,6 +225,10 @@ func (s *Sample) Reset(t time.Time) {
 	s.setTimes(s.Time, t)
 }
 
+// restored: this cycle rates against a state file's counters (prevIndex
+// is that state, not one built from prev).
+func (s *Sample) restored() bool { return s.prev == nil && s.prevIndex != nil }
+
 // useRestored starts a cycle at t over the restored state.
 func (s *Sample) useRestored(t time.Time) {
 	s.next = make([]ckey, 0, len(s.prevIndex))
@@ -217,6 +248,9 @@ func (s *Sample) setTimes(prev, t time.Time) {
 	s.out = s.out[:0]
 	s.tagged = s.tagged[:0]
 	s.prefix = nil
+	s.gen++
+	clear(s.groups) // a container that went is not kept for them
+	s.groups, s.slots = s.groups[:0], 0
 }
 
 // SetPrefix makes *p the prefix of the paths emitted from now on (nil:
@@ -238,6 +272,7 @@ func (s *Sample) Restore(st State) {
 	s.prevIndex = st.Counters
 	s.prevTime = st.Time
 	s.Time = st.Time
+	s.gen++ // the Counters read before are not the previous cycle's
 }
 
 // Metrics returns what was emitted in this cycle, paths relative to
@@ -255,6 +290,14 @@ func (s *Sample) Next() State {
 	st := State{Time: s.Time, Counters: make(map[string]uint64, len(names))}
 	for i := range names {
 		st.Counters[names[i].full()] = s.nextV[i]
+	}
+	for _, c := range s.groups {
+		for i := range c.names {
+			if c.read&(1<<i) != 0 {
+				k := ckey{c.prefix, c.names[i]}
+				st.Counters[k.full()] = c.v[i]
+			}
+		}
 	}
 	return st
 }
@@ -323,17 +366,76 @@ func (s *Sample) Delta(key string, v uint64) (d uint64, ok bool) {
 				s.prevIndex[s.prev[i].full()] = s.prevV[i]
 			}
 		}
-		if s.prefix != nil {
-			s.key = append(append(s.key[:0], *s.prefix...), key...)
-			old, seen = s.prevIndex[string(s.key)]
-		} else {
-			old, seen = s.prevIndex[key]
-		}
+		old, seen = s.indexed(s.prefix, key)
 	}
 	if !seen || v < old {
 		return 0, false
 	}
 	return v - old, true
+}
+
+// CounterAt is Counter for the counter at slot i of c, under the prefix
+// set (SetPrefix): its path is that slot's name.
+func (s *Sample) CounterAt(c *Counters, i int, v uint64) {
+	if s.Raw {
+		if s.full() {
+			return
+		}
+		s.keep(c, i, v)
+		s.out = append(s.out, Metric{Prefix: s.prefix, Path: c.names[i], v: v, isInt: true})
+		return
+	}
+	if d, ok := s.DeltaAt(c, i, v); ok {
+		s.Gauge(c.names[i], float64(d)/s.elapsed)
+	}
+}
+
+// DeltaAt is Delta for the counter at slot i of c, under the prefix set.
+func (s *Sample) DeltaAt(c *Counters, i int, v uint64) (d uint64, ok bool) {
+	if s.full() {
+		return 0, false
+	}
+	old, seen := s.keep(c, i, v)
+	if s.elapsed <= 0 || !seen || v < old {
+		return 0, false
+	}
+	return v - old, true
+}
+
+// keep records v at slot i of c and returns the slot's previous value:
+// the one read in the previous cycle under the same prefix, or after a
+// restart the state file's under the slot's full path.
+func (s *Sample) keep(c *Counters, i int, v uint64) (old uint64, seen bool) {
+	if c.gen != s.gen {
+		// The group's first slot this cycle.
+		c.prev = 0
+		if c.gen+1 == s.gen && samePrefix(c.prefix, s.prefix) {
+			c.prev = c.read
+		}
+		c.read, c.gen, c.prefix = 0, s.gen, s.prefix
+		s.groups = append(s.groups, c)
+	}
+	bit := uint64(1) << i
+	old, seen = c.v[i], c.prev&bit != 0
+	if !seen && s.restored() {
+		old, seen = s.indexed(c.prefix, c.names[i])
+	}
+	c.v[i] = v
+	c.read |= bit
+	s.slots++
+	return old, seen
+}
+
+// indexed is the previous value of the counter key under prefix, from
+// prevIndex.
+func (s *Sample) indexed(prefix *string, key string) (uint64, bool) {
+	if prefix == nil {
+		v, ok := s.prevIndex[key]
+		return v, ok
+	}
+	s.key = append(append(s.key[:0], *prefix...), key...)
+	v, ok := s.prevIndex[string(s.key)]
+	return v, ok
 }
 
 // matches tells whether the counter key, emitted now, has the name the

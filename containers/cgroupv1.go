@@ -42,23 +42,23 @@ const usecPerTick = 1e6 / 100
 // unit on both.
 func (c *collector) readV1(s *collect.Sample, ct *container) {
 	if v, _, ok := c.single(ct, fCPUAcctUsage); ok {
-		usec(s, metricNames[mCPUTotal], v/1000, pctOfCPU)
+		usec(s, ct, mCPUTotal, v/1000, pctOfCPU)
 	}
 	v := &c.vals
 	if c.kv(ct, fCPUAcctStat, v1CPUAcctKeys) {
 		if v[v1User].OK {
-			usec(s, metricNames[mCPUUser], v[v1User].V*usecPerTick, pctOfCPU)
+			usec(s, ct, mCPUUser, v[v1User].V*usecPerTick, pctOfCPU)
 		}
 		if v[v1System].OK {
-			usec(s, metricNames[mCPUSystem], v[v1System].V*usecPerTick, pctOfCPU)
+			usec(s, ct, mCPUSystem, v[v1System].V*usecPerTick, pctOfCPU)
 		}
 	}
 	if c.kv(ct, fCPUStat, v1CPUKeys) {
 		if v[v1NrThrottled].OK {
-			s.Counter(metricNames[mThrottledPeriods], v[v1NrThrottled].V)
+			s.CounterAt(&ct.counters, mThrottledPeriods, v[v1NrThrottled].V)
 		}
 		if v[v1ThrottledNS].OK {
-			usec(s, metricNames[mThrottledSeconds], v[v1ThrottledNS].V/1000, seconds)
+			usec(s, ct, mThrottledSeconds, v[v1ThrottledNS].V/1000, seconds)
 		}
 	}
 	usage, _, haveUsage := c.single(ct, fMemUsage)
@@ -77,20 +77,22 @@ func (c *collector) readV1(s *collect.Sample, ct *container) {
 		s.GaugeInt(metricNames[mMemOOMKills], v[v1OOMKill].V)
 		ct.oom, ct.haveOOM = v[v1OOMKill].V, true
 	}
-	c.blkio(s, ct, fBlkioBytes, metricNames[mIOReadBytes], metricNames[mIOWriteBytes])
-	c.blkio(s, ct, fBlkioIOs, metricNames[mIOReads], metricNames[mIOWrites])
+	c.blkio(s, ct, fBlkioBytes, mIOReadBytes, mIOWriteBytes)
+	c.blkio(s, ct, fBlkioIOs, mIOReads, mIOWrites)
 	c.pids(s, ct)
 }
 
-func (c *collector) blkio(s *collect.Sample, ct *container, i int, rpath, wpath string) {
+// blkio publishes the read and write totals of file i as the counters
+// of metrics r and w.
+func (c *collector) blkio(s *collect.Sample, ct *container, i, r, w int) {
 	b, ok := c.read(ct, i)
 	if !ok {
 		return
 	}
-	r, w, err := cgroup.ParseBlkio(b)
+	rv, wv, err := cgroup.ParseBlkio(b)
 	if err != nil {
 		c.failParse(c.pathOf(ct, i), err)
 	}
-	s.Counter(rpath, r)
-	s.Counter(wpath, w)
+	s.CounterAt(&ct.counters, r, rv)
+	s.CounterAt(&ct.counters, w, wv)
 }

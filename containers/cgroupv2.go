@@ -35,19 +35,19 @@ func (c *collector) readV2(s *collect.Sample, ct *container) {
 	v := &c.vals
 	if c.kv(ct, fCPUStat, v2CPUKeys) {
 		if v[v2Usage].OK {
-			usec(s, metricNames[mCPUTotal], v[v2Usage].V, pctOfCPU)
+			usec(s, ct, mCPUTotal, v[v2Usage].V, pctOfCPU)
 		}
 		if v[v2User].OK {
-			usec(s, metricNames[mCPUUser], v[v2User].V, pctOfCPU)
+			usec(s, ct, mCPUUser, v[v2User].V, pctOfCPU)
 		}
 		if v[v2System].OK {
-			usec(s, metricNames[mCPUSystem], v[v2System].V, pctOfCPU)
+			usec(s, ct, mCPUSystem, v[v2System].V, pctOfCPU)
 		}
 		if v[v2NrThrottled].OK {
-			s.Counter(metricNames[mThrottledPeriods], v[v2NrThrottled].V)
+			s.CounterAt(&ct.counters, mThrottledPeriods, v[v2NrThrottled].V)
 		}
 		if v[v2Throttled].OK {
-			usec(s, metricNames[mThrottledSeconds], v[v2Throttled].V, seconds)
+			usec(s, ct, mThrottledSeconds, v[v2Throttled].V, seconds)
 		}
 	}
 	usage, _, haveUsage := c.single(ct, fMemUsage)
@@ -63,10 +63,10 @@ func (c *collector) readV2(s *collect.Sample, ct *container) {
 		if err != nil {
 			c.failParse(c.pathOf(ct, fIOStat), err)
 		}
-		s.Counter(metricNames[mIOReadBytes], t.ReadBytes)
-		s.Counter(metricNames[mIOWriteBytes], t.WriteBytes)
-		s.Counter(metricNames[mIOReads], t.Reads)
-		s.Counter(metricNames[mIOWrites], t.Writes)
+		s.CounterAt(&ct.counters, mIOReadBytes, t.ReadBytes)
+		s.CounterAt(&ct.counters, mIOWriteBytes, t.WriteBytes)
+		s.CounterAt(&ct.counters, mIOReads, t.Reads)
+		s.CounterAt(&ct.counters, mIOWrites, t.Writes)
 	}
 	c.pids(s, ct)
 }

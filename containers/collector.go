@@ -224,10 +224,10 @@ type container struct {
 	// roots differ); dirty when one was added.
 	dirs  [maxRoots]string
 	dirty bool
-	// info is what the Resolver said (resolved: it answered).
-	info     Info
-	resolved bool
-	asked    bool
+	// info is what the Resolver said when it knew the container (nil
+	// until then, as for most: a pointer, not 104 bytes in each).
+	info  *Info
+	asked bool
 
 	want    string // this cycle's name before sanitising
 	rawName string // name of the events
@@ -236,6 +236,9 @@ type container struct {
 	// paths (collect.Sample.SetPrefix): a new string when node changes.
 	prefix *string
 	f      files
+	// counters are its cgroup counters' last values, by metric index
+	// (metricNames), kept here rather than by name in the Sample.
+	counters collect.Counters
 
 	// keep: the files are kept open, fds of them taken from the
 	// process's descriptor budget.
@@ -248,11 +251,13 @@ type container struct {
 	// directory, kept open (procOpen): once the process exits every lookup
 	// below it fails, even when the pid is reused, so the check is one
 	// fstatat and the pid can be trusted.
+	// pidDir is the pid in decimal, the directory below <procfs> of its
+	// ns/net and net/dev: their paths are joined only to open them.
 	pid, cgPid int
 	procFD     int
 	procOpen   bool
-	nsPath     string
-	dev        kernfile.File      // <procfs>/<pid>/net/dev
+	pidDir     string
+	dev        kernfile.Desc      // <procfs>/<pid>/net/dev
 	ifaces     map[string]*string // "containers.<node>.network.<if>.", the prefix of its netDevNames
 
 	fresh     bool   // appeared after the first cycle: a start event is due
@@ -525,7 +530,7 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 		return
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
-		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true}
+		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:])}
 	ct.dirs[c.root] = c.below(abs, name)
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
@@ -649,7 +654,10 @@ func (c *collector) infoOf(ct *container) (Info, bool) {
 			return info, true
 		}
 	}
-	return ct.info, ct.resolved
+	if ct.info == nil {
+		return Info{}, false
+	}
+	return *ct.info, true
 }
 
 // hidden: a pod's pause container (not a workload), or one the Filter
@@ -784,17 +792,17 @@ func (c *collector) kv(ct *container, i int, keys []string) bool {
 	return true
 }
 
-// usec publishes a CPU time counter kept in microseconds: in rate mode
-// multiplied by scale (1e-4: % of one CPU; 1e-6: seconds per second), in
-// raw mode as microseconds.
-func usec(s *collect.Sample, path string, v uint64, scale float64) {
+// usec publishes metric m, a CPU time counter kept in microseconds: in
+// rate mode multiplied by scale (1e-4: % of one CPU; 1e-6: seconds per
+// second), in raw mode as microseconds.
+func usec(s *collect.Sample, ct *container, m int, v uint64, scale float64) {
 	if s.Raw {
-		s.GaugeInt(path, v)
+		s.GaugeInt(metricNames[m], v)
 		return
 	}
-	if d, ok := s.Delta(path, v); ok {
+	if d, ok := s.DeltaAt(&ct.counters, m, v); ok {
 		if el, ok := s.Elapsed(); ok {
-			s.Gauge(path, float64(d)/el*scale)
+			s.Gauge(metricNames[m], float64(d)/el*scale)
 		}
 	}
 }
@@ -884,12 +892,11 @@ func (c *collector) setPid(ct *container, pid int) {
 	if pid <= 0 {
 		return
 	}
-	p := strconv.Itoa(pid)
-	ct.nsPath, ct.dev.Path = c.h.ProcPath(p, "ns", "net"), c.h.ProcPath(p, "net", "dev")
+	ct.pidDir = strconv.Itoa(pid)
 	if !ct.keep {
 		return
 	}
-	fd, err := unix.Open(c.h.ProcPath(p), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(c.h.ProcPath(ct.pidDir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err == nil {
 		ct.procFD, ct.procOpen = fd, true
 	}
@@ -898,7 +905,7 @@ func (c *collector) setPid(ct *container, pid int) {
 // pidNS is the network namespace inode of the container's pid.
 func (c *collector) pidNS(ct *container) (uint64, error) {
 	if !ct.procOpen {
-		return inode(ct.nsPath)
+		return inode(c.h.ProcPath(ct.pidDir, "ns", "net"))
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(ct.procFD, "ns/net", &st, 0); err != nil {
@@ -972,7 +979,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		ct.dev.Once = false // kept open too, within the budget
 		ct.fds++
 	}
-	b, ok := c.check(c.buf.ReadFile(&ct.dev))
+	b, ok := c.check(c.buf.ReadIn(&ct.dev, c.h.Proc, ct.pidDir, "net", "dev"))
 	if !ok {
 		return
 	}
@@ -980,7 +987,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		ct.ifaces = map[string]*string{}
 	}
 	if err := kernfile.CheckNetDevHeader(b); err != nil {
-		c.failParse(ct.dev.Path, err)
+		c.failParse(c.h.ProcPath(ct.pidDir, "net", "dev"), err)
 		return
 	}
 	var v kernfile.NetDevCounters
@@ -991,7 +998,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		}
 		rest = r
 		if err := kernfile.ParseNetDevLine(name, counters, &v); err != nil {
-			c.failParse(ct.dev.Path, fmt.Errorf("line %d: %w", line, err))
+			c.failParse(c.h.ProcPath(ct.pidDir, "net", "dev"), fmt.Errorf("line %d: %w", line, err))
 			continue
 		}
 		if string(name) == "lo" {
@@ -1145,10 +1152,10 @@ func (c *collector) readPressure(s *collect.Sample, ct *container) {
 			continue
 		}
 		if hasSome {
-			usec(s, metricNames[mPSICPUSome+2*i], some.Total, pctOfCPU)
+			usec(s, ct, mPSICPUSome+2*i, some.Total, pctOfCPU)
 		}
 		if hasFull {
-			usec(s, metricNames[mPSICPUFull+2*i], full.Total, pctOfCPU)
+			usec(s, ct, mPSICPUFull+2*i, full.Total, pctOfCPU)
 		}
 	}
 }

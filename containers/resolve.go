@@ -113,7 +113,10 @@ func (c *collector) resolve(ctx context.Context) {
 	c.mu.Unlock()
 	for k, a := range answers {
 		if ct, ok := c.byKey[k]; ok {
-			ct.info, ct.resolved = a.info, a.ok
+			ct.info = nil
+			if a.ok {
+				ct.info = &a.info
+			}
 		}
 	}
 }

@@ -49,14 +49,15 @@ rm -rf "$work" "$out/rootfs"
 mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 
-# --- the binary: static, stripped, version stamped, no build paths ---------
+# --- the binary: static, stripped, version stamped, no build paths, net/http
+# without HTTP/2 (the Makefile's TAGS say why) -------------------------------
 root="$out/rootfs"
 mkdir -p "$root/usr/bin"
 if [[ -n ${COLLECTOR:-} ]]; then
 	cp "$COLLECTOR" "$root/usr/bin/collector"
 else
 	CGO_ENABLED=0 GOARCH=$arch GOFLAGS=-buildvcs=false go build -trimpath \
-		-ldflags "-s -w -X main.version=$VERSION" -o "$root/usr/bin/collector" ./cmd/collector
+		-tags nethttpomithttp2 -ldflags "-s -w -X main.version=$VERSION" -o "$root/usr/bin/collector" ./cmd/collector
 fi
 
 # --- the minimum tree ------------------------------------------------------
