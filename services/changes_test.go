@@ -14,8 +14,9 @@ import (
 )
 
 // Discovery does not run every cycle, yet a service started on the host
-// between two passes is probed within two cycles: started directly, and
-// started by a shell that exec's into it later (seen first as "sh").
+// between two passes is probed within two cycles: started directly,
+// started by a shell that exec's into it later (seen first as "sh"), and
+// after a burst of other execs.
 func TestNewServiceFoundWithinTwoCycles(t *testing.T) {
 	// The watcher reads the kernel's process events or, without them,
 	// lists <procfs>: both ways.
@@ -55,6 +56,8 @@ func TestNewServiceFoundWithinTwoCycles(t *testing.T) {
 		for _, tc := range []struct{ name, script string }{
 			{"started", `exec memcached -u nobody -l 127.0.0.1 -p "$1"`},
 			{"exec later", `sleep 0.5; exec memcached -u nobody -l 127.0.0.1 -p "$1"`},
+			// More events queued than one read of them takes (eventBatch).
+			{"after 200 execs", `i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done; exec memcached -u nobody -l 127.0.0.1 -p "$1"`},
 		} {
 			port := freePort(t)
 			start(tc.script, port)
