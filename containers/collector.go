@@ -1078,7 +1078,7 @@ func (c *collector) tag(s *collect.Sample, ct *container, mark int) {
 	}
 	end := s.Mark()
 	for i := mark; i < end; i++ {
-		m := &s.Metrics()[i]
+		m := s.At(i)
 		if m.Prefix == nil {
 			continue
 		}
