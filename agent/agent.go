@@ -81,7 +81,7 @@ type Agent struct {
 	runners []*runner
 	deps    collect.Deps // what the collectors share (readers kept open)
 	buf     []byte       // reused for an Output that is not a Taker
-	bytes   int          // of the last cycle's lines, when handed to a Taker
+	bytes   int          // of the recent cycles' lines, a decaying maximum, when handed to a Taker
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
 	stErrs  *ratelog.Logger // the state file
@@ -244,9 +244,15 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	if t, ok := out.(Taker); ok {
 		lb.taker, lb.size = t, chunkBytes
 		if a.bytes > 0 && a.bytes < chunkBytes {
-			// A cycle that fits in one buffer (the host alone: ~30 KB)
-			// gets one of about its size, not of chunkBytes.
-			lb.size = a.bytes + a.bytes/16 + lineRoom
+			// A cycle that fits in one buffer (the host alone: ~20 KB)
+			// gets one of about its size, not of chunkBytes: the size of
+			// the largest recent cycle and an eighth. Cycles differ: a
+			// disk is published only in the cycles it did I/O in (27
+			// lines each); a buffer sized on the last cycle alone was
+			// often short (6 cycles in 20, host only) and their last
+			// lines went into a second buffer of chunkBytes, nearly four
+			// times the garbage of a cycle.
+			lb.size = a.bytes + a.bytes/8 + lineRoom
 		}
 	} else {
 		lb.b = a.buf[:0]
@@ -304,7 +310,10 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	lines := lb.total + lb.lines
 	if lb.taker != nil {
 		lb.hand()
-		a.bytes = lb.bytes
+		// The maximum decays (halves in ~22 cycles): one large cycle
+		// does not size every later buffer, all of which the sender
+		// keeps for its resend window.
+		a.bytes = max(lb.bytes, a.bytes-a.bytes/32)
 	} else {
 		out.Enqueue(lb.b, lb.lines)
 		a.buf = lb.b

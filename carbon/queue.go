@@ -11,6 +11,11 @@ type batch struct {
 	spooled bool // read from the spool: acknowledged by its end, not kept in memory
 	end     pos  // spooled: where it ends in the spool
 	size    int  // bytes on the wire (kept when b is let go)
+	// inRing: b is a copy in its link's ring (link.remember), starting
+	// at at; it must not be handed out for reuse (Sender.Buf) while that
+	// link keeps copying into the ring.
+	inRing bool
+	at     int
 }
 
 // queue is a FIFO of batches in a ring buffer. A ring rather than a slice

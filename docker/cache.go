@@ -385,12 +385,16 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 		if err == nil {
 			err = k.c.Events(ctx, k.since, open, k.handle)
 		} else {
-			// No Docker on this host (yet): look again at the next tick,
-			// as the refresh does, not every MaxBackoff (six wake-ups a
-			// minute at the default interval). A daemon that starts in
-			// between is followed from then on, its events since k.since
-			// replayed.
-			wait = max(wait, k.untilTick())
+			// No Docker on this host (yet): look again at the first tick
+			// after the backoff, as the refresh does, not every
+			// MaxBackoff (six wake-ups a minute at the default interval).
+			// A wait of its own phase (the backoff when it is longer than
+			// the interval) was one more wake-up of the process per
+			// interval, and its stat woke the runtime's monitor, which
+			// then polled every 20 µs through the next cycle. A daemon
+			// that starts in between is followed from then on, its events
+			// since k.since replayed.
+			wait = time.Until(agent.NextTick(time.Now().Add(wait), k.opts.Interval))
 		}
 		k.mu.Lock()
 		if k.connected {

@@ -140,9 +140,20 @@ const (
 
 // newService tells whether pid is a service process whose parent is not
 // one (the parent's child would be a worker of a known service). One
-// read of its stat tells most pids apart: their name is not a service's.
+// read of its comm tells most pids apart: their name is not a service's.
+// It runs for every exec on the host, so that read is of the cheapest
+// file of a process: its stat makes the kernel gather and print some
+// fifty fields (open, read and close measured 9 µs against 5 for comm);
+// the stat, for the parent, only of a process named as a service.
 func (w *watcher) newService(pid int) look {
 	p := strconv.Itoa(pid)
+	comm, err := w.comm.Read(w.proc + "/" + p + "/comm")
+	if err != nil {
+		return gone
+	}
+	if _, ok := byComm[string(bytes.TrimSuffix(comm, []byte{'\n'}))]; !ok {
+		return other
+	}
 	stat, err := w.comm.Read(w.proc + "/" + p + "/stat")
 	if err != nil {
 		return gone
@@ -150,9 +161,6 @@ func (w *watcher) newService(pid int) look {
 	// "pid (comm) state ppid ...": comm may hold anything, ')' included.
 	i, j := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
 	if i < 0 || j < i {
-		return other
-	}
-	if _, ok := byComm[string(stat[i+1:j])]; !ok {
 		return other
 	}
 	_, rest := kernfile.NextField(stat[j+1:])

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path/filepath"
 )
 
 // Caps on what one read returns. A kernel file is never near them (the
@@ -48,7 +49,9 @@ func (f *Buf) Read(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fd.Close()
-	return f.fill([]string{path}, fd, readOn, false)
+	// A file of procOnePiece's names is read in one read (on a fixture,
+	// a regular file, a short read is the end too).
+	return f.fill([]string{path}, fd, readOn, procOnePiece[filepath.Base(path)])
 }
 
 // fill reads fd, the file of path (Join; named only in errors), to its

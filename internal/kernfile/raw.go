@@ -228,14 +228,26 @@ func (d *Desc) Close() {
 	}
 }
 
+// procOnePiece are the procfs files, by name, that the kernel makes in
+// one piece, as a cgroupfs file: a single_open seq_file (stat, meminfo,
+// loadavg, uptime, net/sockstat, snmp, netstat, pressure/*; a process's
+// stat, status, comm) or a /proc/sys handler (fs/file-nr,
+// kernel/random/entropy_avail); a read shorter than the buffer is their
+// end, so no second read is made to see it (bench/floor reads them so
+// too). vmstat, interrupts, diskstats, net/dev and mountinfo print a
+// record at a time.
+var procOnePiece = map[string]bool{"stat": true, "meminfo": true, "loadavg": true, "uptime": true,
+	"sockstat": true, "sockstat6": true, "snmp": true, "netstat": true, "cpu": true, "memory": true, "io": true,
+	"status": true, "comm": true, "file-nr": true, "entropy_avail": true}
+
 // regenerated tells how to keep fd: plain when it is not a file of a
 // kernel filesystem (never kept), keptNoWait for procfs and cgroupfs, kept
 // for sysfs (see preadNoWait); and whether the kernel makes its content in
-// one piece (whole): a cgroupfs file is printed by one seq_show call, so a
-// read shorter than the buffer is its end; the pid lists (cgroup.procs,
-// tasks, cgroup.threads) and, before Linux 5.9, memory.kmem.slabinfo are
-// printed a record at a time, as procfs' seq_files are, and a read ends
-// where a record did not fit.
+// one piece (whole): procfs' procOnePiece, and a cgroupfs file, printed by
+// one seq_show call, so a read shorter than the buffer is its end; the pid
+// lists (cgroup.procs, tasks, cgroup.threads) and, before Linux 5.9,
+// memory.kmem.slabinfo are printed a record at a time, as procfs' other
+// seq_files are, and a read ends where a record did not fit.
 func regenerated(fd rawFile, base string) (state descState, whole bool) {
 	var st syscall.Statfs_t
 	if syscall.Fstatfs(int(fd), &st) != nil {
@@ -243,7 +255,7 @@ func regenerated(fd rawFile, base string) (state descState, whole bool) {
 	}
 	switch uint32(st.Type) {
 	case procMagic:
-		return keptNoWait, false
+		return keptNoWait, procOnePiece[base]
 	case sysfsMagic:
 		return kept, false
 	case cgroupMagic, cgroup2Magic:

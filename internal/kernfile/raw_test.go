@@ -136,3 +136,48 @@ func TestFileDirName(t *testing.T) {
 		t.Errorf("read of a removed cgroup's file: %v, want an error naming %s", err, filepath.Join(dir, stat.Name))
 	}
 }
+
+// The procfs files read in one read (procOnePiece) come whole, kept open
+// or read once, as the kernel's own reader sees them: as many lines, up to
+// a file larger than the first buffer (a process's status, /proc/stat of
+// many CPUs) and each under its name in a fixture tree too.
+func TestProcOnePieceWhole(t *testing.T) {
+	paths := []string{"/proc/stat", "/proc/meminfo", "/proc/loadavg", "/proc/uptime", "/proc/net/sockstat",
+		"/proc/net/snmp", "/proc/net/netstat", "/proc/sys/fs/file-nr", "/proc/sys/kernel/random/entropy_avail",
+		"/proc/self/stat", "/proc/self/status", "/proc/self/comm", "/proc/pressure/cpu"}
+	var buf Buf
+	for _, p := range paths {
+		want, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // no PSI in this kernel
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !procOnePiece[filepath.Base(p)] {
+			t.Fatalf("%s is not listed", p)
+		}
+		k := File{Path: p}
+		kept, err := buf.ReadFile(&k)
+		if err != nil || !k.open() || !k.whole {
+			t.Fatalf("%s: %v, kept %v, whole %v", p, err, k.open(), k.whole)
+		}
+		keptLines := strings.Count(string(kept), "\n")
+		k.Close()
+		once, err := buf.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := strings.Count(string(want), "\n")
+		if keptLines != n || strings.Count(string(once), "\n") != n || !strings.HasSuffix(string(once), "\n") {
+			t.Errorf("%s: %d lines kept, %d read once, %d by os.ReadFile", p, keptLines, strings.Count(string(once), "\n"), n)
+		}
+	}
+	// A fixture named as such a file, larger than the first buffer.
+	p := filepath.Join(t.TempDir(), "status")
+	want := strings.Repeat("Name:\tx\n", 2000)
+	os.WriteFile(p, []byte(want), 0o644)
+	if got, err := buf.Read(p); err != nil || string(got) != want {
+		t.Errorf("fixture %s: %d bytes of %d, %v", p, len(got), len(want), err)
+	}
+}
