@@ -531,7 +531,7 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
 		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:])}
-	ct.dirs[c.root] = c.below(abs, name)
+	ct.dirs[c.root] = ct.intern(c.below(abs, name))
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
 		ct.fallback = ct.id
@@ -554,9 +554,13 @@ func (c *collector) below(abs string, name []byte) string {
 	return string(name)
 }
 
-// intern is dir, or the same directory of another hierarchy if the
-// container has it already: the strings are shared.
+// intern is dir, or the same string if the container has it already: the
+// directory of another hierarchy, or its key (Docker's cgroupfs driver
+// makes docker/<id>, the key's very bytes). The strings are shared.
 func (ct *container) intern(dir string) string {
+	if dir == ct.key {
+		return ct.key
+	}
 	for _, d := range ct.dirs {
 		if d == dir {
 			return d
