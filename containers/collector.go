@@ -114,41 +114,48 @@ func Factory(options func() (Options, error)) collect.Factory {
 }
 
 // Metric indexes of metricNames, a container's paths below its prefix.
+// The counters come first: their indexes are the slots of the
+// container's collect.Counters, which holds nCounters values.
 const (
 	mCPUTotal = iota
 	mCPUUser
 	mCPUSystem
 	mThrottledPeriods
 	mThrottledSeconds
-	mMemUsage
-	mMemWorkingSet
-	mMemRSS
-	mMemCache
-	mMemLimit
-	mMemOOMKills
 	mIOReadBytes
 	mIOWriteBytes
 	mIOReads
 	mIOWrites
-	mPids
 	mPSICPUSome
 	mPSICPUFull
 	mPSIMemSome
 	mPSIMemFull
 	mPSIIOSome
 	mPSIIOFull
+	nCounters
+)
+
+// The gauges.
+const (
+	mMemUsage = nCounters + iota
+	mMemWorkingSet
+	mMemRSS
+	mMemCache
+	mMemLimit
+	mMemOOMKills
+	mPids
 	nMetrics
 )
 
 var metricNames = [nMetrics]string{
 	"cpu.total", "cpu.user", "cpu.system", "cpu.throttled_periods", "cpu.throttled_seconds",
-	"memory.usage_byte", "memory.working_set_byte", "memory.rss_byte", "memory.cache_byte",
-	"memory.limit_byte", "memory.oom_kills",
 	"io.read_byte_per_second", "io.write_byte_per_second", "io.reads_per_second", "io.writes_per_second",
-	"pids.current",
 	"pressure.cpu.some_percentage", "pressure.cpu.full_percentage",
 	"pressure.memory.some_percentage", "pressure.memory.full_percentage",
 	"pressure.io.some_percentage", "pressure.io.full_percentage",
+	"memory.usage_byte", "memory.working_set_byte", "memory.rss_byte", "memory.cache_byte",
+	"memory.limit_byte", "memory.oom_kills",
+	"pids.current",
 }
 
 // A container's cgroup files, by slot. fileNames are their names on a
@@ -237,7 +244,8 @@ type container struct {
 	prefix *string
 	f      files
 	// counters are its cgroup counters' last values, by metric index
-	// (metricNames), kept here rather than by name in the Sample.
+	// (metricNames[:nCounters]), kept here rather than by name in the
+	// Sample.
 	counters collect.Counters
 
 	// keep: the files are kept open, fds of them taken from the
@@ -530,7 +538,7 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 		return
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
-		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:])}
+		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:nCounters])}
 	ct.dirs[c.root] = ct.intern(c.below(abs, name))
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
