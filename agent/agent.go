@@ -268,7 +268,7 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 				settled[i] = true
 				dur = res.dur
 				success = a.judge(r, res.err)
-				for _, m := range r.sample.Metrics() {
+				for m := range r.sample.All() {
 					group := ""
 					if m.Prefix != nil {
 						group = *m.Prefix

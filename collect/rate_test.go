@@ -22,7 +22,7 @@ func rates(s *Sample, ts int64, counters ...counter) map[string]float64 {
 		s.Counter(c.key, c.v)
 	}
 	got := map[string]float64{}
-	for _, m := range s.Metrics() {
+	for m := range s.All() {
 		got[m.Path] = m.Value()
 	}
 	return got
@@ -149,7 +149,7 @@ func TestPrefixedCountersRateByFullPath(t *testing.T) {
 		s.SetPrefix(nil)
 		s.Counter("c.a.y", v)
 		got := map[string]float64{}
-		for _, m := range s.Metrics() {
+		for m := range s.All() {
 			got[m.FullPath()] = m.Value()
 		}
 		return got
@@ -229,7 +229,7 @@ func TestCountersAtSlots(t *testing.T) {
 		s.CounterAt(&cb, 0, v)
 		s.SetPrefix(nil)
 		got := map[string]float64{}
-		for _, m := range s.Metrics() {
+		for m := range s.All() {
 			got[m.FullPath()] = m.Value()
 		}
 		return got

@@ -28,7 +28,6 @@ type Unique struct {
 	sanitise func(string) string // Segment or Dotted
 	gen      uint64
 	keys     map[string]*uniqueKey
-	taken    map[string]struct{}
 	fresh    []*uniqueKey
 }
 
@@ -41,7 +40,7 @@ type uniqueKey struct {
 // NewUnique returns an empty rule whose names are sanitise(raw) (Segment for
 // one path node, Dotted for a Diamond-compatible dotted name).
 func NewUnique(sanitise func(string) string) *Unique {
-	return &Unique{sanitise: sanitise, keys: map[string]*uniqueKey{}, taken: map[string]struct{}{}}
+	return &Unique{sanitise: sanitise, keys: map[string]*uniqueKey{}}
 }
 
 // Want registers key as live this cycle with its raw name and its
@@ -62,16 +61,30 @@ func (u *Unique) Want(key, raw, tie string) {
 // Resolve forgets the keys not wanted since the last Resolve and names the
 // new and renamed ones.
 func (u *Unique) Resolve() {
-	clear(u.taken)
 	u.fresh = u.fresh[:0]
 	for key, k := range u.keys {
 		switch {
 		case k.gen != u.gen:
 			delete(u.keys, key)
-		case k.name != "":
-			u.taken[k.name] = struct{}{}
-		default:
+		case k.name == "":
 			u.fresh = append(u.fresh, k)
+		}
+	}
+	if len(u.fresh) > 0 {
+		u.name()
+	}
+	clear(u.fresh)
+	u.gen++
+}
+
+// name names the fresh keys. The names taken are a map made for the
+// purpose, not one kept: most cycles name no key, and kept it would hold
+// every name (60 KB at 1000 containers).
+func (u *Unique) name() {
+	taken := make(map[string]struct{}, len(u.keys))
+	for _, k := range u.keys {
+		if k.name != "" {
+			taken[k.name] = struct{}{}
 		}
 	}
 	slices.SortFunc(u.fresh, func(a, b *uniqueKey) int {
@@ -91,18 +104,16 @@ func (u *Unique) Resolve() {
 	})
 	for _, k := range u.fresh {
 		name := k.base
-		for n := 0; u.isTaken(name); n++ {
+		for n := 0; isTaken(taken, name); n++ {
 			name = withSuffix(k.base, tieBreak(k, n))
 		}
 		k.name = name
-		u.taken[name] = struct{}{}
+		taken[name] = struct{}{}
 	}
-	clear(u.fresh)
-	u.gen++
 }
 
-func (u *Unique) isTaken(name string) bool {
-	_, ok := u.taken[name]
+func isTaken(taken map[string]struct{}, name string) bool {
+	_, ok := taken[name]
 	return ok
 }
 

@@ -38,7 +38,7 @@ func compatLines(t *testing.T, f func(collect.Deps) (collect.Collector, error), 
 		t.Fatal(err)
 	}
 	var out []string
-	for _, m := range s.Metrics() {
+	for m := range s.All() {
 		out = append(out, m.Path+" "+strconv.FormatFloat(m.Value(), 'f', -1, 64))
 	}
 	sort.Strings(out)
@@ -134,7 +134,7 @@ func FuzzCgroupCompat(f *testing.F) {
 			c, _ := newC(collect.Deps{Host: h})
 			s := collect.NewSample(time.Unix(100, 0), false, collect.State{})
 			c.Collect(context.Background(), s)
-			for _, m := range s.Metrics() {
+			for m := range s.All() {
 				if !strings.HasPrefix(m.Path, "sys.fs.cgroup.cpuacct.system.") && !strings.HasPrefix(m.Path, "memory_cgroup.system.") {
 					t.Fatalf("path %q", m.Path)
 				}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func collectOnce(t testing.TB, c collect.Collector, ts int64, raw bool, prev col
 	t.Helper()
 	s := collect.NewSample(time.Unix(ts, 0), raw, prev)
 	err := c.Collect(context.Background(), s)
-	return render(s.Metrics()), s.Next(), err
+	return render(slices.Collect(s.All())), s.Next(), err
 }
 
 func render(ms []collect.Metric) []string {

@@ -141,7 +141,8 @@ func netBits(s *collect.Sample, mark int, path string, bytes uint64) {
 		}
 		return
 	}
-	if ms := s.Metrics(); mark < len(ms) {
-		s.Gauge(path, ms[mark].Value()*8)
+	if mark < s.Mark() {
+		m := s.At(mark)
+		s.Gauge(path, m.Value()*8)
 	}
 }

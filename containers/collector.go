@@ -114,41 +114,48 @@ func Factory(options func() (Options, error)) collect.Factory {
 }
 
 // Metric indexes of metricNames, a container's paths below its prefix.
+// The counters come first: their indexes are the slots of the
+// container's collect.Counters, which holds nCounters values.
 const (
 	mCPUTotal = iota
 	mCPUUser
 	mCPUSystem
 	mThrottledPeriods
 	mThrottledSeconds
-	mMemUsage
-	mMemWorkingSet
-	mMemRSS
-	mMemCache
-	mMemLimit
-	mMemOOMKills
 	mIOReadBytes
 	mIOWriteBytes
 	mIOReads
 	mIOWrites
-	mPids
 	mPSICPUSome
 	mPSICPUFull
 	mPSIMemSome
 	mPSIMemFull
 	mPSIIOSome
 	mPSIIOFull
+	nCounters
+)
+
+// The gauges.
+const (
+	mMemUsage = nCounters + iota
+	mMemWorkingSet
+	mMemRSS
+	mMemCache
+	mMemLimit
+	mMemOOMKills
+	mPids
 	nMetrics
 )
 
 var metricNames = [nMetrics]string{
 	"cpu.total", "cpu.user", "cpu.system", "cpu.throttled_periods", "cpu.throttled_seconds",
-	"memory.usage_byte", "memory.working_set_byte", "memory.rss_byte", "memory.cache_byte",
-	"memory.limit_byte", "memory.oom_kills",
 	"io.read_byte_per_second", "io.write_byte_per_second", "io.reads_per_second", "io.writes_per_second",
-	"pids.current",
 	"pressure.cpu.some_percentage", "pressure.cpu.full_percentage",
 	"pressure.memory.some_percentage", "pressure.memory.full_percentage",
 	"pressure.io.some_percentage", "pressure.io.full_percentage",
+	"memory.usage_byte", "memory.working_set_byte", "memory.rss_byte", "memory.cache_byte",
+	"memory.limit_byte", "memory.oom_kills",
+	"pids.current",
 }
 
 // A container's cgroup files, by slot. fileNames are their names on a
@@ -217,17 +224,15 @@ type container struct {
 	pod      string // pod uid (Kubernetes)
 	fallback string // name when the Namer does not know the id
 	seen     uint64 // discovery generation
-	machine  bool   // an nspawn machine: id is its name
 	// dirs are the container's directories, one per hierarchy of the
 	// layout, below its root ("docker/<id>"; "" where it was not found):
 	// one string where they are the same, as they mostly are (only the
 	// roots differ); dirty when one was added.
-	dirs  [maxRoots]string
-	dirty bool
+	dirs [maxRoots]string
 	// info is what the Resolver said when it knew the container (nil
-	// until then, as for most: a pointer, not 104 bytes in each).
-	info  *Info
-	asked bool
+	// until then, as for most: a pointer, not 104 bytes in each; asked:
+	// it was asked).
+	info *Info
 
 	want    string // this cycle's name before sanitising
 	rawName string // name of the events
@@ -237,13 +242,9 @@ type container struct {
 	prefix *string
 	f      files
 	// counters are its cgroup counters' last values, by metric index
-	// (metricNames), kept here rather than by name in the Sample.
+	// (metricNames[:nCounters]), kept here rather than by name in the
+	// Sample.
 	counters collect.Counters
-
-	// keep: the files are kept open, fds of them taken from the
-	// process's descriptor budget.
-	keep bool
-	fds  int
 
 	// pid is the process whose network namespace is read: the Namer's,
 	// else cgPid, the first of cgroup.procs, kept across cycles and read
@@ -254,21 +255,33 @@ type container struct {
 	// pidDir is the pid in decimal, the directory below <procfs> of its
 	// ns/net and net/dev: their paths are joined only to open them.
 	pid, cgPid int
-	procFD     int
-	procOpen   bool
-	pidDir     string
-	dev        kernfile.Desc      // <procfs>/<pid>/net/dev
-	ifaces     map[string]*string // "containers.<node>.network.<if>.", the prefix of its netDevNames
+	procFD     int32
+	// fds: the files are kept open, fds of them taken from the process's
+	// descriptor budget (kept); 0 when they are opened at each read.
+	fds    int32
+	pidDir string
+	dev    kernfile.Desc      // <procfs>/<pid>/net/dev
+	ifaces map[string]*string // "containers.<node>.network.<if>.", the prefix of its netDevNames
 
-	fresh     bool   // appeared after the first cycle: a start event is due
-	late      bool   // appeared after the first cycle
-	oom       uint64 // oom_kill count read this cycle
-	haveOOM   bool
-	oomPrev   uint64 // oom_kill count of the previous read
-	oomSeen   bool
+	oom       uint64            // oom_kill count read this cycle (haveOOM)
+	oomPrev   uint64            // oom_kill count of the previous read (oomSeen)
 	tagSuffix string            // ";host=..;container=.." of the current info
 	tagged    map[tagKey]string // plain path -> tagged path
+
+	// The flags, together: apart, each took a word (a container of 640
+	// bytes, not 576).
+	machine  bool // an nspawn machine: id is its name
+	dirty    bool // a directory was added or lost: the files are named again
+	asked    bool
+	procOpen bool
+	fresh    bool // appeared after the first cycle: a start event is due
+	late     bool // appeared after the first cycle
+	haveOOM  bool
+	oomSeen  bool
 }
+
+// kept tells whether the container's files are kept open.
+func (ct *container) kept() bool { return ct.fds > 0 }
 
 type collector struct {
 	h     collect.Host
@@ -530,8 +543,8 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 		return
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
-		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:])}
-	ct.dirs[c.root] = c.below(abs, name)
+		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:nCounters])}
+	ct.dirs[c.root] = ct.intern(c.below(abs, name))
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
 		ct.fallback = ct.id
@@ -554,9 +567,13 @@ func (c *collector) below(abs string, name []byte) string {
 	return string(name)
 }
 
-// intern is dir, or the same directory of another hierarchy if the
-// container has it already: the strings are shared.
+// intern is dir, or the same string if the container has it already: the
+// directory of another hierarchy, or its key (Docker's cgroupfs driver
+// makes docker/<id>, the key's very bytes). The strings are shared.
 func (ct *container) intern(dir string) string {
+	if dir == ct.key {
+		return ct.key
+	}
 	for _, d := range ct.dirs {
 		if d == dir {
 			return d
@@ -615,12 +632,11 @@ func (c *collector) files(ct *container) {
 			n++
 		}
 	}
-	ct.keep = c.fds.take(n)
-	if ct.keep {
-		ct.fds = n
+	if c.fds.take(n) {
+		ct.fds = int32(n)
 	}
 	for i := range f.desc {
-		f.desc[i].Once = !ct.keep
+		f.desc[i].Once = !ct.kept()
 	}
 	ct.dev.Once = true
 }
@@ -633,8 +649,8 @@ func (c *collector) release(ct *container) {
 	}
 	ct.f = files{}
 	c.setPid(ct, 0)
-	c.fds.give(ct.fds)
-	ct.fds, ct.keep = 0, false
+	c.fds.give(int(ct.fds))
+	ct.fds = 0
 }
 
 // Close closes every descriptor the collector keeps open.
@@ -884,7 +900,7 @@ func (c *collector) setPid(ct *container, pid int) {
 		return
 	}
 	if ct.procOpen {
-		syscall.Close(ct.procFD)
+		syscall.Close(int(ct.procFD))
 		ct.procOpen = false
 	}
 	ct.dev.Close()
@@ -893,12 +909,12 @@ func (c *collector) setPid(ct *container, pid int) {
 		return
 	}
 	ct.pidDir = strconv.Itoa(pid)
-	if !ct.keep {
+	if !ct.kept() {
 		return
 	}
 	fd, err := unix.Open(c.h.ProcPath(ct.pidDir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err == nil {
-		ct.procFD, ct.procOpen = fd, true
+		ct.procFD, ct.procOpen = int32(fd), true
 	}
 }
 
@@ -908,7 +924,7 @@ func (c *collector) pidNS(ct *container) (uint64, error) {
 		return inode(c.h.ProcPath(ct.pidDir, "ns", "net"))
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(ct.procFD, "ns/net", &st, 0); err != nil {
+	if err := unix.Fstatat(int(ct.procFD), "ns/net", &st, 0); err != nil {
 		return 0, err
 	}
 	return st.Ino, nil
@@ -975,7 +991,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 		return
 	}
 	c.netns[ino] = struct{}{}
-	if ct.keep && ct.dev.Once && c.fds.take(1) {
+	if ct.kept() && ct.dev.Once && c.fds.take(1) {
 		ct.dev.Once = false // kept open too, within the budget
 		ct.fds++
 	}
@@ -1078,7 +1094,7 @@ func (c *collector) tag(s *collect.Sample, ct *container, mark int) {
 	}
 	end := s.Mark()
 	for i := mark; i < end; i++ {
-		m := &s.Metrics()[i]
+		m := s.At(i)
 		if m.Prefix == nil {
 			continue
 		}

@@ -266,7 +266,7 @@ func TestNameCollisionStable(t *testing.T) {
 	wantNode := func(s *collect.Sample, node, id string) {
 		t.Helper()
 		plain, tagged := false, false
-		for _, m := range s.Metrics() {
+		for m := range s.All() {
 			plain = plain || strings.HasPrefix(m.FullPath(), "containers."+node+".cpu.")
 		}
 		for _, m := range s.Tagged() {

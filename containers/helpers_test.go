@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -68,7 +69,7 @@ func collectOnce(t testing.TB, c collect.Collector, ts int64, raw bool, prev col
 	s := collect.NewSample(time.Unix(ts, 0), raw, prev)
 	err := c.Collect(context.Background(), s)
 	c.(collect.Settler).Settle(true)
-	return append(render(s.Metrics()), render(s.Tagged())...), s.Next(), err
+	return append(render(slices.Collect(s.All())), render(s.Tagged())...), s.Next(), err
 }
 
 func render(ms []collect.Metric) []string {

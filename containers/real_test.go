@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,7 +115,7 @@ func TestRealCgroups(t *testing.T) {
 	s = collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
 	ticks1, at1 := procTicks(t, burnerCmd.Process.Pid), time.Now()
-	got, st = render(s.Metrics()), s.Next()
+	got, st = render(slices.Collect(s.All())), s.Next()
 	// What the kernel says the burner itself used over the same window, in
 	// % of one CPU (USER_HZ = 100): the collector must agree, whatever the
 	// load on this machine lets the burner have.
@@ -437,7 +438,7 @@ func TestRealPressure(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	s := collect.NewSample(time.Now(), false, st)
 	c.Collect(context.Background(), s)
-	nodes := byNode(render(s.Metrics()))
+	nodes := byNode(render(slices.Collect(s.All())))
 	nb, ni := nodes[busy[len("system.slice/docker-"):][:12]], nodes[idle[len("system.slice/docker-"):][:12]]
 	t.Logf("busy: cpu some %v%% full %v%%; idle: cpu some %v%%", nb["pressure.cpu.some_percentage"],
 		nb["pressure.cpu.full_percentage"], ni["pressure.cpu.some_percentage"])

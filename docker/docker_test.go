@@ -335,7 +335,7 @@ func TestHangingDaemon(t *testing.T) {
 			t.Fatalf("cycle took %v with a hanging daemon", el)
 		}
 		var names []string
-		for _, m := range s.Metrics() {
+		for m := range s.All() {
 			names = append(names, m.FullPath())
 		}
 		if !strings.Contains(strings.Join(names, " "), "containers."+id[:12]+".memory.usage_byte") {
@@ -686,7 +686,7 @@ func TestDiamondCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, m := range s.Metrics() {
+	for m := range s.All() {
 		got = append(got, fmt.Sprintf("%s %d", m.Path, m.Int()))
 	}
 	const p = "docker.containers.web."

@@ -138,7 +138,7 @@ func TestCountsSuppressAudit(t *testing.T) {
 		d.Counts(s)
 		d.Settle(true)
 		m := map[string]float64{}
-		for _, x := range s.Metrics() {
+		for x := range s.All() {
 			m[x.Path] = x.Value()
 		}
 		return m
@@ -189,7 +189,7 @@ func TestCountsCarriedUntilPublished(t *testing.T) {
 		}
 		d.Settle(published)
 		m := map[string]float64{}
-		for _, x := range s.Metrics() {
+		for x := range s.All() {
 			m[strings.TrimPrefix(x.Path, "containers.events.")] = x.Value()
 		}
 		return m

@@ -30,7 +30,7 @@ func TestNewServiceFoundWithinTwoCycles(t *testing.T) {
 		}
 		probed := func(s *collect.Sample, port int) bool {
 			want := "memcached." + strconv.Itoa(port) + ".cmd_set"
-			for _, m := range s.Metrics() {
+			for m := range s.All() {
 				if m.Path == want {
 					return true
 				}

@@ -50,13 +50,13 @@ func (c *Collector) discover(ctx context.Context, list []Container, full bool) (
 	slices.SortFunc(list, func(a, b Container) int { return strings.Compare(a.Name, b.Name) })
 	inContainer := map[int]bool{}
 	var out []*Instance
-	cache := make(map[string][]*Instance, len(list)+1)
+	cache := make(map[cacheKey][]*Instance, len(list)+1)
 	defer func() { c.cache = cache }()
 	for _, ct := range list {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		key := ct.ID + "\x00" + ct.Node + "\x00" + ct.Tags
+		key := cacheKey{ct.ID, ct.Node, ct.Tags}
 		if inst, ok := c.cache[key]; ok && !full {
 			cache[key] = inst
 			out = append(out, inst...)
@@ -77,8 +77,8 @@ func (c *Collector) discover(ctx context.Context, list []Container, full bool) (
 		cache[key] = inst
 		out = append(out, inst...)
 	}
-	if inst, ok := c.cache[""]; ok && !full {
-		cache[""] = inst
+	if inst, ok := c.cache[cacheKey{}]; ok && !full {
+		cache[cacheKey{}] = inst
 		return append(out, inst...), errors.Join(d.errs...)
 	}
 	// The host: recognised processes in the host's network namespace
@@ -102,10 +102,16 @@ func (c *Collector) discover(ctx context.Context, list []Container, full bool) (
 	host := &target{host: true}
 	inst := d.target(host, hostPids)
 	if ctx.Err() == nil {
-		cache[""] = inst
+		cache[cacheKey{}] = inst
 	}
 	return append(out, inst...), errors.Join(d.errs...)
 }
+
+// cacheKey is a container as the discovery cache knows it: a change of
+// its id, node or tags makes it a new target. Its strings are the
+// containers list's, not joined into one of the cache's own (80 bytes
+// a container). The zero key is the host's.
+type cacheKey struct{ id, node, tags string }
 
 // discovery is the state of one pass.
 type discovery struct {

@@ -67,7 +67,7 @@ func TestProbeFaults(t *testing.T) {
 					t.Errorf("password in the error: %v", err)
 				}
 				failed := false
-				for _, m := range s.Metrics() {
+				for m := range s.All() {
 					if strings.HasPrefix(m.Path, k.node()+".") {
 						t.Errorf("published %s", m.Path)
 					}

@@ -170,10 +170,10 @@ type Collector struct {
 	log  *slog.Logger
 
 	cycles     int
-	discovered bool                   // a discovery pass has run (it may have found nothing)
-	watch      *watcher               // new service processes between passes
-	lastList   []Container            // the containers of the last discovery
-	cache      map[string][]*Instance // per container (id, node, tags), "" the host
+	discovered bool                     // a discovery pass has run (it may have found nothing)
+	watch      *watcher                 // new service processes between passes
+	lastList   []Container              // the containers of the last discovery
+	cache      map[cacheKey][]*Instance // per container, the zero key the host
 	sinceDisc  int
 	instances  []*Instance
 	discSecs   float64
