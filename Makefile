@@ -20,7 +20,8 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # nethttpomithttp2: net/http without its bundled HTTP/2 client. Nothing here
 # speaks HTTP/2 (Docker and nginx are plain HTTP/1.1 over our own dialers; an
 # https events URL gets HTTP/1.1), and every linked page is resident in the
-# running agent (README, Efficiency: the binary's pages).
+# running agent (README, Efficiency). In GOFLAGS, so that the tests, and the
+# agents they build with `go build`, are the build that ships.
 TAGS      := nethttpomithttp2
 FUZZTIME  ?= 5000x
 # staticcheck runs from the Go module proxy at a pinned version, so it needs
@@ -28,14 +29,14 @@ FUZZTIME  ?= 5000x
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUNDIR    ?= $(CURDIR)/.state/run
 INTERVAL  ?= 5s
-export GOFLAGS := -buildvcs=false
+export GOFLAGS := -buildvcs=false -tags=$(TAGS)
 
 .PHONY: all build deps test vet lint unit fuzz bench bench-daemon soak run image clean dashboards-check screenshots
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/collector ./cmd/collector
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/collector ./cmd/collector
 
 # deps installs everything the tests and `make run` use on a fresh Debian
 # machine: Go modules, a real Carbon + graphite-web, iproute2.
