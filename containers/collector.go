@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -930,42 +929,14 @@ func (c *collector) pidNS(ct *container) (uint64, error) {
 	return st.Ino, nil
 }
 
-// cgroupPid is a pid of the container from its cgroup.procs files.
+// cgroupPid is a pid of the container from its cgroup.procs files: its
+// directory's, else the first of its children's and grandchildren's.
 func (c *collector) cgroupPid(ct *container) int {
-	if ct.f.procsDir == "" {
-		return 0
+	pid := 0
+	if err := cgroup.EachPid(&c.buf, ct.f.procsDir, 2, func(p int) bool { pid = p; return false }); err != nil {
+		c.fail(err)
 	}
-	if b, ok := c.readPath(ct.f.procsDir + "/cgroup.procs"); ok {
-		if pid, ok := cgroup.ParseFirstPid(b); ok {
-			return pid
-		}
-	}
-	return c.childPid(ct.f.procsDir, 2)
-}
-
-func (c *collector) childPid(dir string, depth int) int {
-	if depth == 0 {
-		return 0
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return 0
-	}
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		d := dir + "/" + e.Name()
-		if b, ok := c.readPath(d + "/cgroup.procs"); ok {
-			if pid, ok := cgroup.ParseFirstPid(b); ok {
-				return pid
-			}
-		}
-		if pid := c.childPid(d, depth-1); pid > 0 {
-			return pid
-		}
-	}
-	return 0
+	return pid
 }
 
 // netDevNames are the container network metrics, in publishing order, and

@@ -3,7 +3,6 @@
 package services
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodemetrics/nodemetrics/collect"
+	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
@@ -62,7 +61,7 @@ func (c *Collector) discover(ctx context.Context, list []Container, full bool) (
 			out = append(out, inst...)
 			continue
 		}
-		pids := cgroupPids(ct.CgroupDir, 3, nil)
+		pids := d.cgroupPids(ct.CgroupDir)
 		if len(pids) == 0 && ct.Pid > 0 {
 			pids = []int{ct.Pid}
 		}
@@ -120,7 +119,7 @@ type discovery struct {
 	tables map[uint64]*sockTable // by network namespace inode
 	selfNS uint64                // the agent's own network namespace
 	errs   []error
-	buf    kernfile.Buf // comm reads: bare descriptors, one buffer
+	buf    kernfile.Buf // comm and cgroup.procs reads: bare descriptors, one buffer
 }
 
 // kind is the service kind of process pid, from its comm.
@@ -435,32 +434,15 @@ func addUnix(tab *sockTable, u *procfs.NetUNIX) {
 }
 
 // cgroupPids lists the pids of dir's cgroup.procs and of the cgroups below
-// it down to depth (cgroup v2 keeps processes in leaves only).
-func cgroupPids(dir string, depth int, pids []int) []int {
-	if dir == "" || len(pids) >= maxPids {
-		return pids
-	}
-	if f, err := os.Open(filepath.Join(dir, "cgroup.procs")); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() && len(pids) < maxPids {
-			if pid, err := strconv.Atoi(sc.Text()); err == nil && pid > 0 {
-				pids = append(pids, pid)
-			}
-		}
-		f.Close()
-	}
-	if depth == 0 {
-		return pids
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return pids
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			pids = cgroupPids(filepath.Join(dir, e.Name()), depth-1, pids)
-		}
-	}
+// it, three levels down (cgroup v2 keeps processes in leaves only), at most
+// maxPids. A file that cannot be read lists nothing: the container's
+// processes are looked for again at the next pass.
+func (d *discovery) cgroupPids(dir string) []int {
+	var pids []int
+	_ = cgroup.EachPid(&d.buf, dir, 3, func(pid int) bool {
+		pids = append(pids, pid)
+		return len(pids) < maxPids
+	})
 	return pids
 }
 

@@ -26,7 +26,9 @@ import (
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/collectors"
 	"github.com/nodemetrics/nodemetrics/containers"
+	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
@@ -526,11 +528,13 @@ func TestRealServices(t *testing.T) {
 		t.Errorf("nginx probes that succeeded: %v, want 2\n%s", v, logs.String())
 	}
 	nginxPid := 0
-	for _, pid := range cgroupPids(filepath.Join(e.r.Roots[0], "system.slice/docker-"+e.id[Nginx]+".scope"), 0, nil) {
+	var buf kernfile.Buf
+	cgroup.EachPid(&buf, filepath.Join(e.r.Roots[0], "system.slice/docker-"+e.id[Nginx]+".scope"), 0, func(pid int) bool {
 		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(b)) == "nginx" {
 			nginxPid = pid
 		}
-	}
+		return true
+	})
 	b, err := NewRoot(fmt.Sprintf("/proc/%d/root", nginxPid)).ReadFile("/etc/nginx/shadow-link")
 	if err != nil || string(b) != "the container's shadow\n" {
 		t.Errorf("/etc/nginx/shadow-link in the container: %q %v", b, err)

@@ -174,17 +174,18 @@ func ParseBlkio(b []byte) (read, write uint64, err error) {
 	return read, write, err
 }
 
-// ParseFirstPid returns the first pid of a cgroup.procs file. 0 (what the
-// kernel shows for a pid outside the reader's pid namespace on cgroup v2)
-// is skipped: it cannot be looked up in /proc.
-func ParseFirstPid(b []byte) (int, bool) {
+// parsePids calls fn with each pid of a cgroup.procs file until fn
+// returns false (parsePids then returns false). 0 (what the kernel shows
+// for a pid outside the reader's pid namespace on cgroup v2) is skipped: it
+// cannot be looked up in /proc.
+func parsePids(b []byte, fn func(pid int) bool) bool {
 	for len(b) > 0 {
 		var line []byte
 		line, b = kernfile.NextLine(b)
 		v, ok := kernfile.ParseUint(bytes.TrimSpace(line))
-		if ok && v > 0 && v < 1<<31 {
-			return int(v), true
+		if ok && v > 0 && v < 1<<31 && !fn(int(v)) {
+			return false
 		}
 	}
-	return 0, false
+	return true
 }

@@ -4,6 +4,7 @@ package cgroup
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -97,10 +98,16 @@ func TestParseBlkio(t *testing.T) {
 	}
 }
 
-func TestParseFirstPid(t *testing.T) {
-	for in, want := range map[string]int{"123\n456\n": 123, "0\n0\n77\n": 77, "": 0, "x\n9\n": 9, "0\n": 0} {
-		if got, ok := ParseFirstPid([]byte(in)); got != want || ok != (want > 0) {
-			t.Errorf("ParseFirstPid(%q) = %d, %v; want %d", in, got, ok, want)
+func TestParsePids(t *testing.T) {
+	for in, want := range map[string][]int{"123\n456\n": {123, 456}, "0\n0\n77\n": {77}, "": nil, "x\n9\n": {9}, "0\n": nil, " 5 \n": {5}} {
+		var got []int
+		parsePids([]byte(in), func(pid int) bool { got = append(got, pid); return true })
+		if !slices.Equal(got, want) {
+			t.Errorf("parsePids(%q) = %v; want %v", in, got, want)
+		}
+		var first []int
+		if parsePids([]byte(in), func(pid int) bool { first = append(first, pid); return false }) != (len(want) == 0) || len(first) > 1 {
+			t.Errorf("parsePids(%q) went on after fn returned false: %v", in, first)
 		}
 	}
 }
@@ -157,11 +164,14 @@ func FuzzParseBlkio(f *testing.F) {
 	})
 }
 
-func FuzzParseFirstPid(f *testing.F) {
+func FuzzParsePids(f *testing.F) {
 	f.Add([]byte("0\n123\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if pid, ok := ParseFirstPid(b); ok != (pid > 0) {
-			t.Fatalf("pid %d ok %v", pid, ok)
-		}
+		parsePids(b, func(pid int) bool {
+			if pid <= 0 {
+				t.Fatalf("pid %d from %q", pid, b)
+			}
+			return true
+		})
 	})
 }
