@@ -750,17 +750,9 @@ func (f *files) sub(h uint8) string {
 	return ""
 }
 
-// readPath reads a file that is not kept open.
-func (c *collector) readPath(path string) ([]byte, bool) {
-	if path == "" {
-		return nil, false
-	}
-	return c.check(c.buf.Read(path))
-}
-
 func (c *collector) check(b []byte, err error) ([]byte, bool) {
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENODEV) && !errors.Is(err, syscall.ESRCH) {
+		if !cgroup.Gone(err) {
 			c.fail(err)
 		}
 		return nil, false

@@ -30,7 +30,7 @@ func EachPid(buf *kernfile.Buf, dir string, depth int, fn func(pid int) bool) er
 // walkPids is EachPid below dir; false when fn asked to stop.
 func walkPids(buf *kernfile.Buf, dir string, depth int, fn func(pid int) bool, first *error) bool {
 	b, err := buf.Read(dir + "/cgroup.procs")
-	if err != nil && !gone(err) && *first == nil {
+	if err != nil && !Gone(err) && *first == nil {
 		*first = err
 	}
 	if !parsePids(b, fn) {
@@ -51,8 +51,8 @@ func walkPids(buf *kernfile.Buf, dir string, depth int, fn func(pid int) bool, f
 	return true
 }
 
-// gone: the cgroup (or the process behind a file) went away, as cgroups
-// and processes do; nothing to report.
-func gone(err error) bool {
+// Gone reports an error of a read whose cgroup (or the process behind a
+// file) went away, as cgroups and processes do: nothing to report.
+func Gone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ESRCH)
 }
