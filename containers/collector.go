@@ -313,7 +313,7 @@ type collector struct {
 	askKeys []string
 	busy    chan struct{}
 	mu      sync.Mutex
-	answers map[string]answer
+	answers map[string]*Info // nil: the Resolver does not know it
 }
 
 // NewCollector builds the containers collector for host h.
@@ -327,7 +327,7 @@ func NewCollector(h collect.Host, opts Options, log *slog.Logger) (collect.Colle
 	return &collector{
 		h: h, opts: opts, log: log,
 		byKey:   map[string]*container{},
-		answers: map[string]answer{},
+		answers: map[string]*Info{},
 		names:   collect.NewUnique(collect.Segment),
 		netns:   map[uint64]struct{}{},
 		fds:     &processFDs,
@@ -517,7 +517,7 @@ func (c *collector) changed(d *watchDir, name []byte, created bool) {
 func (c *collector) lost(name []byte, m match, abs string) {
 	c.key = append(append(append(c.key[:0], m.runtime...), '/'), m.id...)
 	ct, ok := c.byKey[string(c.key)]
-	if !ok || ct.dirs[c.root] != c.below(abs, name) {
+	if !ok || !isBelow(ct.dirs[c.root], c.rel(abs), name) {
 		return
 	}
 	ct.dirs[c.root], ct.dirty = "", true
@@ -536,14 +536,14 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	if ct, ok := c.byKey[string(c.key)]; ok {
 		ct.seen = c.gen
 		if ct.dirs[c.root] == "" {
-			ct.dirs[c.root] = ct.intern(c.below(abs, name))
+			ct.dirs[c.root] = c.dirOf(ct, abs, name)
 			ct.dirty = true
 		}
 		return
 	}
 	ct := &container{key: string(c.key), runtime: m.runtime, pod: ctx.pod, seen: c.gen,
 		fresh: c.primed, late: c.primed, machine: m.machine, dirty: true, counters: collect.NewCounters(metricNames[:nCounters])}
-	ct.dirs[c.root] = ct.intern(c.below(abs, name))
+	ct.dirs[c.root] = c.dirOf(ct, abs, name)
 	if m.machine {
 		ct.id = unescapeUnit(string(m.id))
 		ct.fallback = ct.id
@@ -557,28 +557,44 @@ func (c *collector) found(name []byte, m match, ctx *walkCtx, abs string) {
 	c.byKey[ct.key] = ct
 }
 
-// below is abs/name relative to the root of hierarchy c.root (the walk
-// and the watches start at the roots: abs is one or below one).
-func (c *collector) below(abs string, name []byte) string {
+// rel is abs relative to the root of hierarchy c.root (the walk and the
+// watches start at the roots: abs is one or below one).
+func (c *collector) rel(abs string) string {
 	if rel := abs[len(c.lay.Roots[c.root].Path):]; rel != "" {
-		return rel[1:] + "/" + string(name)
+		return rel[1:]
 	}
-	return string(name)
+	return ""
 }
 
-// intern is dir, or the same string if the container has it already: the
-// directory of another hierarchy, or its key (Docker's cgroupfs driver
-// makes docker/<id>, the key's very bytes). The strings are shared.
-func (ct *container) intern(dir string) string {
-	if dir == ct.key {
+// dirOf is the container's directory abs/name relative to the root of
+// hierarchy c.root: the same string as the container has already when it
+// has it, its key (Docker's cgroupfs driver makes docker/<id>, the key's
+// very bytes) or its directory of another hierarchy, compared before a
+// string is made: the strings are shared, and the copies made and
+// dropped for every hierarchy were 0.4 MB of garbage at the start with
+// 1000 containers (heap profile).
+func (c *collector) dirOf(ct *container, abs string, name []byte) string {
+	rel := c.rel(abs)
+	if isBelow(ct.key, rel, name) {
 		return ct.key
 	}
 	for _, d := range ct.dirs {
-		if d == dir {
+		if isBelow(d, rel, name) {
 			return d
 		}
 	}
-	return dir
+	if rel == "" {
+		return string(name)
+	}
+	return rel + "/" + string(name)
+}
+
+// isBelow tells whether dir is rel/name (name when rel is "").
+func isBelow(dir, rel string, name []byte) bool {
+	if rel == "" {
+		return dir == string(name)
+	}
+	return len(dir) == len(rel)+1+len(name) && dir[:len(rel)] == rel && dir[len(rel)] == '/' && dir[len(rel)+1:] == string(name)
 }
 
 // files names the files of a container when it appears (or is found in
@@ -588,35 +604,42 @@ func (c *collector) files(ct *container) {
 	c.release(ct)
 	f := &ct.f
 	// set: the files of slots are read in the directory of ctrl's
-	// hierarchy; it returns that directory's path.
-	set := func(ctrl cgroup.Ctrl, slots ...int) string {
+	// hierarchy; it returns that hierarchy's index, -1 when the container
+	// has no directory there. Only procsDir is made a path: the paths of
+	// every hierarchy made and dropped were 0.6 MB of garbage at the start
+	// with 1000 containers (heap profile).
+	set := func(ctrl cgroup.Ctrl, slots ...int) int {
 		i := c.lay.Index(ctrl)
 		if i < 0 || ct.dirs[i] == "" {
-			return ""
+			return -1
 		}
-		d := c.lay.Roots[i].Path + "/" + ct.dirs[i]
 		// nspawn splits its unit into payload/ (the container) and
 		// supervisor/ (nspawn itself).
-		if ct.machine && exists(filepath.Join(d, "payload")) {
-			d = filepath.Join(d, "payload")
+		if ct.machine && exists(filepath.Join(c.lay.Roots[i].Path, ct.dirs[i], "payload")) {
 			f.payload |= 1 << i
 		}
 		for _, k := range slots {
 			f.at[k] = uint8(i + 1)
 		}
-		return d
+		return i
+	}
+	dir := func(i int) string {
+		if i < 0 {
+			return ""
+		}
+		return kernfile.Join(c.lay.Roots[i].Path, ct.dirs[i], f.sub(uint8(i)))
 	}
 	set(cgroup.Unified, fPSICPU, fPSIMem, fPSIIO)
 	if c.lay.V2 {
-		f.procsDir = set(cgroup.Unified, fCPUStat, fMemUsage, fMemStat, fMemLimit, fMemOOM, fIOStat, fPidsCurrent)
+		f.procsDir = dir(set(cgroup.Unified, fCPUStat, fMemUsage, fMemStat, fMemLimit, fMemOOM, fIOStat, fPidsCurrent))
 	} else {
 		cpuacct := set(cgroup.CPUAcct, fCPUAcctUsage, fCPUAcctStat)
 		cpu := set(cgroup.CPU, fCPUStat)
 		mem := set(cgroup.Memory, fMemUsage, fMemStat, fMemLimit, fMemOOM)
 		blkio := set(cgroup.Blkio, fBlkioBytes, fBlkioIOs)
 		pids := set(cgroup.Pids, fPidsCurrent)
-		for _, d := range []string{mem, pids, cpuacct, cpu, blkio} {
-			if d != "" && exists(d) {
+		for _, i := range [...]int{mem, pids, cpuacct, cpu, blkio} {
+			if d := dir(i); d != "" && exists(d) {
 				f.procsDir = d
 				break
 			}

@@ -4,10 +4,11 @@ package containers
 
 import (
 	"bytes"
-	"encoding/binary"
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
 func exists(p string) bool {
@@ -193,42 +194,20 @@ func (w *walker) walk(abs string, ctx walkCtx, depth int, f finder) error {
 		w.dbuf = make([]byte, 32<<10)
 	}
 	pend := w.pending[depth][:0]
-	for {
-		n, err := syscall.ReadDirent(fd, w.dbuf)
-		if err != nil || n <= 0 {
-			break
+	// A listing that fails midway keeps what it listed.
+	_ = kernfile.Dirents(fd, w.dbuf, func(name []byte, typ uint8) {
+		if typ != syscall.DT_DIR && typ != syscall.DT_UNKNOWN {
+			return
 		}
-		b := w.dbuf[:n]
-		for len(b) >= 19 {
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			typ := b[18]
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if typ != syscall.DT_DIR && typ != syscall.DT_UNKNOWN {
-				continue
-			}
-			if len(name) == 0 || string(name) == "." || string(name) == ".." {
-				continue
-			}
-			switch k, m := classify(name, &ctx); k {
-			case kindContainer:
-				f.found(name, m, &ctx, abs)
-			case kindDescend:
-				if depth < maxDepth {
-					if typ == syscall.DT_UNKNOWN && !isDir(abs, name) {
-						continue
-					}
-					pend = append(pend, string(name))
-				}
+		switch k, m := classify(name, &ctx); k {
+		case kindContainer:
+			f.found(name, m, &ctx, abs)
+		case kindDescend:
+			if depth < maxDepth && (typ == syscall.DT_DIR || kernfile.IsDir(abs, name)) {
+				pend = append(pend, string(name))
 			}
 		}
-	}
+	})
 	syscall.Close(fd)
 	w.pending[depth] = pend
 	for i := 0; i < len(pend); i++ {
@@ -238,9 +217,4 @@ func (w *walker) walk(abs string, ctx walkCtx, depth int, f finder) error {
 	}
 	clear(w.pending[depth])
 	return nil
-}
-
-func isDir(dir string, name []byte) bool {
-	fi, err := os.Stat(dir + "/" + string(name))
-	return err == nil && fi.IsDir()
 }

@@ -4,11 +4,9 @@ package services
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
 
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
@@ -227,28 +225,9 @@ func readPids(dir *os.File, buf []byte, each func(pid int)) error {
 	if _, err := dir.Seek(0, 0); err != nil {
 		return err
 	}
-	for {
-		n, err := syscall.ReadDirent(int(dir.Fd()), buf)
-		if err != nil {
-			return err
+	return kernfile.Dirents(int(dir.Fd()), buf, func(name []byte, _ uint8) {
+		if pid, ok := kernfile.ParseUint(name); ok && pid > 0 && pid < 1<<31 {
+			each(int(pid))
 		}
-		if n <= 0 {
-			return nil
-		}
-		// struct linux_dirent64: ino, off, reclen (at 16), type, name.
-		for b := buf[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if pid, ok := kernfile.ParseUint(name); ok && pid > 0 && pid < 1<<31 {
-				each(int(pid))
-			}
-		}
-	}
+	})
 }

@@ -119,12 +119,12 @@ type discovery struct {
 	tables map[uint64]*sockTable // by network namespace inode
 	selfNS uint64                // the agent's own network namespace
 	errs   []error
-	buf    kernfile.Buf // comm and cgroup.procs reads: bare descriptors, one buffer
+	buf    kernfile.Buf // comm and cgroup.procs reads, cgroup listings: bare descriptors, one buffer
 }
 
 // kind is the service kind of process pid, from its comm.
 func (d *discovery) kind(pid int) (Kind, bool) {
-	b, err := d.buf.Read(d.c.h.ProcPath(strconv.Itoa(pid), "comm"))
+	b, err := d.buf.Read(d.c.h.Proc, strconv.Itoa(pid), "comm")
 	if err != nil {
 		return "", false
 	}

@@ -38,20 +38,24 @@ func (e *LimitError) Error() string {
 // buffer starts at 4 KiB: /proc/sys files make the kernel allocate and zero
 // a buffer as large as the read, so a huge first read is slow
 // (measured: a 1 MiB read of a /proc/sys file costs ~100x a 4 KiB one).
-type Buf struct{ b []byte }
+type Buf struct {
+	b    []byte
+	path []byte // the path being opened (open)
+}
 
-// Read returns the whole content of path. The slice is valid until the
-// next call. A file over MaxBytes or MaxLines gives the content up to the
-// cap (whole lines) and a *LimitError.
-func (f *Buf) Read(path string) ([]byte, error) {
-	fd, err := openRaw(path)
+// Read returns the whole content of the file named by path, its parts
+// joined only to open it (Join). The slice is valid until the next call.
+// A file over MaxBytes or MaxLines gives the content up to the cap (whole
+// lines) and a *LimitError.
+func (f *Buf) Read(path ...string) ([]byte, error) {
+	fd, err := f.open(0, path...)
 	if err != nil {
 		return nil, err
 	}
 	defer fd.Close()
 	// A file of procOnePiece's names is read in one read (on a fixture,
 	// a regular file, a short read is the end too).
-	return f.fill([]string{path}, fd, readOn, procOnePiece[filepath.Base(path)])
+	return f.fill(path, fd, readOn, procOnePiece[filepath.Base(path[len(path)-1])])
 }
 
 // fill reads fd, the file of path (Join; named only in errors), to its

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -49,9 +50,12 @@ func TestSplit(t *testing.T) {
 }
 
 // A file larger than the first buffer is read whole, and the buffer is
-// reused: the second read of the same file allocates nothing.
+// reused: the second read of the same file allocates nothing, its path
+// given whole or in parts (joined as Join joins them, in the Buf's own
+// buffer); an error names the joined path.
 func TestBufRead(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
 	want := strings.Repeat("0123456789abcdef", 1000)
 	if err := os.WriteFile(p, []byte(want), 0o644); err != nil {
 		t.Fatal(err)
@@ -61,11 +65,21 @@ func TestBufRead(t *testing.T) {
 	if err != nil || string(got) != want {
 		t.Fatalf("read %d bytes, err %v", len(got), err)
 	}
-	if _, err := buf.Read(filepath.Join(t.TempDir(), "missing")); !os.IsNotExist(err) {
-		t.Errorf("missing file: %v", err)
+	if got, err := buf.Read(dir, "", "f"); err != nil || string(got) != want {
+		t.Errorf("read of %s, \"\", f: %d bytes, err %v", dir, len(got), err)
 	}
-	if n := testing.AllocsPerRun(10, func() { buf.Read(p) }); n > 3 { // os.Open's *File and path
+	missing := filepath.Join(dir, "missing")
+	if _, err := buf.Read(dir, "missing"); !os.IsNotExist(err) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing file: %v, want not exist naming %s", err, missing)
+	}
+	if _, err := buf.Read(dir, "f\x00"); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("a path with a NUL byte: %v, want EINVAL", err)
+	}
+	if n := testing.AllocsPerRun(10, func() { buf.Read(p) }); n != 0 {
 		t.Errorf("%v allocs per read of a cached size", n)
+	}
+	if n := testing.AllocsPerRun(10, func() { buf.Read(dir, "f") }); n != 0 {
+		t.Errorf("%v allocs per read of a cached size by parts", n)
 	}
 }
 
