@@ -120,24 +120,27 @@ func (p *spoolSource) push(b []byte, lines int) {
 }
 
 func (p *spoolSource) next() (batch, bool) {
+	// mu held across the spool's move too: waiting must never see the
+	// batch gone from the spool and not yet pending (Flush would return
+	// while it is being written).
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	rec, n, end, ok := p.sp.next()
 	if !ok {
 		return batch{}, false
 	}
-	p.mu.Lock()
 	p.pending += n
-	p.mu.Unlock()
 	// rec is the spool's buffer, valid until the next call: the batch is
 	// written before that, and the window keeps only its end.
 	return batch{b: rec, lines: n, spooled: true, end: end}, true
 }
 
 // release: the spool reads it again from the ack cursor (the window,
-// if any, was rewound with it).
+// if any, was rewound with it). Under mu, as next.
 func (p *spoolSource) release(b batch) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.pending -= b.lines
-	p.mu.Unlock()
 	p.sp.Rewind()
 }
 
