@@ -30,9 +30,10 @@ func TestWaitingCountsTakenBatch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			src := tc.src
 			src.push(lines(0, 10), 10)
-			stop, seen := make(chan struct{}), make(chan map[int]int)
+			stop, seen, polling := make(chan struct{}), make(chan map[int]int), make(chan struct{})
 			go func() {
-				got := map[int]int{}
+				got := map[int]int{src.waiting(): 1}
+				close(polling)
 				for {
 					select {
 					case <-stop:
@@ -43,6 +44,9 @@ func TestWaitingCountsTakenBatch(t *testing.T) {
 					}
 				}
 			}()
+			// The loop can be over before a poller not yet running
+			// reads anything (seen: map[]).
+			<-polling
 			for i := 0; i < 20000; i++ {
 				b, ok := src.next()
 				if !ok {
