@@ -37,6 +37,14 @@ func (f Fanout) Buf(size int) []byte {
 	return nil
 }
 
+// Pace waits for each sender's Pace in turn: the formatting goes at the
+// pace of the slowest destination that takes lines.
+func (f Fanout) Pace(stop <-chan struct{}) {
+	for _, s := range f {
+		s.Pace(stop)
+	}
+}
+
 // Run runs every sender until ctx ends.
 func (f Fanout) Run(ctx context.Context) {
 	var wg sync.WaitGroup
