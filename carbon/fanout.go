@@ -37,11 +37,13 @@ func (f Fanout) Buf(size int) []byte {
 	return nil
 }
 
-// Pace waits for each sender's Pace in turn: the formatting goes at the
-// pace of the slowest destination that takes lines.
+// Pace is the one sender's Pace; with several it does not hold: each keeps
+// its own copy of the lines anyway (Take copies, Buf gives none), and
+// holding the formatting for the slowest would let a destination that
+// accepts and never reads delay the lines of the others.
 func (f Fanout) Pace(stop <-chan struct{}) {
-	for _, s := range f {
-		s.Pace(stop)
+	if len(f) == 1 {
+		f[0].Pace(stop)
 	}
 }
 

@@ -138,3 +138,24 @@ func TestPaceDoesNotHold(t *testing.T) {
 		}
 	})
 }
+
+// With several destinations a Carbon that never reads does not hold the
+// formatting (the live one's lines would wait for it); with one it does.
+func TestFanoutPace(t *testing.T) {
+	hole := blackHole(t)
+	live := listen(t, "127.0.0.1:0")
+	dead := start(t, Config{Addr: hole.Addr().String(), SendBuffer: 4096, WriteTimeout: time.Hour})
+	f := Fanout{dead, start(t, Config{Addr: live.ln.Addr().String()})}
+	for i := range 20 {
+		f.Take(bigBatch(i*120, 120), 120)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	if !paceReturns(f, stop, 20*time.Second) {
+		t.Fatal("a fanout held the formatting for a destination that never reads")
+	}
+	waitLines(t, live, 20*120)
+	if paceReturns(Fanout{dead}, stop, 300*time.Millisecond) {
+		t.Fatal("a fanout of one did not pace on its sender")
+	}
+}
