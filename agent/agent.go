@@ -5,6 +5,8 @@
 // and on more when one is slow or hung, formats one batch of Graphite
 // lines per cycle and hands it to an Output (the Carbon sender or stdout).
 // Collection never waits on the network: Output.Enqueue must not block.
+// Only the formatting, after the collectors have returned, may be held by
+// a slow Carbon (Pacer), and never past the cycle's deadline.
 package agent
 
 import (
@@ -46,6 +48,14 @@ type Taker interface {
 // agent formats its next lines into them instead of new ones.
 type Recycler interface {
 	Buf(size int) []byte
+}
+
+// Pacer is a Taker that may hold the formatting while the lines handed
+// over wait for a slow Carbon (Pace: returns when the agent may go on, or
+// when stop is closed). The agent calls it after each buffer it hands
+// over, after the collectors have returned: it never holds a collection.
+type Pacer interface {
+	Pace(stop <-chan struct{})
 }
 
 // chunkBytes is the size of the buffers handed to a Taker. At 1000
@@ -243,6 +253,14 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	lb := lineBuf{ts: ts}
 	if t, ok := out.(Taker); ok {
 		lb.taker, lb.size = t, chunkBytes
+		if p, ok := t.(Pacer); ok {
+			// Held at most until the collectors' deadline (the cycle is
+			// then over, and the next must start on time), or SIGTERM.
+			deadline, _ := cctx.Deadline()
+			pctx, stop := context.WithDeadline(ctx, deadline)
+			defer stop()
+			lb.pacer, lb.stop = p, pctx.Done()
+		}
 		if a.bytes > 0 && a.bytes < chunkBytes {
 			// A cycle that fits in one buffer (the host alone: ~20 KB)
 			// gets one of about its size, not of chunkBytes: the size of
@@ -331,7 +349,9 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 // lines).
 type lineBuf struct {
 	taker Taker
-	size  int // of the next buffer made for the Taker
+	pacer Pacer           // the Taker, when it paces us
+	stop  <-chan struct{} // ends the pacer's holds
+	size  int             // of the next buffer made for the Taker
 	ts    int64
 	b     []byte
 	lines int // in b
@@ -351,6 +371,9 @@ func (l *lineBuf) add(prefix, group, path string, v float64, iv uint64, isInt bo
 			// Never a wait on the network: a sender blocked on the
 			// socket parks.
 			runtime.Gosched()
+			if l.pacer != nil {
+				l.pacer.Pace(l.stop)
+			}
 		}
 		l.b = nil
 		if r, ok := l.taker.(Recycler); ok {
@@ -467,6 +490,7 @@ func NextTick(now time.Time, interval time.Duration) time.Time {
 func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 	tuneGC()
 	budget := a.opts.Interval * 8 / 10
+	release := newReleaser()
 	for {
 		next := NextTick(time.Now(), a.opts.Interval)
 		timer := time.NewTimer(time.Until(next))
@@ -479,6 +503,7 @@ func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 		// The sample time keeps the monotonic clock reading for rate
 		// arithmetic; the Graphite timestamp is the aligned tick.
 		a.Cycle(ctx, time.Now(), next.Unix(), budget, out)
+		release.after()
 		if heartbeat != nil {
 			heartbeat()
 		}

@@ -444,3 +444,62 @@ func TestCycleFormatsIntoARecyclersBuffers(t *testing.T) {
 		t.Errorf("lines in recycled buffers differ from the same cycle's in new ones")
 	}
 }
+
+// paceOutput is a takeOutput that paces the agent (Pacer): it records how
+// many buffers it had been handed at each Pace, and holds until the stop
+// it is given closes.
+type paceOutput struct {
+	takeOutput
+	at      []int
+	stopped int // Pace calls that returned on a closed stop
+}
+
+func (o *paceOutput) Pace(stop <-chan struct{}) {
+	o.at = append(o.at, len(o.bufs))
+	<-stop
+	o.stopped++
+}
+
+// A Pacer is asked after each buffer handed over (not before the first,
+// nor after the last), and its hold ends with the collectors' deadline:
+// a Carbon that never catches up does not hold the cycle past it, and
+// every line is still handed over.
+func TestCyclePacedAfterEachBuffer(t *testing.T) {
+	const n = 10000 // ~300 KB of lines
+	a := bigCycleAgent(t, n)
+	out := &paceOutput{}
+	lines := a.Cycle(context.Background(), time.Now(), 100, 200*time.Millisecond, out)
+	if len(out.bufs) < 3 {
+		t.Fatalf("%d buffers, want several", len(out.bufs))
+	}
+	if len(out.at) != len(out.bufs)-1 || out.stopped != len(out.at) {
+		t.Fatalf("Pace called %d times (%d ended by stop) for %d buffers, want once between two", len(out.at), out.stopped, len(out.bufs))
+	}
+	for i, k := range out.at {
+		if k != i+1 {
+			t.Fatalf("Pace call %d after %d buffers, want %d", i, k, i+1)
+		}
+	}
+	total := 0
+	for _, c := range out.lines {
+		total += c
+	}
+	if total != lines || lines < n {
+		t.Fatalf("%d lines handed over, the cycle reports %d, want %d and more", total, lines, n)
+	}
+}
+
+// SIGTERM (the agent's context) ends a hold too.
+func TestCyclePaceEndsOnStop(t *testing.T) {
+	a := bigCycleAgent(t, 10000)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &paceOutput{}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+	}()
+	a.Cycle(ctx, time.Now(), 100, time.Hour, out)
+	if len(out.at) == 0 || out.stopped != len(out.at) {
+		t.Fatalf("Pace called %d times, %d ended", len(out.at), out.stopped)
+	}
+}

@@ -37,6 +37,16 @@ func (f Fanout) Buf(size int) []byte {
 	return nil
 }
 
+// Pace is the one sender's Pace; with several it does not hold: each keeps
+// its own copy of the lines anyway (Take copies, Buf gives none), and
+// holding the formatting for the slowest would let a destination that
+// accepts and never reads delay the lines of the others.
+func (f Fanout) Pace(stop <-chan struct{}) {
+	if len(f) == 1 {
+		f[0].Pace(stop)
+	}
+}
+
 // Run runs every sender until ctx ends.
 func (f Fanout) Run(ctx context.Context) {
 	var wg sync.WaitGroup

@@ -12,9 +12,11 @@ import (
 // takes the oldest with next, then reports what became of it: written
 // (now in the link's window), acked (out of the window: Carbon has it),
 // or release (not written: it goes first again); rewind puts a broken
-// connection's window back, in order. push is called from any goroutine.
+// connection's window back, in order. push is called from any goroutine;
+// it reports whether the source keeps b (false: b was copied, the caller
+// may reuse it).
 type source interface {
-	push(b []byte, lines int)
+	push(b []byte, lines int) (kept bool)
 	next() (batch, bool)
 	release(b batch)
 	written(b batch)
@@ -22,6 +24,7 @@ type source interface {
 	rewind(window []batch)
 	idle()
 	waiting() int // lines not yet written (Flush waits for 0)
+	backlog() int // batches waiting in memory for next (Pace)
 	stats() Stats // Queued, Spooled, Dropped, Resent
 }
 
@@ -37,11 +40,12 @@ type memSource struct {
 	resent  uint64
 }
 
-func (m *memSource) push(b []byte, lines int) {
+func (m *memSource) push(b []byte, lines int) bool {
 	m.mu.Lock()
 	m.q.pushBack(batch{b: b, lines: lines})
 	m.dropped += uint64(m.q.trim(m.limit, nil))
 	m.mu.Unlock()
+	return true
 }
 
 func (m *memSource) next() (batch, bool) {
@@ -87,6 +91,12 @@ func (m *memSource) rewind(window []batch) {
 
 func (m *memSource) idle() {}
 
+func (m *memSource) backlog() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.q.len()
+}
+
 func (m *memSource) waiting() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -112,32 +122,38 @@ type spoolSource struct {
 	resent  uint64
 }
 
-func (p *spoolSource) push(b []byte, lines int) {
+// push: the batch is in the spool's file (the page cache) once Append
+// returns, so b is not kept.
+func (p *spoolSource) push(b []byte, lines int) bool {
 	if err := p.sp.Append(b, lines); err != nil {
 		// Counted in the spool's Dropped.
 		p.fails.Fail("spool", "cannot spool, lines dropped", err, "lines", lines)
 	}
+	return false
 }
 
 func (p *spoolSource) next() (batch, bool) {
+	// mu held across the spool's move too: waiting must never see the
+	// batch gone from the spool and not yet pending (Flush would return
+	// while it is being written).
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	rec, n, end, ok := p.sp.next()
 	if !ok {
 		return batch{}, false
 	}
-	p.mu.Lock()
 	p.pending += n
-	p.mu.Unlock()
 	// rec is the spool's buffer, valid until the next call: the batch is
 	// written before that, and the window keeps only its end.
 	return batch{b: rec, lines: n, spooled: true, end: end}, true
 }
 
 // release: the spool reads it again from the ack cursor (the window,
-// if any, was rewound with it).
+// if any, was rewound with it). Under mu, as next.
 func (p *spoolSource) release(b batch) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.pending -= b.lines
-	p.mu.Unlock()
 	p.sp.Rewind()
 }
 
@@ -162,6 +178,9 @@ func (p *spoolSource) rewind(window []batch) {
 
 // idle: nothing to send; a good moment to put the spool on disk.
 func (p *spoolSource) idle() { p.sp.Sync() }
+
+// backlog: the spool's batches wait on disk, not in memory.
+func (p *spoolSource) backlog() int { return 0 }
 
 func (p *spoolSource) waiting() int {
 	p.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -280,8 +281,16 @@ func TestCluster(t *testing.T) {
 	}
 
 	t.Run("cache down 30s", func(t *testing.T) {
-		from := time.Now().Unix() + 1 // the first second it missed
+		relayLog := filepath.Join(c.Dir, "log", "relay1.out")
+		logFrom := fileSize(t, relayLog)
 		c.StopCache(t, 1)
+		// The first second after the cache is gone. Not the one after
+		// the stop was asked for: carbon-cache 1.1.7 loses what it
+		// received in about its last second before SIGTERM (its writer
+		// drains the cache once a second, and not at shutdown), and a
+		// loaded machine delays the signal past a tick. That loss is the
+		// cache's own, at its stop; what the relay keeps is checked here.
+		from := time.Now().Unix() + 1
 		time.Sleep(30 * time.Second)
 		c.StartCache(t, 1)
 		until := time.Now().Unix() - 1
@@ -295,6 +304,7 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := int(until - from + 1)
+		var missing []string // cache 1's, at most 10
 		report := func(cache int) (complete, partial, empty, kept, expected int) {
 			for name := range split[cache] {
 				s, ok := all[name]
@@ -308,6 +318,9 @@ func TestCluster(t *testing.T) {
 				k := pointsIn(s, from, until)
 				kept += k
 				expected += want
+				if cache == 1 && k != want && len(missing) < 10 {
+					missing = append(missing, fmt.Sprintf("%s %v", name, gaps(s, from, until)))
+				}
 				switch {
 				case k == want:
 					complete++
@@ -335,9 +348,19 @@ func TestCluster(t *testing.T) {
 		}
 		// The relay holds a down cache's metrics in its queue and
 		// delivers them when the cache is back; what overflows the queue
-		// it drops and counts. Any other loss is a failure.
-		if float64(x1-k1) > dropped {
-			t.Errorf("%d points of the cache that was down are missing, the relay counted %v dropped", x1-k1, dropped)
+		// it drops and counts. It also loses one line it does not count:
+		// it writes a line per write() and learns that the cache closed
+		// the connection only from the write after (EPIPE, logged as
+		// "failed to write() to ...: Broken pipe"), so the line written
+		// into the closed connection is gone, counted as sent. One line
+		// per such entry of its log; a reset instead (lines unread in the
+		// cache's socket, however many) is allowed nothing. Any other
+		// loss is a failure.
+		intoClosed := brokenPipes(t, relayLog, logFrom, "127.0.0.1:2103")
+		t.Logf("relay1 wrote into cache1's closed connection %d times", intoClosed)
+		if float64(x1-k1) > dropped+float64(intoClosed) {
+			t.Errorf("%d points of the cache that was down are missing (%q), the relay counted %v dropped and %d written into a closed connection",
+				x1-k1, missing, dropped, intoClosed)
 		}
 	})
 
@@ -430,6 +453,39 @@ func TestCluster(t *testing.T) {
 			t.Errorf("traffic not back on relay 1: relay 1 %.0f lines/s, relay 2 %.0f", r1, r2)
 		}
 	})
+}
+
+// gaps lists the seconds from..until where s has no point.
+func gaps(s graphitetest.Series, from, until int64) []int64 {
+	var out []int64
+	for ts := from; ts <= until; ts++ {
+		if pointsIn(s, ts, ts) == 0 {
+			out = append(out, ts)
+		}
+	}
+	return out
+}
+
+// fileSize is where the relay's log ends now: what it logs later starts there.
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// brokenPipes counts the relay's log entries from offset from on that say
+// a write to dest failed with EPIPE: the cache had closed the connection,
+// and the line written before (it writes one per write()) went into it.
+func brokenPipes(t *testing.T, path string, from int64, dest string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b[min(from, int64(len(b))):]), "failed to write() to "+dest+": Broken pipe")
 }
 
 // checkNoGap: every steady series of names (a point in the 10 s before
