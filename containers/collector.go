@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -615,7 +614,7 @@ func (c *collector) files(ct *container) {
 		}
 		// nspawn splits its unit into payload/ (the container) and
 		// supervisor/ (nspawn itself).
-		if ct.machine && exists(filepath.Join(c.lay.Roots[i].Path, ct.dirs[i], "payload")) {
+		if ct.machine && c.buf.Exists(c.lay.Roots[i].Path, ct.dirs[i], "payload") {
 			f.payload |= 1 << i
 		}
 		for _, k := range slots {
@@ -638,9 +637,11 @@ func (c *collector) files(ct *container) {
 		mem := set(cgroup.Memory, fMemUsage, fMemStat, fMemLimit, fMemOOM)
 		blkio := set(cgroup.Blkio, fBlkioBytes, fBlkioIOs)
 		pids := set(cgroup.Pids, fPidsCurrent)
+		// Looked for before the path is made: a path made and dropped
+		// at each container's start lies among the procsDir strings kept.
 		for _, i := range [...]int{mem, pids, cpuacct, cpu, blkio} {
-			if d := dir(i); d != "" && exists(d) {
-				f.procsDir = d
+			if i >= 0 && c.buf.Exists(c.lay.Roots[i].Path, ct.dirs[i], f.sub(uint8(i))) {
+				f.procsDir = dir(i)
 				break
 			}
 		}

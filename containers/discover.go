@@ -11,11 +11,6 @@ import (
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
 )
 
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // kind is what a cgroup directory is to discovery.
 type kind uint8
 

@@ -18,6 +18,11 @@ import (
 	"github.com/nodemetrics/nodemetrics/collect"
 )
 
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // fixtureHost is a host tree under testdata/<dir>/{proc,sys}.

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Dirents calls fn with the name and type (syscall.DT_*) of each entry of
@@ -66,4 +68,16 @@ func (f *Buf) Dir(fn func(name []byte, typ uint8), path ...string) error {
 func IsDir(dir string, name []byte) bool {
 	fi, err := os.Stat(dir + "/" + string(name))
 	return err == nil && fi.IsDir()
+}
+
+// Exists tells whether the file of path's parts (joined as Read joins
+// them) is there, as os.Stat would find it, without making its path a
+// string: an O_PATH open, closed at once.
+func (f *Buf) Exists(path ...string) bool {
+	fd, err := f.open(unix.O_PATH, path...)
+	if err != nil {
+		return false
+	}
+	fd.Close()
+	return true
 }

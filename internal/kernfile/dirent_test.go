@@ -64,3 +64,22 @@ func TestDir(t *testing.T) {
 		t.Errorf("listing a file: %v, want ENOTDIR naming %s", err, file)
 	}
 }
+
+// Exists finds what os.Stat finds (a file, a directory, through a link),
+// not a missing name or a dangling link, and allocates nothing.
+func TestExists(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), nil, 0o644)
+	os.Symlink("f", filepath.Join(dir, "link"))
+	os.Symlink("missing", filepath.Join(dir, "dangling"))
+	var buf Buf
+	for name, want := range map[string]bool{"f": true, "": true, "link": true, "missing": false, "dangling": false} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if got := buf.Exists(dir, name); got != want || got != (err == nil) {
+			t.Errorf("Exists(%s, %q) = %v, want %v (os.Stat: %v)", dir, name, got, want, err)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { buf.Exists(dir, "f") }); n != 0 {
+		t.Errorf("%v allocs per Exists", n)
+	}
+}
