@@ -635,6 +635,14 @@ func (l *link) copyIn(p []byte) (at int, ok bool) {
 	}
 	if l.ring == nil {
 		l.ring = make([]byte, 4*l.cfg.SendBuffer+2*maxWrite)
+		// Every page of the ring is touched now, once: a host's ~20 KB
+		// cycles would otherwise fault in five new pages a cycle for
+		// the first 32 cycles (perf stat: 5.5 page faults a cycle
+		// against the floor's none). The ring is all resident anyway
+		// once the window has gone round it.
+		for i := 0; i < len(l.ring); i += 4096 {
+			l.ring[i] = 0
+		}
 	}
 	if l.copies == 0 {
 		l.head, l.tail = 0, 0
