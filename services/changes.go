@@ -145,14 +145,14 @@ const (
 // the stat, for the parent, only of a process named as a service.
 func (w *watcher) newService(pid int) look {
 	p := strconv.Itoa(pid)
-	comm, err := w.comm.Read(w.proc + "/" + p + "/comm")
+	comm, err := w.comm.Read(w.proc, p, "comm")
 	if err != nil {
 		return gone
 	}
 	if _, ok := byComm[string(bytes.TrimSuffix(comm, []byte{'\n'}))]; !ok {
 		return other
 	}
-	stat, err := w.comm.Read(w.proc + "/" + p + "/stat")
+	stat, err := w.comm.Read(w.proc, p, "stat")
 	if err != nil {
 		return gone
 	}
@@ -163,7 +163,7 @@ func (w *watcher) newService(pid int) look {
 	}
 	_, rest := kernfile.NextField(stat[j+1:])
 	ppid, _ := kernfile.NextField(rest)
-	if _, ok := w.kind(string(ppid)); ok {
+	if _, ok := commKind(&w.comm, w.proc, string(ppid)); ok {
 		return other
 	}
 	// A new thread of a service (memcached's workers carry its name) is
@@ -176,7 +176,7 @@ func (w *watcher) newService(pid int) look {
 
 // isProcess tells whether the task pid leads its thread group.
 func (w *watcher) isProcess(pid string) bool {
-	b, err := w.comm.Read(w.proc + "/" + pid + "/status")
+	b, err := w.comm.Read(w.proc, pid, "status")
 	if err != nil {
 		return false
 	}
@@ -188,16 +188,6 @@ func (w *watcher) isProcess(pid string) bool {
 		}
 	}
 	return false
-}
-
-// kind is the service kind of the process pid (a decimal string).
-func (w *watcher) kind(pid string) (Kind, bool) {
-	b, err := w.comm.Read(w.proc + "/" + pid + "/comm")
-	if err != nil {
-		return "", false
-	}
-	k, ok := byComm[string(bytes.TrimSpace(b))]
-	return k, ok
 }
 
 // found drops the pending pids that have an instance now.

@@ -124,7 +124,14 @@ type discovery struct {
 
 // kind is the service kind of process pid, from its comm.
 func (d *discovery) kind(pid int) (Kind, bool) {
-	b, err := d.buf.Read(d.c.h.Proc, strconv.Itoa(pid), "comm")
+	return commKind(&d.buf, d.c.h.Proc, strconv.Itoa(pid))
+}
+
+// commKind is the service kind of the process pid (a decimal string) of
+// the procfs at proc, from its comm read through buf: for the discovery
+// pass and for the watcher's look at a new process's parent.
+func commKind(buf *kernfile.Buf, proc, pid string) (Kind, bool) {
+	b, err := buf.Read(proc, pid, "comm")
 	if err != nil {
 		return "", false
 	}
