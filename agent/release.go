@@ -8,7 +8,8 @@ import (
 )
 
 // releaser gives the heap's free pages back to the system after a cycle
-// that allocated more than the live heap: the start-up (the first
+// that allocated more than a quarter of the live heap (what GOGC lets it
+// grow by before a collection) and at least minRelease: the start-up (the first
 // discovery reads every process and walks every cgroup: ~17 MB allocated
 // at 1000 containers, for a live heap of 3.6 MB), a full services pass, a
 // burst of new containers. A cycle of a steady host allocates next to
