@@ -137,24 +137,37 @@ func TestSenderSpoolsOutageAndReplays(t *testing.T) {
 }
 
 // SIGTERM with Carbon down: Flush spools the queue, and the next run
-// delivers it.
+// delivers it, each line once. The first run stops as the agent stops it
+// (Flush, end Run and wait for it, close the spool): a Run left going
+// would still send what it had taken once the listener below is up.
 func TestFlushSpoolsForNextRun(t *testing.T) {
 	addr := freeAddr(t)
 	dir := t.TempDir()
 	sp, _ := OpenSpool(dir, 64<<20, quiet())
-	s := start(t, Config{Addr: addr, Spool: sp})
+	s := NewSender(Config{Addr: addr, Spool: sp, Logger: quiet(),
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	runCtx, stopRun := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(runCtx); close(done) }()
 	s.Enqueue(lines(0, 300), 300)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("Flush with a spool: %v", err)
 	}
+	stopRun()
+	<-done
 	sp.Close()
 	srv := listen(t, addr)
 	sp2, _ := OpenSpool(dir, 64<<20, quiet())
 	start(t, Config{Addr: addr, Spool: sp2})
-	if got := waitLines(t, srv, 300); got[299] != "test.m 299 100" {
+	got := waitLines(t, srv, 300)
+	if got[299] != "test.m 299 100" {
 		t.Fatalf("last line %q", got[299])
+	}
+	time.Sleep(200 * time.Millisecond) // a duplicate would follow within a backoff
+	if n := len(srv.got()); n != 300 {
+		t.Fatalf("%d lines arrived, want each of 300 once", n)
 	}
 }
 
