@@ -96,13 +96,15 @@ type Agent struct {
 	errs    *ratelog.Logger // per collector: failures, caps reached
 	stErrs  *ratelog.Logger // the state file
 	cycles  uint64
+	lead    chan *workers // the long-lived first worker's (workers.go); nil until the first Cycle
 }
 
 // runner is one collector with its state across cycles.
 type runner struct {
 	name    string
 	c       collect.Collector
-	deps    collect.Deps // the collector's copy: its kept-open files
+	settler collect.Settler // c, when it is one (asserted once, not every cycle)
+	deps    collect.Deps    // the collector's copy: its kept-open files
 	sample  *collect.Sample
 	busy    atomic.Bool // a previous run has not returned yet
 	done    chan result
@@ -154,6 +156,7 @@ func New(o Options) (*Agent, error) {
 			pSkipped:  "agent.collectors." + f.Name + ".skipped",
 			pCapped:   "agent.collectors." + f.Name + ".capped",
 		}
+		r.settler, _ = c.(collect.Settler)
 		r.sample.Restore(prev[f.Name])
 		a.runners = append(a.runners, r)
 	}
@@ -182,6 +185,10 @@ func (a *Agent) Close() {
 	}
 	a.runners = nil
 	a.deps.Close()
+	if a.lead != nil {
+		close(a.lead)
+		a.lead = nil
+	}
 }
 
 // PathPrefix is "<prefix>.<host>." with each node sanitised, so a dot in a
@@ -244,7 +251,11 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	}
 	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
 	defer w.stop()
-	if p.start() {
+	if a.lead == nil {
+		a.lead = make(chan *workers)
+		go lead(a.lead)
+	}
+	if p.start(a.lead) {
 		tick := time.NewTicker(overrun)
 		w.all(p.allDone, tick.C, p.nudge)
 		tick.Stop()
@@ -457,8 +468,8 @@ func (r *runner) run(ctx context.Context, t time.Time) {
 // settle tells a Settler collector whether its last run's sample was
 // published. Called only while no run is going.
 func (r *runner) settle(published bool) {
-	if s, ok := r.c.(collect.Settler); ok {
-		s.Settle(published)
+	if r.settler != nil {
+		r.settler.Settle(published)
 	}
 }
 
