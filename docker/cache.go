@@ -5,10 +5,8 @@ package docker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
 	"github.com/nodemetrics/nodemetrics/internal/ratelog"
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a Cache.
@@ -264,12 +263,28 @@ func (k *Cache) untilTick() time.Duration {
 // refresh, every interval (5-9% of the agent's CPU on such a host, perf of
 // bench/daemon), and ran net/http's client code, whose pages then stayed
 // mapped in the agent's memory.
+//
+// It runs at every tick on such a host, so it stats into a local buffer
+// (os.Stat allocates a FileInfo) and makes its error without fmt, whose
+// cold code and allocations cost more than the stat itself (perf, host
+// only: 2.5% of the agent's CPU).
 func (k *Cache) socketMissing() error {
-	if _, err := os.Stat(k.c.Socket); err != nil {
-		return fmt.Errorf("docker socket: %w", err)
+	var st unix.Stat_t
+	if err := unix.Stat(k.c.Socket, &st); err != nil {
+		return &socketError{path: k.c.Socket, err: err}
 	}
 	return nil
 }
+
+// socketError is socketMissing's: "docker socket: stat PATH: ERRNO", as
+// the fmt.Errorf around os.Stat's error it replaces said.
+type socketError struct {
+	path string
+	err  error
+}
+
+func (e *socketError) Error() string { return "docker socket: stat " + e.path + ": " + e.err.Error() }
+func (e *socketError) Unwrap() error { return e.err }
 
 // Refresh lists the containers and inspects the new running ones (for
 // their host pid and configured image). Each API call is bounded by the
