@@ -304,8 +304,9 @@ type collector struct {
 	nerr  int
 	vals  [8]cgroup.Value // the keys of the flat file read last (cgroupv1.go, cgroupv2.go)
 
-	primed bool // a first cycle ran: later appearances are starts
-	warned bool // that discovery walks every cycle
+	primed bool   // a first cycle ran: later appearances are starts
+	warned bool   // that discovery walks every cycle
+	hostNS uint64 // the initial network namespace's inode, once read (hostNet)
 
 	// Resolver answers arrive from a goroutine (resolve.go).
 	ask     []Ref
@@ -403,12 +404,9 @@ func (c *collector) Collect(ctx context.Context, s *collect.Sample) error {
 	s.GaugeInt("containers.running_count", uint64(len(c.live)))
 	s.GaugeInt("containers.skipped_count", uint64(len(c.live)-n))
 
-	// PID 1's namespace links may be unreadable (a PID 1 in another user
-	// namespace, or not dumpable); kernel threads (kthreadd is PID 2) live
-	// in the initial network namespace too.
-	hostNS, nsErr := inode(c.host1)
-	if nsErr != nil {
-		hostNS, _ = inode(c.host2)
+	hostNS := uint64(0)
+	if n > 0 {
+		hostNS = c.hostNet()
 	}
 	clear(c.netns)
 	for _, ct := range c.live[:n] {
@@ -931,6 +929,25 @@ func (c *collector) setPid(ct *container, pid int) {
 	if err == nil {
 		ct.procFD, ct.procOpen = int32(fd), true
 	}
+}
+
+// hostNet is the inode of the host's network namespace, found once: PID
+// 1 and kthreadd never leave the initial namespace, and each lookup is
+// two path walks through procfs with a permission check, every cycle for
+// an answer that does not change. PID 1's namespace link may be
+// unreadable (a PID 1 in another user namespace, or not dumpable);
+// kernel threads (kthreadd is PID 2) live in the initial network
+// namespace too. 0 (neither readable) is asked again next cycle.
+func (c *collector) hostNet() uint64 {
+	if c.hostNS != 0 {
+		return c.hostNS
+	}
+	ino, err := inode(c.host1)
+	if err != nil {
+		ino, _ = inode(c.host2)
+	}
+	c.hostNS = ino
+	return ino
 }
 
 // pidNS is the network namespace inode of the container's pid.
