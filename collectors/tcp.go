@@ -42,6 +42,15 @@ type tcp struct {
 	cols          map[string]*tcpCol // by column name, kept across cycles
 	order         []*tcpCol          // in order of first appearance
 	gen           uint64             // cycle number, to tell this cycle's values
+	// byPos is each file's columns in the order it printed them last
+	// cycle, and pos the position in the file being parsed: a column is
+	// matched to the one at its position by comparing names, and looked
+	// up in cols only when the kernel printed another there (after an
+	// update). A map lookup per name (~150 in TcpExt:) was 1.5% of the
+	// agent's CPU, host only (perf).
+	byPos [2][]*tcpCol
+	file  int
+	pos   int
 }
 
 // tcpAllowedNames is Diamond's default allowed_names, verbatim: a string,
@@ -55,6 +64,7 @@ const tcpAllowedNames = "ListenOverflows, ListenDrops, TCPLoss, " +
 // tcpCol is one column seen in either file: the decision whether to
 // publish it and its path are made once, its value is refreshed per cycle.
 type tcpCol struct {
+	name    string
 	path    string
 	publish bool
 	gauge   bool // Diamond's GAUGES: CurrEstab, MaxConn
@@ -73,19 +83,38 @@ func newTCP(d collect.Deps) (collect.Collector, error) {
 // record keeps the value of column name for this cycle. A column present
 // in both files keeps the later one (snmp), as Diamond's dict does.
 func (c *tcp) record(name []byte, v int64) {
-	col := c.cols[string(name)]
-	if col == nil {
-		n := string(name)
-		col = &tcpCol{
-			path:    "tcp." + n,
-			publish: strings.Contains(tcpAllowedNames, n),
-			gauge:   n == "CurrEstab" || n == "MaxConn",
+	at := &c.byPos[c.file]
+	var col *tcpCol
+	if c.pos < len(*at) && (*at)[c.pos].name == string(name) {
+		col = (*at)[c.pos]
+	} else {
+		col = c.column(name)
+		if c.pos < len(*at) {
+			(*at)[c.pos] = col
+		} else {
+			*at = append(*at, col)
 		}
-		c.cols[n] = col
-		c.order = append(c.order, col)
 	}
+	c.pos++
 	col.v = v
 	col.gen = c.gen
+}
+
+// column is the column called name, made when first seen.
+func (c *tcp) column(name []byte) *tcpCol {
+	if col := c.cols[string(name)]; col != nil {
+		return col
+	}
+	n := string(name)
+	col := &tcpCol{
+		name:    n,
+		path:    "tcp." + n,
+		publish: strings.Contains(tcpAllowedNames, n),
+		gauge:   n == "CurrEstab" || n == "MaxConn",
+	}
+	c.cols[n] = col
+	c.order = append(c.order, col)
+	return col
 }
 
 func (c *tcp) Collect(_ context.Context, s *collect.Sample) error {
@@ -94,10 +123,11 @@ func (c *tcp) Collect(_ context.Context, s *collect.Sample) error {
 	// Diamond takes the first line starting with "Tcp" in each file; in
 	// netstat that is TcpExt: (MPTcpExt: does not start with Tcp) and in
 	// snmp Tcp:, so the exact labels select the same lines.
-	for _, f := range [2]struct {
+	for i, f := range [2]struct {
 		file   *kernfile.File
 		prefix string
 	}{{c.netstat, "TcpExt:"}, {c.snmp, "Tcp:"}} {
+		c.file, c.pos = i, 0
 		b, err := c.buf.ReadFile(f.file)
 		if err != nil {
 			errs = append(errs, err)

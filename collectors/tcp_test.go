@@ -230,3 +230,39 @@ func BenchmarkReadTCP(b *testing.B) {
 	h := fixtureHost("tcp/t0")
 	benchReadSteady(b, h.NetPath("netstat"), h.NetPath("snmp"))
 }
+
+// The columns are matched by position while the kernel prints the same
+// header; when it prints others there (columns moved, added, removed),
+// each value still goes to its own name.
+func TestTCPColumnsMove(t *testing.T) {
+	h := tempHost(t, map[string]string{
+		"proc/net/netstat": "TcpExt: ListenDrops TCPTimeouts ListenOverflows\nTcpExt: 1 2 3\n",
+		"proc/net/snmp":    "Tcp: ActiveOpens CurrEstab\nTcp: 4 5\n",
+	})
+	c := newByName(t, "tcp", h)
+	got, _, err := collectOnce(t, c, 1000, true, collect.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, got, "tcp.ListenDrops 1", "tcp.TCPTimeouts 2", "tcp.ListenOverflows 3",
+		"tcp.ActiveOpens 4", "tcp.CurrEstab 5")
+	for name, body := range map[string]string{
+		"netstat": "TcpExt: TCPTimeouts Other ListenDrops\nTcpExt: 12 99 11\n",
+		"snmp":    "Tcp: CurrEstab ActiveOpens InErrs\nTcp: 15 14 16\n",
+	} {
+		if err := os.WriteFile(h.NetPath(name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, err = collectOnce(t, c, 1060, true, collect.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, got, "tcp.ListenDrops 11", "tcp.TCPTimeouts 12", "tcp.ActiveOpens 14", "tcp.CurrEstab 15",
+		"tcp.InErrs 16")
+	for _, l := range got {
+		if strings.HasPrefix(l, "tcp.ListenOverflows") {
+			t.Errorf("a column gone from the file is still published: %q", l)
+		}
+	}
+}
