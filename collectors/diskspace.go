@@ -53,6 +53,8 @@ type diskspace struct {
 	timeout time.Duration
 
 	mounts []mountEntry
+	table  []byte              // the mount table mounts was parsed from
+	tables uint64              // incremented when the table changes
 	cache  map[string]*dsMount // by escaped mount point
 	seen   map[uint64]struct{} // st_dev already published this cycle
 	gen    uint64
@@ -81,6 +83,12 @@ type dsMount struct {
 	remote    bool   // a network filesystem: stat/statfs may hang
 	paths     [8]string
 	gen       uint64
+	// The st_dev of a local mount point, stat'd under mount table
+	// devTable: the device a path resolves to changes only with the
+	// mount table, so it is stat'd again only then (statfs, the data,
+	// runs every cycle).
+	dev      uint64
+	devTable uint64
 }
 
 var dsMetricNames = [8]string{
@@ -126,6 +134,10 @@ func (c *diskspace) readTable() ([]mountEntry, error) {
 			}
 			continue
 		}
+		if !bytes.Equal(b, c.table) {
+			c.table = append(c.table[:0], b...)
+			c.tables++
+		}
 		var perr error
 		if i == 0 {
 			c.mounts, perr = parseMountInfo(b, c.mounts)
@@ -162,10 +174,18 @@ func (c *diskspace) Collect(ctx context.Context, s *collect.Sample) error {
 		}
 		c.ents = append(c.ents, e)
 		c.res = append(c.res, fsResult{statErr: errPending})
-		if e.remote {
+		r := &c.res[len(c.res)-1]
+		switch {
+		case e.remote:
 			c.batch = append(c.batch, e.path)
-		} else {
-			c.probe(e.path, &c.res[len(c.res)-1], &c.st)
+		case e.devTable == c.tables:
+			r.dev, r.statErr = e.dev, nil
+			r.statfsErr = c.statfs(e.path, &r.fs)
+		default:
+			c.probe(e.path, r, &c.st)
+			if r.statErr == nil {
+				e.dev, e.devTable = r.dev, c.tables
+			}
 		}
 	}
 	var err error

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -424,5 +425,53 @@ func BenchmarkReadDiskspace(b *testing.B) {
 		if err := syscall.Statfs("/", &st); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A local mount point is stat'd (for its device, to publish each
+// filesystem once) when it first appears and again only when the mount
+// table changes; statfs, the data, runs every cycle.
+func TestDiskspaceStatsOnlyWhenTheTableChanges(t *testing.T) {
+	table := "26 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n" +
+		"40 26 254:1 /docker /var/lib/docker rw,relatime - ext4 /dev/vda1 rw\n"
+	h := tempHost(t, map[string]string{"proc/1/mountinfo": table})
+	f := &fakeFS{
+		devs: map[string]uint64{"/": 1, "/var/lib/docker": 1},
+		st: map[string]syscall.Statfs_t{
+			"/":               small(4096, 1000, 250, 200, 100, 40),
+			"/var/lib/docker": small(4096, 1000, 250, 200, 100, 40),
+		},
+	}
+	c := newFakeDiskspace(t, h, f)
+	root := diskspaceLines("root", "25", "3072000", "1024000", "819200", "40", "60", "40", "40")
+	slices.Sort(root) // as collectOnce renders them
+	for cycle := 0; cycle < 3; cycle++ {
+		got, _, err := collectOnce(t, c, int64(1000+60*cycle), false, collect.State{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, root) {
+			t.Fatalf("cycle %d: %q, want the root only (the same device twice)", cycle, got)
+		}
+	}
+	if want := []string{"/", "/var/lib/docker"}; !slices.Equal(f.log, want) {
+		t.Fatalf("stat calls over 3 cycles of one table: %q, want %q", f.log, want)
+	}
+	// A new filesystem mounted over the same mount point: a new table.
+	f.mu.Lock()
+	f.devs["/var/lib/docker"] = 2
+	f.log = nil
+	f.mu.Unlock()
+	table += "41 40 254:2 / /var/lib/docker rw,relatime - ext4 /dev/vdb rw\n"
+	if err := os.WriteFile(h.ProcPath("1", "mountinfo"), []byte(table), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := collectOnce(t, c, 1180, false, collect.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, got, append(root, diskspaceLines("_var_lib_docker", "25", "3072000", "1024000", "819200", "40", "60", "40", "40")...)...)
+	if want := []string{"/", "/var/lib/docker"}; !slices.Equal(f.log, want) {
+		t.Fatalf("stat calls after the table changed: %q, want %q", f.log, want)
 	}
 }
