@@ -46,6 +46,15 @@ var Names = names[:]
 
 var names = [...]string{Start, Die, OOM, Kill, Destroy}
 
+// countPaths are Counts' paths, by Names index: joined once, not every
+// cycle.
+var countPaths = func() (p [len(names)]string) {
+	for i, n := range names {
+		p[i] = "containers.events." + n
+	}
+	return p
+}()
+
 // counts are per event, by Names index.
 type counts [len(names)]uint64
 
@@ -242,9 +251,9 @@ func (d *Dispatcher) Counts(s *collect.Sample) {
 	d.mu.Lock()
 	v := d.pending
 	d.mu.Unlock()
-	for i, n := range Names {
+	for i, path := range countPaths {
 		dropped := s.Dropped()
-		s.GaugeInt("containers.events."+n, v[i])
+		s.GaugeInt(path, v[i])
 		if s.Dropped() > dropped {
 			// The sample is full (collect.MaxMetrics): a later one
 			// publishes what this one refused.

@@ -41,7 +41,35 @@ const (
 )
 
 // Kinds lists every kind in publishing order.
-var Kinds = []Kind{Nginx, Redis, Memcached, Postgres}
+var Kinds = kinds[:]
+
+var kinds = [...]Kind{Nginx, Redis, Memcached, Postgres}
+
+// kindIndex is k's index in Kinds.
+func kindIndex(k Kind) int {
+	for i, x := range kinds {
+		if x == k {
+			return i
+		}
+	}
+	panic("services: unknown kind " + string(k))
+}
+
+// kindStat is what one cycle's probes of a kind came to.
+type kindStat struct {
+	n, ok, failed int
+	dur           float64
+}
+
+// selfPaths are each kind's self-metrics, by Kinds index: instances,
+// success, failed, duration_seconds; joined once, not every cycle.
+var selfPaths = func() (p [len(kinds)][4]string) {
+	for i, k := range kinds {
+		pre := "agent.services." + k.node() + "."
+		p[i] = [4]string{pre + "instances", pre + "success", pre + "failed", pre + "duration_seconds"}
+	}
+	return p
+}()
 
 // node is the kind's first path node (Diamond's collector path).
 func (k Kind) node() string {
@@ -246,18 +274,11 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 	c.sinceDisc++
 
 	results := c.probeAll(ctx)
-	type stat struct {
-		n, ok, failed int
-		dur           float64
-	}
-	stats := map[Kind]*stat{}
-	for _, k := range Kinds {
-		stats[k] = &stat{}
-	}
+	var stats [len(kinds)]kindStat
 	var errs []error
 	for i, in := range c.instances {
 		r := results[i]
-		st := stats[in.Kind]
+		st := &stats[kindIndex(in.Kind)]
 		st.n++
 		st.dur = max(st.dur, r.dur.Seconds())
 		if r.err != nil {
@@ -273,13 +294,12 @@ func (c *Collector) Collect(ctx context.Context, s *collect.Sample) error {
 		}
 		c.emit(s, in, r.points)
 	}
-	for _, k := range Kinds {
-		st := stats[k]
-		p := "agent.services." + k.node() + "."
-		s.GaugeInt(p+"instances", uint64(st.n))
-		s.GaugeInt(p+"success", uint64(st.ok))
-		s.GaugeInt(p+"failed", uint64(st.failed))
-		s.Gauge(p+"duration_seconds", st.dur)
+	for i := range stats {
+		st, p := &stats[i], &selfPaths[i]
+		s.GaugeInt(p[0], uint64(st.n))
+		s.GaugeInt(p[1], uint64(st.ok))
+		s.GaugeInt(p[2], uint64(st.failed))
+		s.Gauge(p[3], st.dur)
 	}
 	s.Gauge("agent.services.discovery.duration_seconds", c.discSecs)
 	return errors.Join(errs...)
