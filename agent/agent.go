@@ -97,6 +97,10 @@ type Agent struct {
 	stErrs  *ratelog.Logger // the state file
 	cycles  uint64
 	lead    chan *workers // the long-lived first worker's (workers.go); nil until the first Cycle
+	// A cycle's bookkeeping, made once: a cycle runs after an idle
+	// interval, and each allocation and timer made then runs cold code.
+	started, settled []bool
+	nudges           *time.Ticker // stopped between cycles
 }
 
 // runner is one collector with its state across cycles.
@@ -227,11 +231,18 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	// (see above); their budget alone ends it.
 	cctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
-	started := make([]bool, len(a.runners))
+	if len(a.started) != len(a.runners) {
+		a.started, a.settled = make([]bool, len(a.runners)), make([]bool, len(a.runners))
+		a.nudges = time.NewTicker(overrun)
+		a.nudges.Stop()
+	}
+	started := a.started
+	clear(started)
 	// settled marks the runs whose result this cycle received: only their
 	// samples are final. A run clears busy just AFTER sending its result,
 	// so busy cannot tell (the state file lost a collector's counters).
-	settled := make([]bool, len(a.runners))
+	settled := a.settled
+	clear(settled)
 	p := &workers{ctx: cctx, t: t, queue: make([]*runner, 0, len(a.runners)), allDone: make(chan struct{})}
 	for i, r := range a.runners {
 		if !r.busy.CompareAndSwap(false, true) {
@@ -256,9 +267,9 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		go lead(a.lead)
 	}
 	if p.start(a.lead) {
-		tick := time.NewTicker(overrun)
-		w.all(p.allDone, tick.C, p.nudge)
-		tick.Stop()
+		a.nudges.Reset(overrun)
+		w.all(p.allDone, a.nudges.C, p.nudge)
+		a.nudges.Stop()
 	}
 
 	lb := lineBuf{ts: ts}
@@ -267,10 +278,9 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 		if p, ok := t.(Pacer); ok {
 			// Held at most until the collectors' deadline (the cycle is
 			// then over, and the next must start on time), or SIGTERM.
-			deadline, _ := cctx.Deadline()
-			pctx, stop := context.WithDeadline(ctx, deadline)
-			defer stop()
-			lb.pacer, lb.stop = p, pctx.Done()
+			lb.pacer, lb.stopCtx = p, ctx
+			lb.deadline, _ = cctx.Deadline()
+			defer lb.stopPacing()
 		}
 		if a.bytes > 0 && a.bytes < chunkBytes {
 			// A cycle that fits in one buffer (the host alone: ~20 KB)
@@ -360,14 +370,21 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 // lines).
 type lineBuf struct {
 	taker Taker
-	pacer Pacer           // the Taker, when it paces us
-	stop  <-chan struct{} // ends the pacer's holds
-	size  int             // of the next buffer made for the Taker
+	pacer Pacer // the Taker, when it paces us
+	size  int   // of the next buffer made for the Taker
 	ts    int64
 	b     []byte
 	lines int // in b
 	total int // lines handed over before b
 	bytes int // bytes handed over
+
+	// The pacer's holds end at deadline or when stopCtx ends: stop, made
+	// at the first hold (a cycle that fits in one buffer, the host alone,
+	// has none).
+	stopCtx  context.Context
+	deadline time.Time
+	stop     <-chan struct{}
+	cancel   context.CancelFunc
 }
 
 // add formats the line of prefix+group+path (group: a Metric's Prefix).
@@ -383,6 +400,10 @@ func (l *lineBuf) add(prefix, group, path string, v float64, iv uint64, isInt bo
 			// socket parks.
 			runtime.Gosched()
 			if l.pacer != nil {
+				if l.stop == nil {
+					ctx, cancel := context.WithDeadline(l.stopCtx, l.deadline)
+					l.stop, l.cancel = ctx.Done(), cancel
+				}
 				l.pacer.Pace(l.stop)
 			}
 		}
@@ -397,6 +418,13 @@ func (l *lineBuf) add(prefix, group, path string, v float64, iv uint64, isInt bo
 	}
 	l.b = carbon.AppendLine(append(l.b, prefix...), group, path, v, iv, isInt, l.ts)
 	l.lines++
+}
+
+// stopPacing releases the holds' context, if one was made.
+func (l *lineBuf) stopPacing() {
+	if l.cancel != nil {
+		l.cancel()
+	}
 }
 
 // hand gives the Taker the lines formatted since the last hand.
