@@ -96,9 +96,10 @@ type Agent struct {
 	errs    *ratelog.Logger // per collector: failures, caps reached
 	stErrs  *ratelog.Logger // the state file
 	cycles  uint64
-	lead    chan *workers // the long-lived first worker's (workers.go); nil until the first Cycle
-	// A cycle's bookkeeping, made once: a cycle runs after an idle
-	// interval, and each allocation and timer made then runs cold code.
+	// A cycle's bookkeeping, made once in New: a cycle runs after an
+	// idle interval, and each allocation, timer and goroutine made then
+	// runs cold code.
+	lead             chan *workers // the long-lived first worker's (workers.go)
 	started, settled []bool
 	nudges           *time.Ticker // stopped between cycles
 }
@@ -164,6 +165,11 @@ func New(o Options) (*Agent, error) {
 		r.sample.Restore(prev[f.Name])
 		a.runners = append(a.runners, r)
 	}
+	a.started, a.settled = make([]bool, len(a.runners)), make([]bool, len(a.runners))
+	a.nudges = time.NewTicker(overrun)
+	a.nudges.Stop()
+	a.lead = make(chan *workers)
+	go lead(a.lead)
 	return a, nil
 }
 
@@ -231,11 +237,6 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	// (see above); their budget alone ends it.
 	cctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
-	if len(a.started) != len(a.runners) {
-		a.started, a.settled = make([]bool, len(a.runners)), make([]bool, len(a.runners))
-		a.nudges = time.NewTicker(overrun)
-		a.nudges.Stop()
-	}
 	started := a.started
 	clear(started)
 	// settled marks the runs whose result this cycle received: only their
@@ -262,10 +263,6 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	}
 	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
 	defer w.stop()
-	if a.lead == nil {
-		a.lead = make(chan *workers)
-		go lead(a.lead)
-	}
 	if p.start(a.lead) {
 		a.nudges.Reset(overrun)
 		w.all(p.allDone, a.nudges.C, p.nudge)
