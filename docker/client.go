@@ -273,8 +273,9 @@ type Actor struct {
 	Attributes map[string]string `json:"Attributes"`
 }
 
-// EventFilters are the container lifecycle events we follow.
-const EventFilters = `{"type":["container"],"event":["start","die","oom","kill","destroy"]}`
+// EventFilters are the container events we follow: the lifecycle events,
+// and the changes the cache's snapshot shows (create, rename).
+const EventFilters = `{"type":["container"],"event":["start","die","oom","kill","destroy","create","rename"]}`
 
 // Events opens the event stream since the given time (zero: from now),
 // calls open (if not nil) once the daemon answered, then fn for each

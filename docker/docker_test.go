@@ -41,6 +41,7 @@ type fakeDaemon struct {
 	srv      *http.Server
 	ln       net.Listener
 	sinces   []string
+	noEvents bool // the events endpoint answers 500
 }
 
 type fakeContainer struct {
@@ -185,6 +186,9 @@ func (d *fakeDaemon) handle(w http.ResponseWriter, r *http.Request) {
 		} else {
 			enc.Encode([]map[string]string{{"Id": "sha256:a"}, {"Id": "sha256:b"}, {"Id": "sha256:d1"}})
 		}
+	case p == "/events" && d.noEvents:
+		w.WriteHeader(500)
+		enc.Encode(map[string]string{"message": "events unavailable"})
 	case p == "/events":
 		d.streamEvents(w, r)
 	default:
@@ -457,6 +461,92 @@ func TestEventsAcrossRestart(t *testing.T) {
 			d.mu.Unlock()
 			if len(sinces) < 2 {
 				t.Errorf("reconnects asked since=%v, want the first and a reconnect", sinces)
+			}
+		})
+	}
+}
+
+// lists counts the container list requests the daemon has had.
+func (d *fakeDaemon) lists() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, p := range d.paths {
+		if strings.HasSuffix(p, "/containers/json") {
+			n++
+		}
+	}
+	return n
+}
+
+// The agent's ticks list the containers only when the events stream cannot
+// be trusted to report a change: with a live stream none does (the
+// snapshot is marked current instead), and an event refreshes at once;
+// without one (no stream followed, or the daemon refusing it) and when
+// images are counted (no followed event reports them), every tick lists.
+func TestCacheTicksListOnlyWithoutLiveStream(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		follow, noEvents bool
+		images           bool
+		perTick          bool
+	}{
+		{name: "live stream", follow: true},
+		{name: "stream refused", follow: true, noEvents: true, perTick: true},
+		{name: "no stream", perTick: true},
+		{name: "images", follow: true, images: true, perTick: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newFake(t, "1.41", "1.12")
+			d.mu.Lock()
+			d.noEvents = tc.noEvents
+			d.conts = []fakeContainer{{id: id64(1), name: "one", image: "img:1", pid: 41, running: true}}
+			d.mu.Unlock()
+			opts := Options{Interval: time.Second, Images: tc.images, MinBackoff: 20 * time.Millisecond,
+				MaxBackoff: 100 * time.Millisecond, Logger: quietLog()}
+			if tc.follow {
+				opts.Events = mustDispatcher(t)
+			}
+			cache := NewCache(NewClient(d.sock), opts)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { cache.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			deadline := time.Now().Add(5 * time.Second)
+			for cache.Snapshot() == nil || (tc.follow && !tc.noEvents && !cache.Live()) {
+				if time.Now().After(deadline) {
+					t.Fatal("no snapshot (or no live stream) after 5 s")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			before := d.lists()
+			time.Sleep(3500 * time.Millisecond) // three ticks at least
+			listed := d.lists() - before
+			if tc.perTick && listed < 3 {
+				t.Fatalf("%d lists over three ticks, want one a tick", listed)
+			}
+			if tc.perTick {
+				return
+			}
+			if listed != 0 {
+				t.Fatalf("%d lists over three ticks with a live stream and no change, want none", listed)
+			}
+			if age := time.Since(cache.Snapshot().At); age > 1500*time.Millisecond {
+				t.Errorf("snapshot last current %v ago, want at the last tick", age)
+			}
+			// A change: the event refreshes at once, not at a tick.
+			d.mu.Lock()
+			d.conts = append(d.conts, fakeContainer{id: id64(2), name: "two", image: "img:1"})
+			d.mu.Unlock()
+			ns := time.Now().UnixNano()
+			d.add(Message{Type: "container", Action: "create", Actor: Actor{ID: id64(2),
+				Attributes: map[string]string{"name": "two", "image": "img:1"}}, Time: ns / 1e9, TimeNano: ns})
+			for cache.Snapshot().StoppedCount != 1 {
+				if time.Since(time.Unix(0, ns)) > 3*time.Second {
+					t.Fatal("a create event did not refresh the snapshot within 3 s")
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}
