@@ -53,7 +53,9 @@ type diskspace struct {
 	timeout time.Duration
 
 	mounts []mountEntry
-	table  []byte              // the mount table mounts was parsed from
+	perr   error               // mounts' parse error
+	from   *kernfile.File      // the table mounts was parsed from, polled for a change
+	table  []byte              // its bytes
 	tables uint64              // incremented when the table changes
 	cache  map[string]*dsMount // by escaped mount point
 	seen   map[uint64]struct{} // st_dev already published this cycle
@@ -123,8 +125,14 @@ func newDiskspace(d collect.Deps) (collect.Collector, error) {
 }
 
 // readTable reads the first mount table that can be read: the host PID 1's
-// mountinfo, its mounts, then <procfs>/mounts (fixtures, old kernels).
+// mountinfo, its mounts, then <procfs>/mounts (fixtures, old kernels). The
+// table read last is read again only when the kernel flags a change to it
+// (kernfile.MountsChanged); until then its parsed mounts serve.
 func (c *diskspace) readTable() ([]mountEntry, error) {
+	if c.from != nil && !c.from.MountsChanged() {
+		return c.mounts, c.perr
+	}
+	c.from = nil
 	var firstErr error
 	for i := range c.files {
 		b, err := c.buf.ReadFile(c.files[i])
@@ -147,6 +155,7 @@ func (c *diskspace) readTable() ([]mountEntry, error) {
 		if perr != nil {
 			perr = fmt.Errorf("parse %s: %w", c.files[i].Path, perr)
 		}
+		c.from, c.perr = c.files[i], perr
 		return c.mounts, perr
 	}
 	return nil, firstErr

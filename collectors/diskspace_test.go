@@ -19,6 +19,8 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+	"github.com/nodemetrics/nodemetrics/internal/mounttest"
+	"golang.org/x/sys/unix"
 )
 
 // fakeFS stands in for stat/statfs: mount point (host path) -> values.
@@ -474,4 +476,65 @@ func TestDiskspaceStatsOnlyWhenTheTableChanges(t *testing.T) {
 	if want := []string{"/", "/var/lib/docker"}; !slices.Equal(f.log, want) {
 		t.Fatalf("stat calls after the table changed: %q, want %q", f.log, want)
 	}
+}
+
+// The real mount table, kept open and read again only when the kernel
+// flags a change: a filesystem mounted between two cycles is published at
+// the next one, a remount (new size) too, and an unmounted one is gone at
+// the next one. In a mount namespace of the test's own, the host's table
+// seen through <proc>/1 -> /proc/thread-self.
+func TestDiskspaceFollowsRealMounts(t *testing.T) {
+	h := tempHost(t, nil)
+	if err := os.Symlink("/proc/thread-self", h.ProcPath("1")); err != nil {
+		t.Fatal(err)
+	}
+	h.Root = "/"
+	dir := t.TempDir()
+	name := "diskspace." + diskspaceName([]byte(dir)) + ".byte_free "
+	mounttest.InPrivateNS(t, func() {
+		c := newByName(t, "diskspace", h).(*diskspace)
+		c.filesystems = []string{"tmpfs"}
+		free := func(when string) string {
+			t.Helper()
+			got, _, err := collectOnce(t, c, 1000, false, collect.State{})
+			if err != nil {
+				t.Errorf("%s: %v", when, err)
+			}
+			for _, l := range got {
+				if strings.HasPrefix(l, name) {
+					return strings.TrimPrefix(l, name)
+				}
+			}
+			return ""
+		}
+		if v := free("before the mount"); v != "" {
+			t.Errorf("before the mount: %s%s", name, v)
+		}
+		free("a cycle with no change")
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+			t.Errorf("mount: %v", err)
+			return
+		}
+		defer unix.Unmount(dir, 0)
+		if v := free("after the mount"); v != "1048576" {
+			t.Errorf("after the mount: %q free, want 1048576", v)
+		}
+		if v := free("a cycle with no change"); v != "1048576" {
+			t.Errorf("a cycle with no change: %q free, want 1048576", v)
+		}
+		if err := unix.Mount("", dir, "", unix.MS_REMOUNT, "size=2m"); err != nil {
+			t.Errorf("remount: %v", err)
+			return
+		}
+		if v := free("after a remount"); v != "2097152" {
+			t.Errorf("after a remount: %q free, want 2097152", v)
+		}
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount: %v", err)
+			return
+		}
+		if v := free("after the unmount"); v != "" {
+			t.Errorf("after the unmount: still published, %s%s", name, v)
+		}
+	})
 }

@@ -11,8 +11,9 @@
 // meminfo, loadavg, vmstat, diskstats, interrupts, uptime,
 // sys/kernel/random/entropy_avail, sys/fs/file-nr, pressure/cpu, memory and
 // io, the host network namespace's net/dev, sockstat, sockstat6, snmp and
-// netstat (through <proc>/1), <proc>/1/mountinfo, and a statfs of each
-// local filesystem mounted at start. For each cgroup path listed in -containers (relative to
+// netstat (through <proc>/1), a poll of <proc>/1/mountinfo (read again
+// only when the kernel flags a change to the mount table, as the agent
+// does), and a statfs of each local filesystem mounted at start. For each cgroup path listed in -containers (relative to
 // the hierarchy roots, e.g. docker/<id>) it reads the cgroup files the
 // containers collector reads: on cgroup v1 cpuacct.usage, cpuacct.stat,
 // cpu.stat, memory.usage_in_bytes, memory.stat, memory.limit_in_bytes,
@@ -127,6 +128,10 @@ type file struct {
 	// must. The other files are printed in one piece: a short read is
 	// their end.
 	pieces bool
+	// mounts: a mount table, polled at every cycle and read only when the
+	// kernel flags a change (POLLPRI), as the agent's diskspace collector
+	// does (kernfile.MountsChanged).
+	mounts bool
 }
 
 // inPieces are the files of the set printed a record at a time.
@@ -294,7 +299,7 @@ func (f *floor) add(path string) error {
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	x := file{fd: fd, size: 4096, pieces: inPieces[filepath.Base(path)]}
+	x := file{fd: fd, size: 4096, pieces: inPieces[filepath.Base(path)], mounts: filepath.Base(path) == "mountinfo"}
 	if n := f.read(&x); n*2 > x.size {
 		x.size = (n*2 + 4095) &^ 4095
 	}
@@ -330,6 +335,12 @@ func (f *floor) read(x *file) int {
 
 func (f *floor) cycle() (files, n int) {
 	for i := range f.files {
+		if x := &f.files[i]; x.mounts {
+			fds := []unix.PollFd{{Fd: int32(x.fd), Events: unix.POLLPRI}}
+			if k, err := unix.Ppoll(fds, &unix.Timespec{}, nil); err == nil && (k == 0 || fds[0].Revents == 0) {
+				continue
+			}
+		}
 		n += f.read(&f.files[i])
 	}
 	var st syscall.Statfs_t
