@@ -94,8 +94,14 @@ type Agent struct {
 	bytes   int          // of the recent cycles' lines, a decaying maximum, when handed to a Taker
 	log     *slog.Logger
 	errs    *ratelog.Logger // per collector: failures, caps reached
-	stErrs  *ratelog.Logger // the state file
+	stErrs  *ratelog.Logger // by key: the state file ("save"), skipped ticks ("ticks")
 	cycles  uint64
+	// Ticks Run let pass without a cycle, since the start: the cycle
+	// before them ended after them (the process was not scheduled, or
+	// the cycle overran its interval). Each is a point missing from every
+	// series, so it is counted (agent.ticks_skipped, once there is one)
+	// and logged, never silent.
+	ticksSkipped uint64
 	// A cycle's bookkeeping, made once in New: a cycle runs after an
 	// idle interval, and each allocation, timer and goroutine made then
 	// runs cold code.
@@ -333,6 +339,9 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	// How late this cycle started after its tick: a stalled scheduler shows
 	// here long before the watchdog fires.
 	emit("agent.tick_lag_seconds", max(0, t.Sub(time.Unix(ts, 0)).Seconds()), 0, false)
+	if a.ticksSkipped > 0 {
+		emit("agent.ticks_skipped", 0, a.ticksSkipped, true)
+	}
 	if a.opts.SenderStats != nil {
 		st := a.opts.SenderStats()
 		emit("agent.carbon.sent", 0, st.Sent, true)
@@ -527,6 +536,8 @@ func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 	tuneGC()
 	budget := a.opts.Interval * 8 / 10
 	release := newReleaser()
+	var last time.Time // the tick of the last cycle
+	skipping := false  // ticks were skipped before it
 	for {
 		next := NextTick(time.Now(), a.opts.Interval)
 		timer := time.NewTimer(time.Until(next))
@@ -536,6 +547,17 @@ func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 			return
 		case <-timer.C:
 		}
+		if n := next.Sub(last)/a.opts.Interval - 1; !last.IsZero() && n > 0 {
+			a.ticksSkipped += uint64(n)
+			skipping = true
+			a.stErrs.Fail("ticks", "ticks skipped, their points are missing", fmt.Errorf(
+				"%d tick(s) after %s passed before that cycle ended: the agent was not scheduled, or the cycle overran the interval",
+				n, last.Format(time.RFC3339)))
+		} else if skipping {
+			skipping = false
+			a.stErrs.OK("ticks", "ticks on time again")
+		}
+		last = next
 		// The sample time keeps the monotonic clock reading for rate
 		// arithmetic; the Graphite timestamp is the aligned tick.
 		a.Cycle(ctx, time.Now(), next.Unix(), budget, out)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/collect"
+	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
 
 // funcCollector adapts a function to the Collector interface: the test
@@ -501,5 +502,57 @@ func TestCyclePaceEndsOnStop(t *testing.T) {
 	a.Cycle(ctx, time.Now(), 100, time.Hour, out)
 	if len(out.at) == 0 || out.stopped != len(out.at) {
 		t.Fatalf("Pace called %d times, %d ended", len(out.at), out.stopped)
+	}
+}
+
+// A cycle that ends after the next tick (here the heartbeat after it
+// stalls for two and a half intervals) makes Run skip those ticks: they
+// are counted in agent.ticks_skipped from the next cycle on (no such line
+// before) and logged once, then logged again when ticks are on time.
+func TestRunCountsSkippedTicks(t *testing.T) {
+	logs := &syncbuf.Buffer{}
+	const iv = 200 * time.Millisecond
+	a, err := New(Options{Prefix: "p", Hostname: "h", Interval: iv, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Factories: []collect.Factory{factory("g", func(_ context.Context, s *collect.Sample) error { s.Gauge("v", 1); return nil })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &bufOutput{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	beats := make(chan map[string]string, 16)
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx, out, func() {
+			n++
+			beats <- out.lines()
+			if n == 2 {
+				time.Sleep(iv * 5 / 2)
+			}
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	for i := 1; i <= 5; i++ {
+		var got map[string]string
+		select {
+		case got = <-beats:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no cycle %d after 5 s", i)
+		}
+		v, ok := got["p.h.agent.ticks_skipped"]
+		switch {
+		case i <= 2 && ok:
+			t.Errorf("cycle %d, before the stall: agent.ticks_skipped %s, want no line", i, v)
+		case i > 2 && (v != "2" && v != "3"):
+			t.Errorf("cycle %d, after a stall of 2.5 intervals: agent.ticks_skipped %q, want 2 (3 on a slow machine)", i, v)
+		}
+	}
+	cancel()
+	<-done
+	l := logs.String()
+	if strings.Count(l, "ticks skipped") != 1 || !strings.Contains(l, "ticks on time again") {
+		t.Errorf("log: want one skipped-ticks warning and one line when on time again:\n%s", l)
 	}
 }
