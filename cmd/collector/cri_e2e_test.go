@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
+	"github.com/nodemetrics/nodemetrics/internal/dockertest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 	"github.com/nodemetrics/nodemetrics/internal/syncbuf"
 )
@@ -256,14 +257,14 @@ func TestDockerStateFilesWithoutAPI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real container")
 	}
-	requireDocker(t)
+	dockertest.Require(t)
 	sfx := randSuffix()
 	img := "nmtest-bb" + sfx + ":1"
 	tarball := filepath.Join(t.TempDir(), "rootfs.tar")
 	if out, err := exec.Command("tar", "-C", busyboxRootfs(t), "--owner=0", "--group=0", "-cf", tarball, ".").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
-	dockerCmd(t, "import", tarball, img)
+	dockertest.Cmd(t, "import", tarball, img)
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", img).Run() })
 	name := "nmt" + sfx + "-state"
 	cs := &testContainers{t: t}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/docker"
+	"github.com/nodemetrics/nodemetrics/internal/dockertest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 )
 
@@ -82,27 +83,6 @@ func main() {
 }
 `
 
-// dockerCmd runs the docker CLI; the daemon must be up (a test that needs
-// Docker fails, never skips, without it).
-func dockerCmd(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func requireDocker(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Fatalf("docker CLI not found: %v", err)
-	}
-	dockerCmd(t, "version", "--format", "{{.Server.APIVersion}}")
-}
-
 func randSuffix() string {
 	var b [4]byte
 	rand.Read(b[:])
@@ -131,7 +111,7 @@ func buildBurnerImage(t *testing.T, tag string) {
 	if out, err := exec.Command("tar", "-C", dir, "--owner=0", "--group=0", "-cf", tarball, "burner").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
-	dockerCmd(t, "import", "--change", `ENTRYPOINT ["/burner"]`, tarball, tag)
+	dockertest.Cmd(t, "import", "--change", `ENTRYPOINT ["/burner"]`, tarball, tag)
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
 }
 
@@ -145,7 +125,7 @@ type testContainers struct {
 func (c *testContainers) run(name string, args ...string) string {
 	c.t.Helper()
 	c.names = append(c.names, name)
-	id := dockerCmd(c.t, append([]string{"run", "-d", "--name", name}, args...)...)
+	id := dockertest.Cmd(c.t, append([]string{"run", "-d", "--name", name}, args...)...)
 	if len(id) != 64 {
 		c.t.Fatalf("docker run %s: id %q", name, id)
 	}
@@ -168,7 +148,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real containers and Graphite")
 	}
-	requireDocker(t)
+	dockertest.Require(t)
 	sfx := randSuffix()
 	img := "nmtest" + sfx + ":1"
 	host := "dock" + sfx
@@ -229,7 +209,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	}
 
 	// Traffic through c's (and d's) network namespace, from the host.
-	ip := dockerCmd(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", n("c"))
+	ip := dockertest.Cmd(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", n("c"))
 	trafficDone := make(chan struct{})
 	go func() {
 		defer close(trafficDone)
@@ -308,9 +288,9 @@ func TestDockerEndToEnd(t *testing.T) {
 	}, 60*time.Second)
 
 	// Lifecycle: stop f (SIGTERM: exit 143), kill and remove g.
-	dockerCmd(t, "stop", "-t", "5", n("f"))
-	dockerCmd(t, "kill", n("g"))
-	dockerCmd(t, "rm", n("g"))
+	dockertest.Cmd(t, "stop", "-t", "5", n("f"))
+	dockertest.Cmd(t, "kill", n("g"))
+	dockertest.Cmd(t, "rm", n("g"))
 
 	// The events, as Grafana's annotations read them.
 	want := map[string]string{ // what -> tag that must select it
@@ -433,7 +413,7 @@ func TestDockerEndToEnd(t *testing.T) {
 // dockerPid is the host pid of a container's main process.
 func dockerPid(t *testing.T, name string) int {
 	t.Helper()
-	pid, err := strconv.Atoi(dockerCmd(t, "inspect", "-f", "{{.State.Pid}}", name))
+	pid, err := strconv.Atoi(dockertest.Cmd(t, "inspect", "-f", "{{.State.Pid}}", name))
 	if err != nil || pid <= 0 {
 		t.Fatalf("pid of %s: %v", name, err)
 	}
@@ -535,11 +515,11 @@ func testAgentContainer(t *testing.T, names []string) {
 		t.Fatalf("image/build.sh: %v\n%s", err, o)
 	}
 	tag := name + ":test"
-	dockerCmd(t, "load", "-i", filepath.Join(out, "nodemetrics-docker.tar"))
+	dockertest.Cmd(t, "load", "-i", filepath.Join(out, "nodemetrics-docker.tar"))
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
 	ctr := name + "-run"
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", ctr).Run() })
-	res := dockerCmd(t, "run", "--name", ctr, "--pid", "host", "--network", "host",
+	res := dockertest.Cmd(t, "run", "--name", ctr, "--pid", "host", "--network", "host",
 		"-v", "/proc:/host/proc:ro", "-v", "/sys:/host/sys:ro", "-v", "/run:/host/run:ro",
 		tag, "--once", "--output", "-", "--procfs", "/host/proc", "--sysfs", "/host/sys",
 		"--collectors", "containers", "--hostname", "inctr", "--log-level", "warn")

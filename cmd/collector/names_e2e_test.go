@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/internal/cgrouptest"
+	"github.com/nodemetrics/nodemetrics/internal/dockertest"
 	"github.com/nodemetrics/nodemetrics/internal/graphitetest"
 )
 
@@ -36,7 +37,7 @@ func TestHostileNames(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real cgroups, containers and Graphite")
 	}
-	requireDocker(t)
+	dockertest.Require(t)
 	sfx := randSuffix()
 	host := "names" + sfx
 	img := "nmnames" + sfx + ":1"
