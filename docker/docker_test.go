@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -466,17 +467,27 @@ func TestEventsAcrossRestart(t *testing.T) {
 	}
 }
 
-// lists counts the container list requests the daemon has had.
-func (d *fakeDaemon) lists() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := 0
-	for _, p := range d.paths {
-		if strings.HasSuffix(p, "/containers/json") {
-			n++
-		}
+// listCounter counts the container list requests of a client (see
+// countingClient).
+type listCounter struct {
+	rt    http.RoundTripper
+	lists atomic.Int32
+}
+
+func (c *listCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/containers/json") {
+		c.lists.Add(1)
 	}
-	return n
+	return c.rt.RoundTrip(r)
+}
+
+// countingClient is a client of the daemon at socket whose container list
+// requests are counted.
+func countingClient(socket string) (*Client, *listCounter) {
+	c := NewClient(socket)
+	n := &listCounter{rt: c.http.Transport}
+	c.http.Transport = n
+	return c, n
 }
 
 // The agent's ticks list the containers only when the events stream cannot
@@ -508,7 +519,8 @@ func TestCacheTicksListOnlyWithoutLiveStream(t *testing.T) {
 			if tc.follow {
 				opts.Events = mustDispatcher(t)
 			}
-			cache := NewCache(NewClient(d.sock), opts)
+			client, counter := countingClient(d.sock)
+			cache := NewCache(client, opts)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { cache.Run(ctx); close(done) }()
@@ -520,9 +532,9 @@ func TestCacheTicksListOnlyWithoutLiveStream(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			before := d.lists()
+			before := counter.lists.Load()
 			time.Sleep(3500 * time.Millisecond) // three ticks at least
-			listed := d.lists() - before
+			listed := int(counter.lists.Load() - before)
 			if tc.perTick && listed < 3 {
 				t.Fatalf("%d lists over three ticks, want one a tick", listed)
 			}

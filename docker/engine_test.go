@@ -6,30 +6,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/internal/dockertest"
 )
-
-// listCounter counts the container list requests a client makes.
-type listCounter struct {
-	rt    http.RoundTripper
-	lists atomic.Int32
-}
-
-func (c *listCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(r.URL.Path, "/containers/json") {
-		c.lists.Add(1)
-	}
-	return c.rt.RoundTrip(r)
-}
 
 // With the real Docker Engine: while the events stream is connected and
 // nothing changes, the agent's ticks list nothing; a container created,
@@ -56,9 +40,7 @@ func TestCacheFollowsTheRealDaemon(t *testing.T) {
 
 	daemon, err := SocketPath("", "/proc")
 	must(t, err)
-	client := NewClient(daemon)
-	counter := &listCounter{rt: client.http.Transport}
-	client.http.Transport = counter
+	client, counter := countingClient(daemon)
 	cache := NewCache(client, Options{Interval: time.Second, Events: mustDispatcher(t), Logger: quietLog()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nodemetrics/nodemetrics/internal/dockertest"
 )
 
 // dockerSvc is a real Docker container running memcached with no network
@@ -15,15 +17,6 @@ import (
 type dockerSvc struct {
 	short string // the collector's name for it (no Docker API client here)
 	ns    string // <procfs>/<pid>/ns/net
-}
-
-func docker(t testing.TB, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("docker", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // startDockerMemcached builds an image locally (no registry): Debian's
@@ -67,12 +60,12 @@ func startDockerMemcached(t *testing.T) dockerSvc {
 	}
 	suffix := randHex(4)
 	tag := "nmsvc-memcached-" + suffix + ":test"
-	docker(t, "import", "--change", `ENTRYPOINT ["`+bin+`"]`, tarball, tag)
+	dockertest.Cmd(t, "import", "--change", `ENTRYPOINT ["`+bin+`"]`, tarball, tag)
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
 	name := "nmsvc-memcached-" + suffix
-	id := docker(t, "run", "-d", "--network", "none", "--name", name, tag, "-u", "nobody", "-l", "127.0.0.1", "-p", "11211")
+	id := dockertest.Cmd(t, "run", "-d", "--network", "none", "--name", name, tag, "-u", "nobody", "-l", "127.0.0.1", "-p", "11211")
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
-	pid := docker(t, "inspect", "-f", "{{.State.Pid}}", id)
+	pid := dockertest.Cmd(t, "inspect", "-f", "{{.State.Pid}}", id)
 	d := dockerSvc{short: id[:12], ns: "/proc/" + pid + "/ns/net"}
 	waitDial(t, d.ns, "127.0.0.1:11211")
 	return d
