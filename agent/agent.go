@@ -26,6 +26,7 @@ import (
 	"github.com/nodemetrics/nodemetrics/carbon"
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
@@ -107,7 +108,10 @@ type Agent struct {
 	// runs cold code.
 	lead             chan *workers // the long-lived first worker's (workers.go)
 	started, settled []bool
-	nudges           *time.Ticker // stopped between cycles
+	// watch paces a cycle's nudges and ends its budget (set only while
+	// a cycle waits); tick is Run's. Both are nowait.Timers: no runtime
+	// timer, so the runtime's monitor thread sleeps through the cycles.
+	watch, tick *nowait.Timer
 }
 
 // runner is one collector with its state across cycles.
@@ -172,8 +176,7 @@ func New(o Options) (*Agent, error) {
 		a.runners = append(a.runners, r)
 	}
 	a.started, a.settled = make([]bool, len(a.runners)), make([]bool, len(a.runners))
-	a.nudges = time.NewTicker(overrun)
-	a.nudges.Stop()
+	a.watch, a.tick = nowait.NewTimer(), nowait.NewTimer()
 	a.lead = make(chan *workers)
 	go lead(a.lead)
 	return a, nil
@@ -204,6 +207,11 @@ func (a *Agent) Close() {
 	if a.lead != nil {
 		close(a.lead)
 		a.lead = nil
+	}
+	if a.watch != nil {
+		a.watch.Close()
+		a.tick.Close()
+		a.watch, a.tick = nil, nil
 	}
 }
 
@@ -241,8 +249,8 @@ func PathPrefix(prefix, host string) string {
 func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Duration, out Output) int {
 	// The collectors' context is not ctx: a SIGTERM must not cancel them
 	// (see above); their budget alone ends it.
-	cctx, cancel := context.WithTimeout(context.Background(), budget)
-	defer cancel()
+	cctx := newBudget(time.Now().Add(budget))
+	defer cctx.end()
 	started := a.started
 	clear(started)
 	// settled marks the runs whose result this cycle received: only their
@@ -270,9 +278,12 @@ func (a *Agent) Cycle(ctx context.Context, t time.Time, ts int64, budget time.Du
 	w := waiter{deadline: cctx.Done(), stopping: ctx.Done()}
 	defer w.stop()
 	if p.start(a.lead) {
-		a.nudges.Reset(overrun)
-		w.all(p.allDone, a.nudges.C, p.nudge)
-		a.nudges.Stop()
+		a.watch.Every(overrun)
+		w.all(p.allDone, a.watch.C, func(now time.Time) {
+			p.nudge()
+			cctx.expire(now)
+		})
+		a.watch.Stop()
 	}
 
 	lb := lineBuf{ts: ts}
@@ -538,14 +549,14 @@ func (a *Agent) Run(ctx context.Context, out Output, heartbeat func()) {
 	release := newReleaser()
 	var last time.Time // the tick of the last cycle
 	skipping := false  // ticks were skipped before it
+	defer a.tick.Stop()
 	for {
 		next := NextTick(time.Now(), a.opts.Interval)
-		timer := time.NewTimer(time.Until(next))
+		a.tick.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return
-		case <-timer.C:
+		case <-a.tick.C:
 		}
 		if n := next.Sub(last)/a.opts.Interval - 1; !last.IsZero() && n > 0 {
 			a.ticksSkipped += uint64(n)

@@ -30,9 +30,10 @@ type waiter struct {
 }
 
 // all waits until every run of the cycle has finished (done closed), the
-// deadline passes or the grace after a stop ends, calling nudge at every
-// tick meanwhile. The cycle then takes each run's result with result.
-func (w *waiter) all(done <-chan struct{}, tick <-chan time.Time, nudge func()) {
+// deadline passes or the grace after a stop ends, calling nudge with the
+// time of every tick meanwhile (it also ends the budget: see budget). The
+// cycle then takes each run's result with result.
+func (w *waiter) all(done <-chan struct{}, tick <-chan time.Time, nudge func(time.Time)) {
 	for !w.graceEnd {
 		select {
 		case <-done:
@@ -45,8 +46,8 @@ func (w *waiter) all(done <-chan struct{}, tick <-chan time.Time, nudge func()) 
 			w.graceC = w.grace.C
 		case <-w.graceC:
 			w.graceEnd = true
-		case <-tick:
-			nudge()
+		case now := <-tick:
+			nudge(now)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 )
 
 // Watchdog notices a main loop that stopped cycling. systemd's own
@@ -50,9 +52,12 @@ func (w *Watchdog) stalledFor() (time.Duration, bool) {
 // between the agent's ticks. A healthy agent beats every interval, so it
 // wakes once in five intervals (limit is five), and a stall is seen at
 // most a millisecond after limit.
+//
+// Its timer is a nowait.Timer, as the agent's tick.
 func (w *Watchdog) Run(ctx context.Context, stalled func(since time.Duration)) {
-	t := time.NewTimer(w.limit + time.Millisecond)
-	defer t.Stop()
+	t := nowait.NewTimer()
+	defer t.Close()
+	t.Reset(w.limit + time.Millisecond)
 	for {
 		select {
 		case <-ctx.Done():

@@ -5,7 +5,10 @@ package carbon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -140,4 +143,55 @@ func TestLinkWindowCopies(t *testing.T) {
 		}
 	}
 	check(w)
+}
+
+// A link's write waits for room in the poller, not in the kernel: a write
+// far larger than the send buffers reaches a Carbon that reads slowly
+// whole and in order, and one to a Carbon that never reads ends at the
+// write deadline, as a net.Conn write does.
+func TestLinkWriteWaitsForRoomUnderTheDeadline(t *testing.T) {
+	got := make(chan []byte, 1)
+	srv := serveTCP(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			var all []byte
+			buf := make([]byte, 1024)
+			for {
+				time.Sleep(time.Millisecond) // slower than the writer
+				n, err := c.Read(buf)
+				all = append(all, buf[:n]...)
+				if err != nil {
+					got <- all
+					return
+				}
+			}
+		}()
+	})
+	cfg := linkConfig(srv.Addr().String())
+	l := dialLink(t, &cfg)
+	want := lines(0, 20000) // ~300 KB, 4 KB send buffer: many waits
+	if err := l.write(want); err != nil {
+		t.Fatal(err)
+	}
+	l.close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("Carbon received %d bytes, want the %d written, in order", len(b), len(want))
+	}
+
+	hole := blackHole(t)
+	cfg = linkConfig(hole.Addr().String())
+	cfg.WriteTimeout = 200 * time.Millisecond
+	l = dialLink(t, &cfg)
+	start := time.Now()
+	err := l.write(lines(0, 100000))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write to a Carbon that never reads: %v, want the write deadline", err)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "write" {
+		t.Errorf("the error reads %q, want a net.OpError of a write, as net.Conn.Write's", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the write took %s with a deadline of 200ms", took)
+	}
 }

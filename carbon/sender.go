@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 	"github.com/nodemetrics/nodemetrics/internal/ratelog"
 )
 
@@ -729,8 +730,8 @@ func (l *link) dial(ctx context.Context) error {
 
 // write sends whole lines: TCP in chunks of at most maxWrite bytes, UDP in
 // datagrams of at most maxDatagram bytes (a longer single line goes alone).
-// Every Write has its own deadline: without one, a Carbon that accepts and
-// never reads blocks the sender forever.
+// Every write that must wait has its own deadline (writeNoWait): without
+// one, a Carbon that accepts and never reads blocks the sender forever.
 func (l *link) write(b []byte) error {
 	limit := maxWrite
 	if l.udp {
@@ -738,17 +739,75 @@ func (l *link) write(b []byte) error {
 	}
 	for len(b) > 0 {
 		n := chunk(b, limit)
-		l.conn.SetWriteDeadline(time.Now().Add(l.cfg.WriteTimeout))
-		if _, err := l.conn.Write(b[:n]); err != nil {
+		if err := writeNoWait(l.conn, b[:n], l.cfg.WriteTimeout); err != nil {
 			return err
 		}
 		b = b[n:]
 	}
-	// A deadline left set is a runtime timer that fires WriteTimeout
-	// later, a wake-up of the process for nothing at every interval
-	// longer than it (the default: 60 s against 10 s).
-	l.conn.SetWriteDeadline(time.Time{})
 	return nil
+}
+
+// writeNoWait is c.Write of b under a deadline of timeout, with each
+// write(2) made without the scheduler's system-call bookkeeping
+// (internal/nowait): the socket is non-blocking, so a write never waits in
+// the kernel; when the send buffer is full it waits for room in the
+// runtime's network poller, as c.Write does. A loopback write to Carbon
+// lasts longer than the runtime monitor's 20 µs poll, and through c.Write
+// it woke the monitor once a cycle. The deadline is set only when the
+// write must wait: set and cleared at every write, it was a runtime timer
+// left in the timer heap, which woke the process when its time came.
+// Errors read as c.Write's.
+func writeNoWait(c net.Conn, b []byte, timeout time.Duration) error {
+	rc, err := rawConn(c)
+	if err != nil {
+		c.SetWriteDeadline(time.Now().Add(timeout))
+		defer c.SetWriteDeadline(time.Time{})
+		_, err := c.Write(b)
+		return err
+	}
+	var werr error
+	waited := false
+	err = rc.Write(func(fd uintptr) bool {
+		for len(b) > 0 {
+			n, err := nowait.Write(int(fd), b)
+			switch err {
+			case nil:
+				b = b[n:]
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				if !waited {
+					waited = true
+					c.SetWriteDeadline(time.Now().Add(timeout))
+				}
+				return false // wait for room
+			default:
+				werr = os.NewSyscallError("write", err)
+				return true
+			}
+		}
+		return true
+	})
+	if waited {
+		c.SetWriteDeadline(time.Time{})
+	}
+	if err == nil {
+		err = werr
+	} else if oe, ok := err.(*net.OpError); ok {
+		err = oe.Err // the deadline or a closed conn, said as c.Write says it
+	}
+	if err != nil {
+		return &net.OpError{Op: "write", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return nil
+}
+
+// rawConn is c's descriptor access, an error when it has none.
+func rawConn(c net.Conn) (syscall.RawConn, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("no descriptor")
+	}
+	return sc.SyscallConn()
 }
 
 // chunk is the length of the longest prefix of b of whole lines within
@@ -770,27 +829,25 @@ func chunk(b []byte, limit int) int {
 // sends anything, so a readable socket means EOF or a reset, and a write
 // now would be accepted by the kernel and lost (telegraf's checkEOF does
 // the same with a 10 ms read). The check is a non-blocking MSG_PEEK, so it
-// costs one syscall and no wait; a conn without a file descriptor falls
-// back to a read with a 1 ms deadline.
+// costs one syscall and no wait (made without the scheduler's bookkeeping:
+// internal/nowait); a conn without a file descriptor falls back to a read
+// with a 1 ms deadline.
 func peerClosed(c net.Conn) bool {
-	if sc, ok := c.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			closed := false
-			var one [1]byte
-			err = rc.Read(func(fd uintptr) bool {
-				n, _, rerr := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-				switch {
-				case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK || rerr == syscall.EINTR:
-				case rerr != nil: // ECONNRESET and the like
-					closed = true
-				case n == 0: // orderly shutdown: EOF
-					closed = true
-				}
-				return true
-			})
-			if err == nil {
-				return closed
+	if rc, err := rawConn(c); err == nil {
+		closed := false
+		err = rc.Read(func(fd uintptr) bool {
+			n, rerr := nowait.Peek(int(fd))
+			switch {
+			case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+			case rerr != nil: // ECONNRESET and the like
+				closed = true
+			case n == 0: // orderly shutdown: EOF
+				closed = true
 			}
+			return true
+		})
+		if err == nil {
+			return closed
 		}
 	}
 	c.SetReadDeadline(time.Now().Add(time.Millisecond))

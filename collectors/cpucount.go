@@ -16,11 +16,21 @@ import (
 // the ranges of <sysfs>/devices/system/cpu/online ("0-3,8-11"), else the
 // number of cpuN lines of <procfs>/stat. Not the affinity mask, not
 // runtime.NumCPU: inside a container those describe the container.
+//
+// The ranges are read again only when the number of cpuN lines changes:
+// the kernel prints a line for each online CPU, so a CPU brought on or off
+// line changes both, and <procfs>/stat is read each cycle anyway (shared
+// with the cpu collector through StatReader). A sysfs read each cycle was
+// the one system call of the host cycle that must go through the
+// scheduler's bookkeeping (kernfile reads sysfs so), and it woke the
+// runtime's monitor thread (see internal/nowait).
 type onlineCPUs struct {
 	online *kernfile.File
 	buf    kernfile.Buf
 	stat   *kernfile.StatReader
 	st     kernfile.Stat
+	ranges int // the count of the online file's ranges; 0: not read, or unusable
+	lines  int // the cpuN lines of stat when ranges was read
 }
 
 func newOnlineCPUs(d collect.Deps) onlineCPUs {
@@ -29,19 +39,27 @@ func newOnlineCPUs(d collect.Deps) onlineCPUs {
 
 // count is the number of online CPUs at sample time t.
 func (o *onlineCPUs) count(t time.Time) (int, error) {
-	if b, err := o.buf.ReadFile(o.online); err == nil {
-		if n, err := parseCPUList(b); err == nil {
+	err := o.stat.Read(t, &o.st)
+	lines := o.st.OnlineCPUs()
+	if err == nil && lines > 0 && o.ranges > 0 && lines == o.lines {
+		return o.ranges, nil
+	}
+	o.ranges = 0
+	if b, rerr := o.buf.ReadFile(o.online); rerr == nil {
+		if n, perr := parseCPUList(b); perr == nil {
+			if err == nil && lines > 0 {
+				o.ranges, o.lines = n, lines
+			}
 			return n, nil
 		}
 	}
-	if err := o.stat.Read(t, &o.st); err != nil {
+	if err != nil {
 		return 0, err
 	}
-	n := o.st.OnlineCPUs()
-	if n == 0 {
+	if lines == 0 {
 		return 0, fmt.Errorf("no cpuN lines in %s", o.stat.Path())
 	}
-	return n, nil
+	return lines, nil
 }
 
 // parseCPUList counts the CPUs of a kernel cpu list such as "0-3,8,10-11".

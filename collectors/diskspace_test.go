@@ -67,7 +67,8 @@ func newFakeDiskspace(t testing.TB, h collect.Host, f *fakeFS) *diskspace {
 	t.Helper()
 	c := newByName(t, "diskspace", h).(*diskspace)
 	f.root = h.Root
-	c.stat, c.statfs = f.stat, f.statfs
+	c.local = fsCalls{stat: f.stat, statfs: f.statfs}
+	c.remote = c.local
 	return c
 }
 
@@ -215,7 +216,7 @@ func TestDiskspaceStuckStatfs(t *testing.T) {
 	c.timeout = 50 * time.Millisecond
 	release := make(chan struct{})
 	var nfsCalls atomic.Int32
-	c.statfs = func(p string, st *syscall.Statfs_t) error {
+	c.remote.statfs = func(p string, st *syscall.Statfs_t) error {
 		if f.rel(p) == "/nfs" && nfsCalls.Add(1) == 1 {
 			<-release
 		}
@@ -255,7 +256,7 @@ func TestDiskspaceSlowRemote(t *testing.T) {
 		st: map[string]syscall.Statfs_t{"/n1": small(1, 1, 1, 1, 0, 0), "/n2": small(1, 1, 1, 1, 0, 0), "/n3": small(1, 1, 1, 1, 0, 0)}}
 	c := newFakeDiskspace(t, h, f)
 	c.timeout = 60 * time.Millisecond
-	c.statfs = func(p string, st *syscall.Statfs_t) error { time.Sleep(40 * time.Millisecond); return f.statfs(p, st) }
+	c.remote.statfs = func(p string, st *syscall.Statfs_t) error { time.Sleep(40 * time.Millisecond); return f.statfs(p, st) }
 	got, _, err := collectOnce(t, c, 1000, false, collect.State{})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +288,7 @@ func TestDiskspaceStuckStatAndCancel(t *testing.T) {
 	f := &fakeFS{devs: map[string]uint64{"/nfs": 2}, st: map[string]syscall.Statfs_t{"/nfs": small(1, 4, 1, 1, 0, 0)}}
 	c := newFakeDiskspace(t, h, f)
 	release := make(chan struct{})
-	c.stat = func(p string, st *syscall.Stat_t) error { <-release; return f.stat(p, st) }
+	c.remote.stat = func(p string, st *syscall.Stat_t) error { <-release; return f.stat(p, st) }
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s := collect.NewSample(time.Unix(1000, 0), false, collect.State{})

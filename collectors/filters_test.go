@@ -84,7 +84,8 @@ func TestFiltersDiskspace(t *testing.T) {
 		f := &fakeFS{devs: map[string]uint64{}, st: map[string]syscall.Statfs_t{}}
 		c := configured(t, "diskspace", fixtureHost("diskspace/edge"), tc.f).(*diskspace)
 		f.root = fixtureHost("diskspace/edge").Root
-		c.stat, c.statfs = f.stat, f.statfs
+		c.local = fsCalls{stat: f.stat, statfs: f.statfs}
+		c.remote = c.local
 		collectOnce(t, c, 1000, true, collect.State{})
 		if s := strings.Join(f.log, " "); s != tc.wantStat {
 			t.Errorf("%+v: mounts looked at %q, want %q", tc.f, s, tc.wantStat)

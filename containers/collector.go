@@ -26,6 +26,7 @@ import (
 
 	"github.com/nodemetrics/nodemetrics/internal/cgroup"
 	"github.com/nodemetrics/nodemetrics/internal/kernfile"
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 
 	"github.com/nodemetrics/nodemetrics/collect"
 	"github.com/nodemetrics/nodemetrics/events"
@@ -955,8 +956,10 @@ func (c *collector) pidNS(ct *container) (uint64, error) {
 	if !ct.procOpen {
 		return inode(c.h.ProcPath(ct.pidDir, "ns", "net"))
 	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(int(ct.procFD), "ns/net", &st, 0); err != nil {
+	// At every cycle for every container, from procfs' memory: made
+	// without the scheduler's bookkeeping (internal/nowait).
+	var st syscall.Stat_t
+	if err := nowait.Fstatat(int(ct.procFD), "ns/net", &st); err != nil {
 		return 0, err
 	}
 	return st.Ino, nil
@@ -1045,7 +1048,7 @@ func (c *collector) readNet(s *collect.Sample, ct *container, hostNS uint64) {
 // magic link whose target inode identifies the namespace).
 func inode(path string) (uint64, error) {
 	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	if err := nowait.Stat(path, &st); err != nil {
 		return 0, err
 	}
 	return st.Ino, nil

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 )
 
 // Discovery costs per change, not per cycle: after a first walk of every
@@ -116,7 +118,9 @@ func (w *watcher) drain(f func(d *watchDir, name []byte, created bool)) error {
 	}
 	walk := false
 	for {
-		n, err := unix.Read(w.fd, w.buf)
+		// Every cycle, on a non-blocking descriptor: made without the
+		// scheduler's bookkeeping (internal/nowait).
+		n, err := nowait.Read(w.fd, w.buf)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}

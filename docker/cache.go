@@ -10,13 +10,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nodemetrics/nodemetrics/agent"
 	"github.com/nodemetrics/nodemetrics/containers"
 	"github.com/nodemetrics/nodemetrics/events"
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 	"github.com/nodemetrics/nodemetrics/internal/ratelog"
-	"golang.org/x/sys/unix"
 )
 
 // Options configure a Cache.
@@ -238,8 +239,11 @@ func (k *Cache) Run(ctx context.Context) {
 		go func() { defer wg.Done(); k.follow(ctx, time.Now()) }()
 	}
 	var last, listed time.Time // the last refresh; the last one that succeeded (zero: it failed)
-	t := time.NewTimer(0)
-	defer t.Stop()
+	// A nowait.Timer, as the agent's tick: the runtime's monitor thread
+	// sleeps through the ticks.
+	t := nowait.NewTimer()
+	defer t.Close()
+	t.Reset(0)
 	for {
 		select {
 		case <-ctx.Done():
@@ -315,10 +319,11 @@ func (k *Cache) untilTick() time.Duration {
 // It runs at every tick on such a host, so it stats into a local buffer
 // (os.Stat allocates a FileInfo) and makes its error without fmt, whose
 // cold code and allocations cost more than the stat itself (perf, host
-// only: 2.5% of the agent's CPU).
+// only: 2.5% of the agent's CPU), and without the scheduler's system-call
+// bookkeeping (internal/nowait: the socket is on a local filesystem, /run).
 func (k *Cache) socketMissing() error {
-	var st unix.Stat_t
-	if err := unix.Stat(k.c.Socket, &st); err != nil {
+	var st syscall.Stat_t
+	if err := nowait.Stat(k.c.Socket, &st); err != nil {
 		return &socketError{path: k.c.Socket, err: err}
 	}
 	return nil
@@ -430,6 +435,10 @@ const dedupeWindow = 2 * time.Minute
 func (k *Cache) follow(ctx context.Context, start time.Time) {
 	k.since = start
 	backoff := k.opts.MinBackoff
+	// On a host without Docker the retries come at ticks (see below): a
+	// nowait.Timer, as Run's.
+	retry := nowait.NewTimer()
+	defer retry.Close()
 	for ctx.Err() == nil {
 		opened := false
 		open := func() {
@@ -472,10 +481,11 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 		} else {
 			k.errs.Fail("events", "docker events stream unavailable", err, "socket", k.c.Socket)
 		}
+		retry.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-retry.C:
 		}
 		if backoff *= 2; backoff > k.opts.MaxBackoff {
 			backoff = k.opts.MaxBackoff

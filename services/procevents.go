@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 )
 
 // procEvents is the kernel's process events connector (cn_proc) asked for
@@ -146,10 +148,11 @@ func renameSelf() (int, error) {
 // events dropped because the queue overflowed.
 func (p *procEvents) read(each func(pid int)) (lost bool, err error) {
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.msgs[0])),
-			uintptr(len(p.msgs)), unix.MSG_DONTWAIT, 0, 0)
+		// Every cycle, and it never waits: made without the scheduler's
+		// bookkeeping (internal/nowait).
+		r, e := nowait.Recvmmsg(p.fd, p.msgs)
 		switch e {
-		case 0:
+		case nil:
 		case unix.EAGAIN:
 			return lost, nil
 		case unix.ENOBUFS:

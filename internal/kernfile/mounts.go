@@ -2,12 +2,7 @@
 
 package kernfile
 
-import (
-	"syscall"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-)
+import "github.com/nodemetrics/nodemetrics/internal/nowait"
 
 // MountsChanged tells whether k, a procfs mount table (<pid>/mountinfo or
 // <pid>/mounts) kept open by an earlier read, may have changed since the
@@ -25,10 +20,5 @@ func (k *File) MountsChanged() bool {
 	if k.state != keptNoWait {
 		return true
 	}
-	fds := [1]unix.PollFd{{Fd: k.fd, Events: unix.POLLPRI}}
-	var zero unix.Timespec
-	// A zero timeout never waits: made raw, as preadNoWait and for its reason.
-	n, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1,
-		uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
-	return e != 0 || (n > 0 && fds[0].Revents != 0)
+	return nowait.PollPri(int(k.fd))
 }

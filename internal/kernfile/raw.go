@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"unsafe"
+
+	"github.com/nodemetrics/nodemetrics/internal/nowait"
 )
 
 // rawFile is a bare descriptor read with plain system calls. os.Open
@@ -68,7 +70,12 @@ const (
 	// readAt: pread(2) at the offset (a descriptor kept open).
 	readAt
 	// readAtNoWait: the same, without the scheduler's system-call
-	// bookkeeping (preadNoWait).
+	// bookkeeping (package nowait): only for kept-open procfs and
+	// cgroupfs files, which the kernel prints from its own memory under
+	// short locks; never for sysfs, whose attributes are whatever their
+	// driver's show function does (it may wait on the hardware), nor for a
+	// file opened for one read (the services collector's
+	// /proc/<pid>/cmdline waits on that process's memory lock).
 	readAtNoWait
 )
 
@@ -79,7 +86,7 @@ func (r rawFile) read(p []byte, off int64, how readHow) (int, error) {
 		var err error
 		switch how {
 		case readAtNoWait:
-			n, err = preadNoWait(r, p, off)
+			n, err = nowait.Pread(int(r), p, off)
 		case readAt:
 			n, err = syscall.Pread(int(r), p, off)
 		default:
@@ -96,36 +103,6 @@ func (r rawFile) read(p []byte, off int64, how readHow) (int, error) {
 		}
 		return n, nil
 	}
-}
-
-// preadNoWait is pread(2) made with RawSyscall: the runtime is not told
-// that the thread enters the kernel. syscall.Pread tells it, and a read
-// that lasts longer than the runtime's monitor tick (20 µs: /proc/interrupts,
-// /proc/net/netstat, a memory.stat) has its processor taken away and handed
-// on, then the reading thread must find one again when it returns, thread
-// wake-ups and context switches each time; the monitor thread also keeps
-// polling every 20 µs while it sees system calls to retake. It is one of
-// three changes that cut the agent's CPU for the host alone by a quarter
-// (with the collectors on one worker and one processor: agent.workers,
-// agent.procs); measured, none of them alone is clear of the noise.
-//
-// The price: while the read lasts, its thread holds its processor, and a
-// garbage collection that must stop the world waits for it. So it is used
-// only for kept-open procfs and cgroupfs files, which the kernel prints from
-// its own memory under short locks; never for sysfs, whose attributes are
-// whatever their driver's show function does (it may wait on the
-// hardware), nor for a file opened for one read (the services collector's
-// /proc/<pid>/cmdline waits on that process's memory lock).
-func preadNoWait(r rawFile, p []byte, off int64) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	n, _, e := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(r), uintptr(ptr), uintptr(len(p)), uintptr(off), 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
 func (r rawFile) Close() error { return syscall.Close(int(r)) }
@@ -166,7 +143,7 @@ const (
 	closed     descState = iota // nothing open: the next read opens
 	plain                       // not a kernel filesystem: opened at every read
 	kept                        // fd kept open, read with pread (sysfs)
-	keptNoWait                  // fd kept open, read with preadNoWait (procfs, cgroupfs)
+	keptNoWait                  // fd kept open, read without waiting (readAtNoWait: procfs, cgroupfs)
 )
 
 // open tells whether the descriptor is kept open.
@@ -270,7 +247,7 @@ var procOnePiece = map[string]bool{"stat": true, "meminfo": true, "loadavg": tru
 
 // regenerated tells how to keep fd: plain when it is not a file of a
 // kernel filesystem (never kept), keptNoWait for procfs and cgroupfs, kept
-// for sysfs (see preadNoWait); and whether the kernel makes its content in
+// for sysfs (see readAtNoWait); and whether the kernel makes its content in
 // one piece (whole): procfs' procOnePiece, and a cgroupfs file, printed by
 // one seq_show call, so a read shorter than the buffer is its end; the pid
 // lists (cgroup.procs, tasks, cgroup.threads) and, before Linux 5.9,
