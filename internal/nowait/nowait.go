@@ -25,6 +25,14 @@
 // attributes (their driver's show function), a network filesystem's
 // statfs (collectors/diskspace runs those on a worker goroutine under a
 // timeout, with syscall.Statfs).
+//
+// The monitor is also what preempts a goroutine that runs on without ever
+// blocking (a bug: a parser in a loop). Asleep through the cycles (see
+// Timer), it sees one only at its next wake, at most a minute later (the
+// runtime's forced-GC period, halved), instead of within 10 ms: with one
+// processor the agent stalls that long once, then runs in 10 ms turns
+// beside it and reports the collector as missing its deadline. A
+// collector blocked in a system call or on a channel is not affected.
 package nowait
 
 import (
@@ -45,39 +53,34 @@ func errno(e syscall.Errno) error {
 
 // Pread is pread(2).
 func Pread(fd int, p []byte, off int64) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	n, _, e := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(off), 0, 0)
-	if e != 0 {
-		return 0, errno(e)
-	}
-	return int(n), nil
+	n, _, e := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(fd), uintptr(base(p)), uintptr(len(p)), uintptr(off), 0, 0)
+	return result(n, e)
 }
 
 // Read is read(2), for a non-blocking descriptor (EAGAIN when empty).
 func Read(fd int, p []byte) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	if e != 0 {
-		return 0, errno(e)
-	}
-	return int(n), nil
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(base(p)), uintptr(len(p)))
+	return result(n, e)
 }
 
 // Write is write(2), for a non-blocking descriptor (EAGAIN when full).
 func Write(fd int, p []byte) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(base(p)), uintptr(len(p)))
+	return result(n, e)
+}
+
+// base is the address of p's first byte, nil for an empty p.
+func base(p []byte) unsafe.Pointer {
+	if len(p) == 0 {
+		return nil
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	return unsafe.Pointer(&p[0])
+}
+
+// result is a count-returning call's (count, error).
+func result(n uintptr, e syscall.Errno) (int, error) {
 	if e != 0 {
-		return 0, errno(e)
+		return 0, e
 	}
 	return int(n), nil
 }
@@ -88,20 +91,14 @@ func Peek(fd int) (int, error) {
 	var one [1]byte
 	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&one[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	if e != 0 {
-		return 0, errno(e)
-	}
-	return int(n), nil
+	return result(n, e)
 }
 
 // Recvmmsg is recvmmsg(2) into msgs with MSG_DONTWAIT.
 func Recvmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
 	n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])),
 		uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
-	if e != 0 {
-		return 0, errno(e)
-	}
-	return int(n), nil
+	return result(n, e)
 }
 
 // PollPri polls fd for POLLPRI with a zero timeout: true when flagged, or
