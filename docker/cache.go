@@ -68,6 +68,9 @@ type Cache struct {
 
 	snap atomic.Pointer[Snapshot]
 	poke chan struct{}
+	// noSocket: the last refresh found no socket, and Run looks again
+	// only every MaxBackoff; the events stream pokes it on connecting.
+	noSocket atomic.Bool
 
 	mu           sync.Mutex
 	stale        map[string]bool // ids to inspect again (restarted)
@@ -268,13 +271,25 @@ func (k *Cache) Run(ctx context.Context) {
 		}
 		last = time.Now()
 		listed = last
-		if err := k.Refresh(ctx); err != nil {
+		wait := k.untilTick()
+		err := k.Refresh(ctx)
+		k.noSocket.Store(errors.As(err, new(*socketError)))
+		if err != nil {
 			listed = time.Time{}
 			if ctx.Err() == nil {
 				k.errs.Fail("refresh", "docker refresh failed", err, "socket", k.c.Socket)
 			}
+			if k.noSocket.Load() {
+				// No Docker on this host (yet): look again at the first
+				// tick after MaxBackoff, as the events stream does, and
+				// at once when the stream connects (follow pokes). At
+				// every tick it was a wake-up of this goroutine and a
+				// stat: 4% of the agent's CPU on a host without Docker
+				// (perf, host only).
+				wait = time.Until(agent.NextTick(time.Now().Add(k.opts.MaxBackoff), k.opts.Interval))
+			}
 		}
-		t.Reset(k.untilTick())
+		t.Reset(wait)
 	}
 }
 
@@ -451,6 +466,11 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 			}
 			k.connected = true
 			k.mu.Unlock()
+			// A daemon that just came up is listed now, not at Run's
+			// next look for its socket.
+			if k.noSocket.Load() {
+				k.Poke()
+			}
 		}
 		wait := backoff
 		err := k.socketMissing()

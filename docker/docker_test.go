@@ -600,6 +600,39 @@ func TestEventsDaemonStartsLater(t *testing.T) {
 	}
 }
 
+// With no socket, the cache looks for one at the first tick after
+// MaxBackoff, not at every tick: a daemon that comes up is listed then.
+func TestCacheWithoutSocketLooksEveryMaxBackoff(t *testing.T) {
+	d := newFake(t, "1.41", "1.12")
+	d.srv.Close()
+	os.Remove(d.sock)
+	d.mu.Lock()
+	d.conts = []fakeContainer{{id: id64(1), name: "one", image: "img:1", pid: 41, running: true}}
+	d.mu.Unlock()
+	cache := NewCache(NewClient(d.sock), Options{Interval: 100 * time.Millisecond, MaxBackoff: time.Second,
+		Logger: quietLog()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { cache.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond)
+	d.restart() // the daemon comes up between two ticks
+	time.Sleep(300 * time.Millisecond)
+	if cache.Snapshot() != nil {
+		t.Fatal("listed at a tick soon after the socket appeared: the cache looked at every tick")
+	}
+	for cache.Snapshot() == nil {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("not listed 5 s after the daemon came up, with a MaxBackoff of 1 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("listed %s after the start, before MaxBackoff", took)
+	}
+}
+
 func readLines(t *testing.T, path string) []string {
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
