@@ -271,8 +271,8 @@ func (k *Cache) Run(ctx context.Context) {
 		}
 		last = time.Now()
 		listed = last
-		wait := k.untilTick()
 		err := k.Refresh(ctx)
+		wait := k.untilTick()
 		k.noSocket.Store(errors.As(err, new(*socketError)))
 		if err != nil {
 			listed = time.Time{}
@@ -331,7 +331,7 @@ func (k *Cache) untilTick() time.Duration {
 // bench/daemon), and ran net/http's client code, whose pages then stayed
 // mapped in the agent's memory.
 //
-// It runs at every tick on such a host, so it stats into a local buffer
+// It runs every MaxBackoff on such a host, so it stats into a local buffer
 // (os.Stat allocates a FileInfo) and makes its error without fmt, whose
 // cold code and allocations cost more than the stat itself (perf, host
 // only: 2.5% of the agent's CPU), and without the scheduler's system-call
