@@ -254,7 +254,7 @@ func (k *Cache) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			if k.current(listed) {
-				t.Reset(k.untilTick())
+				t.Reset(k.untilTick(0))
 				continue
 			}
 		case <-k.poke:
@@ -272,21 +272,22 @@ func (k *Cache) Run(ctx context.Context) {
 		last = time.Now()
 		listed = last
 		err := k.Refresh(ctx)
-		wait := k.untilTick()
-		k.noSocket.Store(errors.As(err, new(*socketError)))
+		wait := k.untilTick(0)
+		noSocket := errors.As(err, new(*socketError))
+		k.noSocket.Store(noSocket)
 		if err != nil {
 			listed = time.Time{}
 			if ctx.Err() == nil {
 				k.errs.Fail("refresh", "docker refresh failed", err, "socket", k.c.Socket)
 			}
-			if k.noSocket.Load() {
+			if noSocket {
 				// No Docker on this host (yet): look again at the first
 				// tick after MaxBackoff, as the events stream does, and
 				// at once when the stream connects (follow pokes). At
 				// every tick it was a wake-up of this goroutine and a
 				// stat: 4% of the agent's CPU on a host without Docker
 				// (perf, host only).
-				wait = time.Until(agent.NextTick(time.Now().Add(k.opts.MaxBackoff), k.opts.Interval))
+				wait = k.untilTick(k.opts.MaxBackoff)
 			}
 		}
 		t.Reset(wait)
@@ -315,12 +316,12 @@ func (k *Cache) current(listed time.Time) bool {
 	return true
 }
 
-// untilTick is the time to the agent's next tick (a wall-clock multiple
-// of the interval). The cache's timers fire then, so the process wakes
+// untilTick is the time to the agent's first tick (a wall-clock multiple
+// of the interval) after wait from now. The cache's timers fire then, so the process wakes
 // once for them and the agent's cycle: a timer of their own, at another
 // phase, was one more wake-up of the process every time.
-func (k *Cache) untilTick() time.Duration {
-	return time.Until(agent.NextTick(time.Now(), k.opts.Interval))
+func (k *Cache) untilTick(wait time.Duration) time.Duration {
+	return time.Until(agent.NextTick(time.Now().Add(wait), k.opts.Interval))
 }
 
 // socketMissing is an error when the daemon's socket is not there (a host
@@ -486,7 +487,7 @@ func (k *Cache) follow(ctx context.Context, start time.Time) {
 			// then polled every 20 µs through the next cycle. A daemon
 			// that starts in between is followed from then on, its events
 			// since k.since replayed.
-			wait = time.Until(agent.NextTick(time.Now().Add(wait), k.opts.Interval))
+			wait = k.untilTick(wait)
 		}
 		k.mu.Lock()
 		if k.connected {

@@ -115,18 +115,10 @@ func PollPri(fd int) bool {
 
 // Stat is stat(2) of path. Every directory on the path must be local: a
 // network filesystem's lookup may wait on its server.
-func Stat(path string, st *syscall.Stat_t) error {
-	p, err := syscall.BytePtrFromString(path)
-	if err != nil {
-		return err
-	}
-	_, _, e := syscall.RawSyscall6(syscall.SYS_NEWFSTATAT, atFDCWD, uintptr(unsafe.Pointer(p)),
-		uintptr(unsafe.Pointer(st)), 0, 0, 0)
-	return errno(e)
-}
+func Stat(path string, st *syscall.Stat_t) error { return Fstatat(unix.AT_FDCWD, path, st) }
 
-// Fstatat is fstatat(2) of path below the directory dirfd, following a
-// final symlink (as Stat).
+// Fstatat is fstatat(2) of path below the directory dirfd (AT_FDCWD: the
+// working directory), following a final symlink.
 func Fstatat(dirfd int, path string, st *syscall.Stat_t) error {
 	p, err := syscall.BytePtrFromString(path)
 	if err != nil {
@@ -147,7 +139,3 @@ func Statfs(path string, st *syscall.Statfs_t) error {
 	_, _, e := syscall.RawSyscall(syscall.SYS_STATFS, uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), 0)
 	return errno(e)
 }
-
-// atFDCWD is AT_FDCWD (-100) as the uintptr a system call takes (a
-// negative constant does not convert; a variable does).
-var atFDCWD = func() uintptr { d := unix.AT_FDCWD; return uintptr(d) }()
